@@ -1,0 +1,1 @@
+//! HTML reports for faultline runs. Not built yet: see the reports issue.

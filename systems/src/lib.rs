@@ -1,0 +1,1 @@
+//! Bundled systems under test. Not built yet: see the systems/kv issue.
