@@ -182,7 +182,7 @@ pub struct Operation {
 }
 
 /// A problem with the input, naming the file, line and field involved.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{file}:{line}: {}{message}", field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default())]
 pub struct InputError {
     pub file: String,

@@ -6,3 +6,12 @@ pub mod formats;
 pub mod history;
 
 pub use history::{Event, EventType, History, InputError, Operation, Process, Status};
+pub mod linearizability;
+pub mod model;
+pub mod models;
+pub mod verdict;
+pub mod wgl;
+
+pub use linearizability::{check as check_linearizability, LinOptions, LinResult, ModelKind};
+pub use verdict::Verdict;
+pub mod oracle;

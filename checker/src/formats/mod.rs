@@ -1,6 +1,32 @@
 //! History readers: faultline JSONL, Jepsen EDN, Porcupine's etcd and kv logs.
+//!
+//! Every reader returns the events in file order, each with its 1-based
+//! source `line`. An event's `index` is the file's `index` field when present;
+//! otherwise it is one more than the previous event's index (so 0, 1, 2, ...
+//! for a file without indices). Indices that are present must be strictly
+//! increasing.
+//!
+//! EDN values map onto [`serde_json::Value`] as follows: `nil` -> `null`,
+//! booleans -> booleans, keywords -> strings without the leading colon
+//! (`:timed-out` -> `"timed-out"`, `:foo/bar` -> `"foo/bar"`), symbols ->
+//! strings, strings and characters -> strings, vectors, lists and sets ->
+//! arrays, maps -> objects (keys that are keywords, symbols or strings become
+//! their text, any other key its EDN source text, e.g. `"1"` or `"[1 2]"`),
+//! integers -> numbers (integers outside the `i64`/`u64` range -> strings of
+//! their digits), floats -> numbers (non-finite ones -> strings). A tagged
+//! literal `#tag value` (`#inst "..."`, `#uuid "..."`, a record
+//! `#jepsen.history.Op{...}`) is its value; `#_ form` is discarded.
+//!
+//! No input makes a reader panic: EDN nesting is capped at 512 levels (JSON
+//! at serde_json's 128), and errors name the source, the line and, where one
+//! applies, the field.
 
-use crate::history::{History, InputError};
+mod edn;
+mod jsonl;
+mod porcupine;
+
+use crate::history::{Event, EventType, History, InputError, Process};
+use serde_json::{Map, Value};
 use std::path::Path;
 
 /// The history formats faultline reads.
@@ -32,14 +58,83 @@ impl Format {
     }
 }
 
+/// How many bytes of the first line [`detect`] looks at.
+const DETECT_WINDOW: usize = 4096;
+
 /// Guesses the format from the content.
-pub fn detect(_bytes: &[u8]) -> Format {
-    todo!("formats helper")
+///
+/// Looks at the first content after blank lines and `;` comments:
+/// `INFO ` ... `jepsen.util` -> Porcupine etcd log; `{"` -> JSONL;
+/// `{:process ...` with `, :key "` -> Porcupine kv log; `[`, `(`, `{:` or
+/// `#` -> EDN (as is a file whose content starts with a `;` comment).
+/// Anything else, including an empty input, -> JSONL.
+pub fn detect(bytes: &[u8]) -> Format {
+    let bytes = strip_bom(bytes);
+    let mut pos = 0;
+    let mut had_comment = false;
+    loop {
+        while pos < bytes.len() && matches!(bytes[pos], b' ' | b'\t' | b'\r' | b'\n' | 0x0c) {
+            pos += 1;
+        }
+        if pos < bytes.len() && bytes[pos] == b';' {
+            had_comment = true;
+            while pos < bytes.len() && bytes[pos] != b'\n' {
+                pos += 1;
+            }
+            continue;
+        }
+        break;
+    }
+    let rest = &bytes[pos..];
+    let line_end = rest
+        .iter()
+        .take(DETECT_WINDOW)
+        .position(|&b| b == b'\n')
+        .unwrap_or(rest.len().min(DETECT_WINDOW));
+    let line = &rest[..line_end];
+    let after_brace = || {
+        let mut i = 1;
+        while i < line.len() && matches!(line[i], b' ' | b'\t' | b'\r' | b',') {
+            i += 1;
+        }
+        line.get(i).copied()
+    };
+    if rest.is_empty() {
+        return if had_comment {
+            Format::Edn
+        } else {
+            Format::Jsonl
+        };
+    }
+    if line.starts_with(b"{:process ") && contains(line, b", :key \"") {
+        return Format::PorcupineKv;
+    }
+    if had_comment {
+        return Format::Edn;
+    }
+    if line.starts_with(b"INFO ") && contains(line, b"jepsen.util") {
+        return Format::PorcupineEtcd;
+    }
+    match line[0] {
+        b'{' => match after_brace() {
+            Some(b':') => Format::Edn,
+            _ => Format::Jsonl,
+        },
+        b'[' | b'(' | b'#' => Format::Edn,
+        _ => Format::Jsonl,
+    }
 }
 
 /// Parses a history from bytes; `source` names it in errors.
-pub fn parse(_bytes: &[u8], _source: &str, _format: Option<Format>) -> Result<History, InputError> {
-    todo!("formats helper")
+///
+/// With `format: None` the format is guessed with [`detect`].
+pub fn parse(bytes: &[u8], source: &str, format: Option<Format>) -> Result<History, InputError> {
+    match format.unwrap_or_else(|| detect(bytes)) {
+        Format::Jsonl => jsonl::parse(bytes, source),
+        Format::Edn => edn::parse(bytes, source),
+        Format::PorcupineEtcd => porcupine::parse_etcd(bytes, source),
+        Format::PorcupineKv => porcupine::parse_kv(bytes, source),
+    }
 }
 
 /// Reads and parses a file.
@@ -49,4 +144,195 @@ pub fn read_file(path: &Path, format: Option<Format>) -> Result<(History, Format
         .map_err(|e| InputError::new(&source, 0, None, format!("cannot read: {e}")))?;
     let fmt = format.unwrap_or_else(|| detect(&bytes));
     Ok((parse(&bytes, &source, Some(fmt))?, fmt))
+}
+
+// ---------------------------------------------------------------------------
+// Helpers shared by the readers.
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Checks that the whole input is UTF-8 (after an optional BOM), naming the
+/// line of the first bad byte otherwise.
+fn whole_utf8<'a>(bytes: &'a [u8], source: &str) -> Result<&'a str, InputError> {
+    let bytes = strip_bom(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
+        let line = 1 + good.iter().filter(|&&b| b == b'\n').count();
+        let column = good.len() - good.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+        InputError::new(
+            source,
+            line,
+            None,
+            format!(
+                "invalid UTF-8 (byte 0x{:02x} at column {column})",
+                bytes[e.valid_up_to()]
+            ),
+        )
+    })
+}
+
+/// At most `MAX` characters of `s`, for error messages.
+fn snippet(s: &str) -> String {
+    const MAX: usize = 60;
+    match s.char_indices().nth(MAX) {
+        None => s.to_string(),
+        Some((cut, _)) => format!("{}... ({} bytes in all)", &s[..cut], s.len()),
+    }
+}
+
+/// A short description of a value, for error messages.
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {:?}", snippet(s)),
+        Value::Array(a) => format!("an array of length {}", a.len()),
+        Value::Object(_) => "an object".to_string(),
+    }
+}
+
+/// Turns op objects (from JSONL or EDN) into events, checking fields and
+/// keeping track of indices.
+struct EventBuilder<'a> {
+    source: &'a str,
+    prev_index: Option<u64>,
+}
+
+impl<'a> EventBuilder<'a> {
+    fn new(source: &'a str) -> Self {
+        EventBuilder {
+            source,
+            prev_index: None,
+        }
+    }
+
+    /// Builds the event of an op object that starts on `line`; `field_line`
+    /// gives the line of a field (the object's line when unknown).
+    fn event(
+        &mut self,
+        mut obj: Map<String, Value>,
+        line: usize,
+        field_line: impl Fn(&str) -> usize,
+    ) -> Result<Event, InputError> {
+        let source = self.source;
+        let err =
+            |field: &str, msg: String| InputError::new(source, field_line(field), Some(field), msg);
+        let missing =
+            |field: &str| InputError::new(source, line, Some(field), "missing required field");
+
+        let kind = match obj.remove("type") {
+            None => return Err(missing("type")),
+            Some(Value::String(s)) => EventType::parse(&s).ok_or_else(|| {
+                err(
+                    "type",
+                    format!(
+                        "unknown type {:?} (expected invoke, ok, fail or info)",
+                        snippet(&s)
+                    ),
+                )
+            })?,
+            Some(v) => {
+                return Err(err(
+                    "type",
+                    format!("expected invoke, ok, fail or info, found {}", describe(&v)),
+                ))
+            }
+        };
+        let f = match obj.remove("f") {
+            None => return Err(missing("f")),
+            Some(Value::String(s)) => s,
+            Some(v) => {
+                return Err(err(
+                    "f",
+                    format!("expected a string, found {}", describe(&v)),
+                ))
+            }
+        };
+        let process = match obj.remove("process") {
+            None => return Err(missing("process")),
+            Some(Value::String(s)) if !s.is_empty() => Process::Named(s),
+            Some(Value::Number(n)) if n.is_u64() => Process::Client(n.as_u64().unwrap_or_default()),
+            Some(v) => {
+                return Err(err(
+                    "process",
+                    format!(
+                        "expected a non-negative integer or a name, found {}",
+                        describe(&v)
+                    ),
+                ))
+            }
+        };
+        let value = obj.remove("value").unwrap_or(Value::Null);
+        let time = match obj.remove("time") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+            Some(v) => {
+                return Err(err(
+                    "time",
+                    format!("expected integer nanoseconds, found {}", describe(&v)),
+                ))
+            }
+        };
+        let index = match obj.remove("index") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+            Some(v) => {
+                return Err(err(
+                    "index",
+                    format!("expected a non-negative integer, found {}", describe(&v)),
+                ))
+            }
+        };
+        let index = match (index, self.prev_index) {
+            (Some(i), Some(prev)) if i <= prev => {
+                return Err(err(
+                    "index",
+                    format!("index {i} is not greater than the previous event's index {prev} (indices must be strictly increasing)"),
+                ))
+            }
+            (Some(i), _) => i,
+            (None, None) => 0,
+            (None, Some(prev)) => prev.checked_add(1).ok_or_else(|| {
+                err("index", "the previous event's index is the largest possible; cannot number this event".to_string())
+            })?,
+        };
+        let key = match obj.remove("key") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        };
+        let node = match obj.remove("node") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(v) => {
+                return Err(err(
+                    "node",
+                    format!("expected a string, found {}", describe(&v)),
+                ))
+            }
+        };
+        let error = match obj.remove("error") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        };
+        self.prev_index = Some(index);
+        Ok(Event {
+            index,
+            time,
+            process,
+            kind,
+            f,
+            key,
+            value,
+            node,
+            error,
+            line,
+        })
+    }
 }

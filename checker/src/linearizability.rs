@@ -1,0 +1,459 @@
+//! The linearizability checker: prepares a history for a model, splits it
+//! into independent partitions (P-compositionality), searches them in
+//! parallel on the rayon pool, largest first, and stops every search as soon
+//! as one partition is found not linearizable.
+
+use crate::history::{InputError, Operation, Process, Status};
+use crate::model::{key_text, Model, ValTable};
+use crate::models::*;
+use crate::verdict::Verdict;
+use crate::wgl::{self, Limits, Outcome, SearchOp};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The models `--model` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    Register,
+    CasRegister,
+    Kv,
+    MultiRegister,
+    Mutex,
+    Set,
+    FifoQueue,
+    UnorderedQueue,
+}
+
+impl ModelKind {
+    pub const ALL: [ModelKind; 8] = [
+        ModelKind::Register,
+        ModelKind::CasRegister,
+        ModelKind::Kv,
+        ModelKind::MultiRegister,
+        ModelKind::Mutex,
+        ModelKind::Set,
+        ModelKind::FifoQueue,
+        ModelKind::UnorderedQueue,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::CasRegister => "cas-register",
+            ModelKind::Kv => "kv",
+            ModelKind::MultiRegister => "multi-register",
+            ModelKind::Mutex => "mutex",
+            ModelKind::Set => "set",
+            ModelKind::FifoQueue => "fifo-queue",
+            ModelKind::UnorderedQueue => "unordered-queue",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ModelKind> {
+        ModelKind::ALL.into_iter().find(|m| m.name() == s)
+    }
+
+    /// Guesses the model from the operation names in a history.
+    pub fn infer(ops: &[Operation]) -> ModelKind {
+        let has = |names: &[&str]| {
+            ops.iter()
+                .any(|o| names.contains(&o.f.strip_prefix(':').unwrap_or(&o.f)))
+        };
+        if has(&["txn", "transaction"]) {
+            ModelKind::MultiRegister
+        } else if has(&["acquire", "release", "lock", "unlock"]) {
+            ModelKind::Mutex
+        } else if has(&["enqueue", "dequeue"]) {
+            ModelKind::FifoQueue
+        } else if has(&["add"]) {
+            ModelKind::Set
+        } else if has(&["append", "get", "put"]) {
+            ModelKind::Kv
+        } else if has(&["cas"]) {
+            ModelKind::CasRegister
+        } else {
+            ModelKind::Register
+        }
+    }
+}
+
+/// How to check.
+#[derive(Debug, Clone)]
+pub struct LinOptions {
+    pub model: ModelKind,
+    /// Split the history by each op's `key` (P-compositionality). For `kv`,
+    /// `false` checks the whole map as one state.
+    pub partition: bool,
+    /// A failed cas means "the value was not `old`" (Porcupine's etcd model)
+    /// rather than "did not happen" (Jepsen).
+    pub fail_cas_observes: bool,
+    /// Wall-clock budget for the whole check.
+    pub timeout: Option<Duration>,
+    /// Approximate memory budget for the whole check, in bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for LinOptions {
+    fn default() -> Self {
+        LinOptions {
+            model: ModelKind::Register,
+            partition: true,
+            fail_cas_observes: false,
+            timeout: None,
+            max_bytes: 4 << 30,
+        }
+    }
+}
+
+/// An operation as shown in a counterexample.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpView {
+    pub id: usize,
+    pub process: Process,
+    pub f: String,
+    pub input: Value,
+    pub output: Value,
+    pub status: Status,
+    /// What the model saw: e.g. `read 3`, `cas 1 -> 2`.
+    pub description: String,
+    pub invoke_index: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complete_index: Option<u64>,
+    pub invoke_line: usize,
+    pub complete_line: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// One step of the longest linearization found.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinStep {
+    pub op: OpView,
+    pub state_after: String,
+}
+
+/// A candidate for the next step after the longest linearization.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub op: OpView,
+    /// Whether the model accepts it in that state.
+    pub legal: bool,
+    /// Why it cannot come next.
+    pub reason: String,
+}
+
+/// Why a history is not linearizable, in terms a person can follow.
+#[derive(Debug, Clone, Serialize)]
+pub struct Counterexample {
+    /// The key of the partition that failed (`null` when unpartitioned).
+    pub partition: Option<String>,
+    /// Operations in that partition.
+    pub partition_ops: usize,
+    /// The op that could not be linearized: its return was reached while
+    /// every order of the pending ops led to a dead end.
+    pub op: OpView,
+    /// The longest linearizable prefix found.
+    pub linearized: Vec<LinStep>,
+    /// The model state after `linearized`.
+    pub state: String,
+    pub candidates: Vec<Candidate>,
+    /// One paragraph for people.
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SearchStats {
+    pub steps: u64,
+    pub backtracks: u64,
+    pub memo_entries: u64,
+    pub states: u64,
+}
+
+/// The result of a linearizability check.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinResult {
+    pub verdict: Verdict,
+    pub model: &'static str,
+    /// Client operations in the history.
+    pub ops: usize,
+    /// Operations the model had to place (fails and unknown reads dropped).
+    pub checked_ops: usize,
+    pub partitions: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterexample: Option<Counterexample>,
+    pub stats: SearchStats,
+}
+
+/// Checks `ops` (from [`crate::History::operations`]) for linearizability.
+/// `source` names the history in errors.
+pub fn check(ops: &[Operation], opts: &LinOptions, source: &str) -> Result<LinResult, InputError> {
+    match opts.model {
+        ModelKind::Register => run(&RegisterModel::default(), ops, opts, source),
+        ModelKind::CasRegister => run(
+            &RegisterModel {
+                cas: true,
+                fail_cas_observes: opts.fail_cas_observes,
+            },
+            ops,
+            opts,
+            source,
+        ),
+        ModelKind::Kv if opts.partition => run(&KvModel, ops, opts, source),
+        ModelKind::Kv => run(&KvMapModel, ops, opts, source),
+        ModelKind::MultiRegister => run(&MultiRegisterModel, ops, opts, source),
+        ModelKind::Mutex => run(&MutexModel, ops, opts, source),
+        ModelKind::Set => run(&SetModel, ops, opts, source),
+        ModelKind::FifoQueue => run(&FifoQueueModel, ops, opts, source),
+        ModelKind::UnorderedQueue => run(&UnorderedQueueModel, ops, opts, source),
+    }
+}
+
+/// Client operations grouped by partition key, in history order.
+fn partitions(ops: &[Operation], by_key: bool) -> Vec<(Option<String>, Vec<usize>)> {
+    let mut index: rustc_hash::FxHashMap<String, usize> = Default::default();
+    let mut parts: Vec<(Option<String>, Vec<usize>)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if !op.process.is_client() {
+            continue;
+        }
+        let key = if by_key {
+            op.key.as_ref().map(key_text)
+        } else {
+            None
+        };
+        let name = key.clone().unwrap_or_else(|| "\u{0}none".to_string());
+        let slot = *index.entry(name).or_insert_with(|| {
+            parts.push((key, Vec::new()));
+            parts.len() - 1
+        });
+        parts[slot].1.push(i);
+    }
+    parts
+}
+
+enum PartResult {
+    Valid(wgl::Stats, usize),
+    Invalid(Box<Counterexample>, wgl::Stats, usize),
+    Unknown(String, wgl::Stats, usize),
+    Bad(InputError),
+}
+
+fn run<M: Model>(
+    model: &M,
+    ops: &[Operation],
+    opts: &LinOptions,
+    source: &str,
+) -> Result<LinResult, InputError> {
+    let start = Instant::now();
+    let deadline = opts.timeout.map(|t| start + t);
+    // Multi-register transactions span keys; the unpartitioned kv model
+    // holds every key.
+    let by_key = opts.partition && !matches!(opts.model, ModelKind::MultiRegister);
+    let mut parts = partitions(ops, by_key);
+    parts.sort_by_key(|p| std::cmp::Reverse(p.1.len()));
+    let cancel = AtomicBool::new(false);
+    let nparts = parts.len().max(1);
+    let per_part_bytes = opts.max_bytes / rayon::current_num_threads().max(1);
+    let results: Vec<PartResult> = parts
+        .par_iter()
+        .map(|(key, idxs)| {
+            if cancel.load(Ordering::Relaxed) {
+                return PartResult::Unknown("cancelled".into(), wgl::Stats::default(), 0);
+            }
+            let mut vals = ValTable::new();
+            let mut sops: Vec<SearchOp<M::Op>> = Vec::with_capacity(idxs.len());
+            let mut origin: Vec<usize> = Vec::with_capacity(idxs.len());
+            for &i in idxs {
+                let op = &ops[i];
+                match model.prepare(op, &mut vals) {
+                    Ok(Some(m)) => {
+                        sops.push(SearchOp {
+                            op: m,
+                            call: op.call as u64,
+                            ret: op.ret.map(|r| r as u64),
+                        });
+                        origin.push(i);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let line = if op.complete_line > 0
+                            && e.field == "value"
+                            && op.status == Status::Ok
+                        {
+                            op.complete_line
+                        } else {
+                            op.invoke_line
+                        };
+                        return PartResult::Bad(InputError::new(
+                            source,
+                            line,
+                            Some(e.field),
+                            format!("model {}: {}", model.name(), e.message),
+                        ));
+                    }
+                }
+            }
+            let checked = sops.len();
+            let limits = Limits {
+                deadline,
+                max_bytes: per_part_bytes,
+                cancel: Some(&cancel),
+            };
+            let (outcome, stats) = wgl::search(model, &sops, limits);
+            match outcome {
+                Outcome::Linearizable { .. } => PartResult::Valid(stats, checked),
+                Outcome::Unknown { reason } => PartResult::Unknown(reason, stats, checked),
+                Outcome::NotLinearizable(stuck) => {
+                    cancel.store(true, Ordering::Relaxed);
+                    let cx = counterexample(model, ops, &sops, &origin, &vals, key.clone(), stuck);
+                    PartResult::Invalid(Box::new(cx), stats, checked)
+                }
+            }
+        })
+        .collect();
+
+    let mut stats = SearchStats::default();
+    let mut checked_ops = 0;
+    let mut verdict = Verdict::Valid;
+    let mut reason: Option<String> = None;
+    let mut cx: Option<Counterexample> = None;
+    let mut bad: Option<InputError> = None;
+    for r in results {
+        let (s, c) = match r {
+            PartResult::Bad(e) => {
+                if bad.as_ref().is_none_or(|b| e.line < b.line) {
+                    bad = Some(e);
+                }
+                continue;
+            }
+            PartResult::Valid(s, c) => (s, c),
+            PartResult::Unknown(why, s, c) => {
+                if verdict == Verdict::Valid {
+                    verdict = Verdict::Unknown;
+                }
+                if reason.is_none() || reason.as_deref() == Some("cancelled") {
+                    reason = Some(why);
+                }
+                (s, c)
+            }
+            PartResult::Invalid(x, s, c) => {
+                verdict = Verdict::Invalid;
+                // Deterministic choice among several failing partitions:
+                // the one whose stuck op comes first.
+                if cx
+                    .as_ref()
+                    .is_none_or(|o| x.op.invoke_index < o.op.invoke_index)
+                {
+                    cx = Some(*x);
+                }
+                (s, c)
+            }
+        };
+        stats.steps += s.steps;
+        stats.backtracks += s.backtracks;
+        stats.memo_entries += s.memo_entries;
+        stats.states += s.states;
+        checked_ops += c;
+    }
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    if verdict == Verdict::Invalid {
+        reason = None;
+    }
+    Ok(LinResult {
+        verdict,
+        model: model.name(),
+        ops: ops.iter().filter(|o| o.process.is_client()).count(),
+        checked_ops,
+        partitions: if parts.is_empty() { 0 } else { nparts },
+        reason,
+        counterexample: cx,
+        stats,
+    })
+}
+
+fn view<M: Model>(model: &M, op: &Operation, mop: &M::Op, vals: &ValTable) -> OpView {
+    OpView {
+        id: op.id,
+        process: op.process.clone(),
+        f: op.f.clone(),
+        input: op.input.clone(),
+        output: op.output.clone(),
+        status: op.status,
+        description: model.describe_op(mop, vals),
+        invoke_index: op.invoke_index,
+        complete_index: op.complete_index,
+        invoke_line: op.invoke_line,
+        complete_line: op.complete_line,
+        node: op.node.clone(),
+    }
+}
+
+fn counterexample<M: Model>(
+    model: &M,
+    ops: &[Operation],
+    sops: &[SearchOp<M::Op>],
+    origin: &[usize],
+    vals: &ValTable,
+    key: Option<String>,
+    stuck: wgl::Stuck<M::State>,
+) -> Counterexample {
+    let mut state = model.init();
+    let mut linearized = Vec::with_capacity(stuck.prefix.len());
+    for &i in &stuck.prefix {
+        let m = &sops[i as usize].op;
+        state = model.step(&state, m).unwrap_or_else(|| state.clone());
+        linearized.push(LinStep {
+            op: view(model, &ops[origin[i as usize]], m, vals),
+            state_after: model.describe_state(&state, vals),
+        });
+    }
+    let st = &stuck.state;
+    let candidates: Vec<Candidate> = stuck
+        .candidates
+        .iter()
+        .map(|&i| {
+            let m = &sops[i as usize].op;
+            let legal = model.step(st, m).is_some();
+            Candidate {
+                op: view(model, &ops[origin[i as usize]], m, vals),
+                legal,
+                reason: if legal {
+                    "legal here, but every continuation after it was already explored and leads to a dead end"
+                        .to_string()
+                } else {
+                    model.explain(st, m, vals)
+                },
+            }
+        })
+        .collect();
+    let stuck_op = &ops[origin[stuck.stuck as usize]];
+    let sview = view(model, stuck_op, &sops[stuck.stuck as usize].op, vals);
+    let explanation = format!(
+        "{}process {}'s `{}` (history index {}, line {}) completed before it could be linearized: after the longest linearizable prefix ({} ops) the {} state is {}, and none of the {} operations that could come next leads to a linearization that includes it.",
+        key.as_ref().map(|k| format!("In key {k}: ")).unwrap_or_default(),
+        stuck_op.process,
+        sview.description,
+        stuck_op.complete_index.unwrap_or(stuck_op.invoke_index),
+        stuck_op.complete_line,
+        linearized.len(),
+        model.name(),
+        model.describe_state(st, vals),
+        candidates.len(),
+    );
+    Counterexample {
+        partition: key,
+        partition_ops: sops.len(),
+        op: sview,
+        linearized,
+        state: model.describe_state(st, vals),
+        candidates,
+        explanation,
+    }
+}

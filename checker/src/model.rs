@@ -1,0 +1,142 @@
+//! The `Model` seam: a pure sequential specification that the linearizability
+//! search steps through.
+
+use crate::history::{Operation, Status};
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// A sequential specification of an object.
+///
+/// `step` must be a pure function. States are compared and hashed for the
+/// search's memoization, so keep them canonical (two equal object states must
+/// be equal values).
+pub trait Model: Sync {
+    type State: Clone + Eq + Hash + Send + Debug;
+    /// An operation with both its input and its (possibly unknown) output.
+    type Op: Clone + Send + Sync + Debug;
+
+    fn name(&self) -> &'static str;
+    fn init(&self) -> Self::State;
+    /// The state after `op`, or `None` when `op` with its output is not legal
+    /// in `state`.
+    fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
+    /// Converts a paired operation into this model's operation. `Ok(None)`
+    /// drops it because it constrains nothing (a failed op, an indeterminate
+    /// read). `Err((field, message))` when the op does not fit the model.
+    fn prepare(&self, op: &Operation, vals: &mut ValTable) -> Result<Option<Self::Op>, OpError>;
+    fn describe_state(&self, state: &Self::State, vals: &ValTable) -> String;
+    fn describe_op(&self, op: &Self::Op, vals: &ValTable) -> String;
+    /// Why `op` cannot follow `state` (called only when `step` returned None).
+    fn explain(&self, state: &Self::State, op: &Self::Op, vals: &ValTable) -> String {
+        format!(
+            "{} is not legal in state {}",
+            self.describe_op(op, vals),
+            self.describe_state(state, vals)
+        )
+    }
+}
+
+/// Why an operation does not fit a model.
+#[derive(Debug, Clone)]
+pub struct OpError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl OpError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> OpError {
+        OpError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Interns history values into small integers so states are compact and
+/// comparisons cheap. Id 0 is `null` (nil, absent).
+#[derive(Debug, Default)]
+pub struct ValTable {
+    ints: FxHashMap<i64, u32>,
+    others: FxHashMap<String, u32>,
+    values: Vec<Value>,
+}
+
+/// The id of `null`.
+pub const NIL: u32 = 0;
+
+impl ValTable {
+    pub fn new() -> ValTable {
+        ValTable {
+            ints: FxHashMap::default(),
+            others: FxHashMap::default(),
+            values: vec![Value::Null],
+        }
+    }
+
+    pub fn intern(&mut self, v: &Value) -> u32 {
+        if self.values.is_empty() {
+            self.values.push(Value::Null);
+        }
+        match v {
+            Value::Null => NIL,
+            Value::Number(n) if n.is_i64() => {
+                let i = n.as_i64().unwrap_or_default();
+                if let Some(&id) = self.ints.get(&i) {
+                    return id;
+                }
+                let id = self.values.len() as u32;
+                self.values.push(v.clone());
+                self.ints.insert(i, id);
+                id
+            }
+            other => {
+                let key = other.to_string();
+                if let Some(&id) = self.others.get(&key) {
+                    return id;
+                }
+                let id = self.values.len() as u32;
+                self.values.push(v.clone());
+                self.others.insert(key, id);
+                id
+            }
+        }
+    }
+
+    pub fn value(&self, id: u32) -> &Value {
+        self.values.get(id as usize).unwrap_or(&Value::Null)
+    }
+
+    /// The value as a person would write it (`nil` for null).
+    pub fn show(&self, id: u32) -> String {
+        show_value(self.value(id))
+    }
+}
+
+/// Renders a value compactly: `nil` for null, strings in quotes.
+pub fn show_value(v: &Value) -> String {
+    match v {
+        Value::Null => "nil".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The canonical text of a key, used to partition by key.
+pub fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Normalises an `f` name: `:write` and `write` are the same.
+pub fn fname(op: &Operation) -> &str {
+    op.f.strip_prefix(':').unwrap_or(&op.f)
+}
+
+/// For ops whose effect does not depend on the output: `ok` and `info` are
+/// kept, `fail` is dropped.
+pub fn happened(op: &Operation) -> bool {
+    op.status != Status::Fail
+}
