@@ -15,3 +15,4 @@ pub mod wgl;
 pub use linearizability::{check as check_linearizability, LinOptions, LinResult, ModelKind};
 pub use verdict::Verdict;
 pub mod oracle;
+pub mod synth;

@@ -26,6 +26,13 @@ pub trait Model: Sync {
     /// drops it because it constrains nothing (a failed op, an indeterminate
     /// read). `Err((field, message))` when the op does not fit the model.
     fn prepare(&self, op: &Operation, vals: &mut ValTable) -> Result<Option<Self::Op>, OpError>;
+    /// True when `op` never changes the state (a read). The search places a
+    /// legal read-only op greedily: if any linearization extends the current
+    /// prefix, one does with the read next, so its alternatives need no
+    /// exploring. Returning false is always safe.
+    fn read_only(&self, _op: &Self::Op) -> bool {
+        false
+    }
     fn describe_state(&self, state: &Self::State, vals: &ValTable) -> String;
     fn describe_op(&self, op: &Self::Op, vals: &ValTable) -> String;
     /// Why `op` cannot follow `state` (called only when `step` returned None).

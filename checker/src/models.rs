@@ -141,6 +141,17 @@ impl Model for RegisterModel {
         }
     }
 
+    fn read_only(&self, op: &RegisterOp) -> bool {
+        matches!(
+            op,
+            RegisterOp::Read(_)
+                | RegisterOp::Cas {
+                    outcome: CasOutcome::Failed,
+                    ..
+                }
+        )
+    }
+
     fn describe_state(&self, s: &u32, vals: &ValTable) -> String {
         vals.show(*s)
     }
@@ -259,6 +270,9 @@ impl Model for KvModel {
     fn prepare(&self, op: &Operation, _: &mut ValTable) -> Result<Option<KvOp>, OpError> {
         kv_prepare(op)
     }
+    fn read_only(&self, op: &KvOp) -> bool {
+        matches!(op, KvOp::Get(_))
+    }
     fn describe_state(&self, s: &Arc<str>, _: &ValTable) -> String {
         format!("{s:?}")
     }
@@ -305,6 +319,9 @@ impl Model for KvMapModel {
             None => return Err(OpError::new("key", "a kv operation needs a key")),
         };
         Ok(kv_prepare(op)?.map(|o| (key, o)))
+    }
+    fn read_only(&self, op: &Self::Op) -> bool {
+        matches!(op.1, KvOp::Get(_))
     }
     fn describe_state(&self, s: &KvMap, _: &ValTable) -> String {
         let items: Vec<String> = s.iter().map(|(k, v)| format!("{k:?} {v:?}")).collect();
@@ -434,6 +451,9 @@ impl Model for MultiRegisterModel {
             },
             _ => Err(unknown_f(op, "txn")),
         }
+    }
+    fn read_only(&self, op: &Self::Op) -> bool {
+        op.iter().all(|m| matches!(m, Micro::Read(..)))
     }
     fn describe_state(&self, s: &Self::State, vals: &ValTable) -> String {
         let items: Vec<String> = s
@@ -569,6 +589,9 @@ impl Model for SetModel {
             _ => Err(unknown_f(op, "add or read")),
         }
     }
+    fn read_only(&self, op: &SetOp) -> bool {
+        matches!(op, SetOp::Read(_))
+    }
     fn describe_state(&self, s: &Arc<[u32]>, vals: &ValTable) -> String {
         show_list(s, vals)
     }
@@ -655,6 +678,9 @@ impl Model for FifoQueueModel {
     }
     fn prepare(&self, op: &Operation, vals: &mut ValTable) -> Result<Option<QueueOp>, OpError> {
         queue_prepare(op, vals, false)
+    }
+    fn read_only(&self, op: &QueueOp) -> bool {
+        matches!(op, QueueOp::DequeueEmpty)
     }
     fn describe_state(&self, s: &VecDeque<u32>, vals: &ValTable) -> String {
         let v: Vec<u32> = s.iter().copied().collect();

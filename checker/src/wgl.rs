@@ -89,6 +89,9 @@ pub struct Stats {
 
 const HEAD: u32 = 0;
 
+/// Slots of the dense transition table (4 bytes each).
+const DENSE_SLOTS: usize = 4 << 20;
+
 struct Memo {
     table: HashTable<(u64, u32, u32)>,
     arena: Vec<u64>,
@@ -185,12 +188,19 @@ pub fn search<M: Model>(
         prev[e as usize + 1] = e;
     }
     let required: Vec<bool> = ops.iter().map(|o| o.ret.is_some()).collect();
+    let read_only: Vec<bool> = ops.iter().map(|o| model.read_only(&o.op)).collect();
     let zobrist: Vec<u64> = (0..n as u64).map(|i| splitmix(i ^ 0x5EED)).collect();
 
     // Interned states and remembered transitions.
     let mut states: Vec<M::State> = vec![model.init()];
     let mut state_ids: hashbrown::HashMap<M::State, u32, FxBuildHasher> = Default::default();
     state_ids.insert(states[0].clone(), 0);
+    // Transitions of the first states live in a dense table (one row of
+    // `n` slots per state); states beyond the table's budget use a map.
+    const UNSEEN: u32 = u32::MAX - 1;
+    const ILLEGAL: u32 = u32::MAX;
+    let dense_limit = (DENSE_SLOTS / n).max(1);
+    let mut dense: Vec<u32> = vec![UNSEEN; n];
     let mut transitions: FxHashMap<u64, u32> = Default::default();
     let state_size = std::mem::size_of::<M::State>() * 2 + 16;
 
@@ -198,7 +208,9 @@ pub fn search<M: Model>(
     let mut bits = vec![0u64; words];
     let mut zob: u64 = 0;
     let mut memo = Memo::new(words);
-    let mut stack: Vec<(u32, u32)> = Vec::with_capacity(n); // (call entry, state before)
+    // (call entry, state before, forced): a frame is forced when its op is
+    // read-only; see the note at the backtracking step.
+    let mut stack: Vec<(u32, u32, bool)> = Vec::with_capacity(n);
     let mut state: u32 = 0;
     let mut remaining = required_total;
     let mut best: Option<Stuck<u32>> = None;
@@ -218,7 +230,10 @@ pub fn search<M: Model>(
 
     loop {
         if remaining == 0 {
-            let order = stack.iter().map(|&(e, _)| entry[e as usize] >> 1).collect();
+            let order = stack
+                .iter()
+                .map(|&(e, _, _)| entry[e as usize] >> 1)
+                .collect();
             stats.memo_entries = memo.table.len() as u64;
             stats.states = states.len() as u64;
             return (Outcome::Linearizable { order }, stats);
@@ -248,7 +263,10 @@ pub fn search<M: Model>(
                     );
                 }
             }
-            let bytes = memo.bytes() + states.len() * state_size + transitions.capacity() * 16;
+            let bytes = memo.bytes()
+                + states.len() * state_size
+                + transitions.capacity() * 16
+                + dense.capacity() * 4;
             if bytes > limits.max_bytes {
                 return (
                     Outcome::Unknown {
@@ -270,34 +288,47 @@ pub fn search<M: Model>(
         if en & 1 == 0 {
             // A call entry: try to linearize `op` now.
             stats.steps += 1;
-            let key = (state as u64) << 32 | op as u64;
-            let ns = match transitions.get(&key) {
-                Some(&s) => s,
-                None => {
-                    let s = match model.step(&states[state as usize], &ops[op as usize].op) {
-                        None => u32::MAX,
-                        Some(t) => match state_ids.get(&t) {
-                            Some(&id) => id,
-                            None => {
-                                let id = states.len() as u32;
-                                state_ids.insert(t.clone(), id);
-                                states.push(t);
-                                id
-                            }
-                        },
-                    };
-                    transitions.insert(key, s);
-                    s
-                }
+            let slot = if (state as usize) < dense_limit {
+                dense[state as usize * n + op as usize]
+            } else {
+                transitions
+                    .get(&((state as u64) << 32 | op as u64))
+                    .copied()
+                    .unwrap_or(UNSEEN)
             };
-            if ns != u32::MAX {
+            let ns = if slot != UNSEEN {
+                slot
+            } else {
+                let s = match model.step(&states[state as usize], &ops[op as usize].op) {
+                    None => ILLEGAL,
+                    Some(t) => match state_ids.get(&t) {
+                        Some(&id) => id,
+                        None => {
+                            let id = states.len() as u32;
+                            state_ids.insert(t.clone(), id);
+                            states.push(t);
+                            if (id as usize) < dense_limit {
+                                dense.resize((id as usize + 1) * n, UNSEEN);
+                            }
+                            id
+                        }
+                    },
+                };
+                if (state as usize) < dense_limit {
+                    dense[state as usize * n + op as usize] = s;
+                } else {
+                    transitions.insert((state as u64) << 32 | op as u64, s);
+                }
+                s
+            };
+            if ns != ILLEGAL {
                 let w = op as usize / 64;
                 let b = 1u64 << (op % 64);
                 bits[w] |= b;
                 zob ^= zobrist[op as usize];
                 let h = zob ^ splitmix(ns as u64);
                 if memo.insert(h, ns, &bits) {
-                    stack.push((cur, state));
+                    stack.push((cur, state, read_only[op as usize]));
                     state = ns;
                     unlink(&mut next, &mut prev, cur);
                     if required[op as usize] {
@@ -323,37 +354,51 @@ pub fn search<M: Model>(
                     e = next[e as usize];
                 }
                 best = Some(Stuck {
-                    prefix: stack.iter().map(|&(e, _)| entry[e as usize] >> 1).collect(),
+                    prefix: stack
+                        .iter()
+                        .map(|&(e, _, _)| entry[e as usize] >> 1)
+                        .collect(),
                     state,
                     stuck: op,
                     candidates,
                 });
             }
-            let Some((e, s)) = stack.pop() else {
-                stats.memo_entries = memo.table.len() as u64;
-                stats.states = states.len() as u64;
-                let b = best.expect("stuck at least once");
-                let st = states[b.state as usize].clone();
-                return (
-                    Outcome::NotLinearizable(Stuck {
-                        prefix: b.prefix,
-                        state: st,
-                        stuck: b.stuck,
-                        candidates: b.candidates,
-                    }),
-                    stats,
-                );
+            // Backtrack. A read-only op that was legal where it was placed
+            // could have been placed there in any linearization that extends
+            // the prefix below it: moving it earlier (still after its call and
+            // after every op that precedes it in real time) changes no other
+            // op's state. So once its subtree failed, the alternatives at its
+            // level fail too: keep popping.
+            let e = loop {
+                let Some((e, s, forced)) = stack.pop() else {
+                    stats.memo_entries = memo.table.len() as u64;
+                    stats.states = states.len() as u64;
+                    let b = best.expect("stuck at least once");
+                    let st = states[b.state as usize].clone();
+                    return (
+                        Outcome::NotLinearizable(Stuck {
+                            prefix: b.prefix,
+                            state: st,
+                            stuck: b.stuck,
+                            candidates: b.candidates,
+                        }),
+                        stats,
+                    );
+                };
+                stats.backtracks += 1;
+                let lop = entry[e as usize] >> 1;
+                if required[lop as usize] {
+                    relink(&mut next, &mut prev, ret_entry[lop as usize]);
+                    remaining += 1;
+                }
+                relink(&mut next, &mut prev, e);
+                bits[lop as usize / 64] &= !(1u64 << (lop % 64));
+                zob ^= zobrist[lop as usize];
+                state = s;
+                if !forced {
+                    break e;
+                }
             };
-            stats.backtracks += 1;
-            let lop = entry[e as usize] >> 1;
-            if required[lop as usize] {
-                relink(&mut next, &mut prev, ret_entry[lop as usize]);
-                remaining += 1;
-            }
-            relink(&mut next, &mut prev, e);
-            bits[lop as usize / 64] &= !(1u64 << (lop % 64));
-            zob ^= zobrist[lop as usize];
-            state = s;
             cur = next[e as usize];
         }
     }
