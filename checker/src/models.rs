@@ -201,21 +201,97 @@ impl Model for RegisterModel {
 // ---------------------------------------------------------------------------
 // kv: get / put / append on strings
 
+/// A string with a polynomial hash kept alongside, so appending computes the
+/// new hash in O(1) and interning a long state never rehashes its text.
+/// Equality compares the text (the hash only speeds up mismatches).
+#[derive(Debug, Clone)]
+pub struct Text {
+    text: Arc<str>,
+    hash: u64,
+    /// `BASE` to the power of the text's length.
+    pow: u64,
+}
+
+const BASE: u64 = 0x100_0000_01b3;
+
+impl Text {
+    pub fn new(s: &str) -> Text {
+        let mut hash = 0u64;
+        let mut pow = 1u64;
+        for b in s.bytes() {
+            hash = hash.wrapping_mul(BASE).wrapping_add(b as u64 + 1);
+            pow = pow.wrapping_mul(BASE);
+        }
+        Text {
+            text: Arc::from(s),
+            hash,
+            pow,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    fn append(&self, v: &Text) -> Text {
+        let mut t = String::with_capacity(self.text.len() + v.text.len());
+        t.push_str(&self.text);
+        t.push_str(&v.text);
+        Text {
+            text: Arc::from(t),
+            hash: self.hash.wrapping_mul(v.pow).wrapping_add(v.hash),
+            pow: self.pow.wrapping_mul(v.pow),
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, o: &Text) -> bool {
+        self.hash == o.hash && self.text == o.text
+    }
+}
+
+impl Eq for Text {}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, o: &Text) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, o: &Text) -> std::cmp::Ordering {
+        self.text.cmp(&o.text)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", &*self.text)
+    }
+}
+
 /// A string value, with `nil` read as the empty string (as in the 6.824 kv
 /// lab and Porcupine's kv model).
-fn kv_text(v: &Value) -> Arc<str> {
+fn kv_text(v: &Value) -> Text {
     match v {
-        Value::Null => Arc::from(""),
-        Value::String(s) => Arc::from(s.as_str()),
-        other => Arc::from(other.to_string().as_str()),
+        Value::Null => Text::new(""),
+        Value::String(s) => Text::new(s),
+        other => Text::new(&other.to_string()),
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KvOp {
-    Get(Arc<str>),
-    Put(Arc<str>),
-    Append(Arc<str>),
+    Get(Text),
+    Put(Text),
+    Append(Text),
 }
 
 fn kv_prepare(op: &Operation) -> Result<Option<KvOp>, OpError> {
@@ -230,24 +306,19 @@ fn kv_prepare(op: &Operation) -> Result<Option<KvOp>, OpError> {
     }
 }
 
-fn kv_step(s: &Arc<str>, op: &KvOp) -> Option<Arc<str>> {
+fn kv_step(s: &Text, op: &KvOp) -> Option<Text> {
     match op {
-        KvOp::Get(v) => (**v == **s).then(|| s.clone()),
+        KvOp::Get(v) => (v == s).then(|| s.clone()),
         KvOp::Put(v) => Some(v.clone()),
-        KvOp::Append(v) => {
-            let mut t = String::with_capacity(s.len() + v.len());
-            t.push_str(s);
-            t.push_str(v);
-            Some(Arc::from(t))
-        }
+        KvOp::Append(v) => Some(s.append(v)),
     }
 }
 
 fn kv_describe(op: &KvOp) -> String {
     match op {
-        KvOp::Get(v) => format!("get -> {v:?}"),
-        KvOp::Put(v) => format!("put {v:?}"),
-        KvOp::Append(v) => format!("append {v:?}"),
+        KvOp::Get(v) => format!("get -> {v}"),
+        KvOp::Put(v) => format!("put {v}"),
+        KvOp::Append(v) => format!("append {v}"),
     }
 }
 
@@ -256,15 +327,15 @@ fn kv_describe(op: &KvOp) -> String {
 pub struct KvModel;
 
 impl Model for KvModel {
-    type State = Arc<str>;
+    type State = Text;
     type Op = KvOp;
     fn name(&self) -> &'static str {
         "kv"
     }
-    fn init(&self) -> Arc<str> {
-        Arc::from("")
+    fn init(&self) -> Text {
+        Text::new("")
     }
-    fn step(&self, s: &Arc<str>, op: &KvOp) -> Option<Arc<str>> {
+    fn step(&self, s: &Text, op: &KvOp) -> Option<Text> {
         kv_step(s, op)
     }
     fn prepare(&self, op: &Operation, _: &mut ValTable) -> Result<Option<KvOp>, OpError> {
@@ -273,15 +344,15 @@ impl Model for KvModel {
     fn read_only(&self, op: &KvOp) -> bool {
         matches!(op, KvOp::Get(_))
     }
-    fn describe_state(&self, s: &Arc<str>, _: &ValTable) -> String {
-        format!("{s:?}")
+    fn describe_state(&self, s: &Text, _: &ValTable) -> String {
+        s.to_string()
     }
     fn describe_op(&self, op: &KvOp, _: &ValTable) -> String {
         kv_describe(op)
     }
-    fn explain(&self, s: &Arc<str>, op: &KvOp, _: &ValTable) -> String {
+    fn explain(&self, s: &Text, op: &KvOp, _: &ValTable) -> String {
         match op {
-            KvOp::Get(v) => format!("get returned {v:?} but the key holds {s:?}"),
+            KvOp::Get(v) => format!("get returned {v} but the key holds {s}"),
             _ => "put and append are always legal".to_string(),
         }
     }
@@ -291,19 +362,19 @@ impl Model for KvModel {
 #[derive(Debug, Clone, Default)]
 pub struct KvMapModel;
 
-type KvMap = BTreeMap<Arc<str>, Arc<str>>;
+type KvMap = BTreeMap<Text, Text>;
 
 impl Model for KvMapModel {
     type State = KvMap;
-    type Op = (Arc<str>, KvOp);
+    type Op = (Text, KvOp);
     fn name(&self) -> &'static str {
         "kv (no partition)"
     }
     fn init(&self) -> KvMap {
         BTreeMap::new()
     }
-    fn step(&self, s: &KvMap, (k, op): &(Arc<str>, KvOp)) -> Option<KvMap> {
-        let empty: Arc<str> = Arc::from("");
+    fn step(&self, s: &KvMap, (k, op): &(Text, KvOp)) -> Option<KvMap> {
+        let empty = Text::new("");
         let cur = s.get(k).unwrap_or(&empty);
         let next = kv_step(cur, op)?;
         if matches!(op, KvOp::Get(_)) {
@@ -324,11 +395,11 @@ impl Model for KvMapModel {
         matches!(op.1, KvOp::Get(_))
     }
     fn describe_state(&self, s: &KvMap, _: &ValTable) -> String {
-        let items: Vec<String> = s.iter().map(|(k, v)| format!("{k:?} {v:?}")).collect();
+        let items: Vec<String> = s.iter().map(|(k, v)| format!("{k} {v}")).collect();
         format!("{{{}}}", items.join(", "))
     }
     fn describe_op(&self, (k, op): &Self::Op, _: &ValTable) -> String {
-        format!("{} of key {k:?}", kv_describe(op))
+        format!("{} of key {k}", kv_describe(op))
     }
 }
 

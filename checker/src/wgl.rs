@@ -19,6 +19,7 @@
 use crate::model::Model;
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -90,7 +91,7 @@ pub struct Stats {
 const HEAD: u32 = 0;
 
 /// Slots of the dense transition table (4 bytes each).
-const DENSE_SLOTS: usize = 4 << 20;
+const DENSE_SLOTS: usize = 1 << 20;
 
 struct Memo {
     table: HashTable<(u64, u32, u32)>,
@@ -193,8 +194,10 @@ pub fn search<M: Model>(
 
     // Interned states and remembered transitions.
     let mut states: Vec<M::State> = vec![model.init()];
-    let mut state_ids: hashbrown::HashMap<M::State, u32, FxBuildHasher> = Default::default();
-    state_ids.insert(states[0].clone(), 0);
+    // (hash, id) of each interned state: the state itself is hashed once.
+    let hasher = FxBuildHasher;
+    let mut state_ids: HashTable<(u64, u32)> = HashTable::new();
+    state_ids.insert_unique(hasher.hash_one(&states[0]), (hasher.hash_one(&states[0]), 0), |e| e.0);
     // Transitions of the first states live in a dense table (one row of
     // `n` slots per state); states beyond the table's budget use a map.
     const UNSEEN: u32 = u32::MAX - 1;
@@ -301,18 +304,21 @@ pub fn search<M: Model>(
             } else {
                 let s = match model.step(&states[state as usize], &ops[op as usize].op) {
                     None => ILLEGAL,
-                    Some(t) => match state_ids.get(&t) {
-                        Some(&id) => id,
-                        None => {
-                            let id = states.len() as u32;
-                            state_ids.insert(t.clone(), id);
-                            states.push(t);
-                            if (id as usize) < dense_limit {
-                                dense.resize((id as usize + 1) * n, UNSEEN);
+                    Some(t) => {
+                        let h = hasher.hash_one(&t);
+                        match state_ids.find(h, |&(eh, id)| eh == h && states[id as usize] == t) {
+                            Some(&(_, id)) => id,
+                            None => {
+                                let id = states.len() as u32;
+                                state_ids.insert_unique(h, (h, id), |e| e.0);
+                                states.push(t);
+                                if (id as usize) < dense_limit {
+                                    dense.resize((id as usize + 1) * n, UNSEEN);
+                                }
+                                id
                             }
-                            id
                         }
-                    },
+                    }
                 };
                 if (state as usize) < dense_limit {
                     dense[state as usize * n + op as usize] = s;

@@ -1,0 +1,381 @@
+//! The `primary-async` level: primary–backup with asynchronous replication.
+//!
+//! The primary applies a write locally (fsync per `--fsync`), acknowledges
+//! it, and streams it to the backups in the background. A backup that has
+//! not heard from the primary for `--failover-ms` (plus half that per rank,
+//! so backups rarely promote together) promotes itself with a higher epoch.
+//! A node that learns of a higher epoch steps down and takes a full copy of
+//! the new primary's data, so writes the old primary acknowledged but never
+//! shipped are lost: that is the designed weakness, as is split brain.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use super::config::Config;
+use super::store::{Versioned, VersionedStore};
+use super::{forward, ApiError, ClientOp, KvNode, OpResult};
+use crate::runtime::clock;
+use crate::runtime::http::{BoxFuture, HttpClient, Request, Response};
+
+struct State {
+    epoch: u64,
+    primary: String,
+    store: VersionedStore,
+}
+
+struct Link {
+    addr: String,
+    queue: Mutex<Vec<(String, Versioned)>>,
+    full_sync: AtomicBool,
+    wake: Notify,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReplMsg {
+    epoch: u64,
+    primary: String,
+    full: Option<HashMap<String, Versioned>>,
+    entries: Vec<(String, Versioned)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReplResp {
+    ok: bool,
+    epoch: u64,
+    primary: String,
+    need_full: bool,
+}
+
+/// A primary-async node.
+pub struct PrimaryNode {
+    cfg: Arc<Config>,
+    client: Arc<HttpClient>,
+    st: Mutex<State>,
+    last_heard: Mutex<Instant>,
+    links: BTreeMap<String, Arc<Link>>,
+}
+
+/// `(epoch, primary)` order: higher epoch wins, then the lower id.
+fn outranks(a: (u64, &str), b: (u64, &str)) -> bool {
+    a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+}
+
+impl PrimaryNode {
+    pub fn start(cfg: Arc<Config>, client: Arc<HttpClient>) -> anyhow::Result<Arc<PrimaryNode>> {
+        use anyhow::Context;
+        let mut store = VersionedStore::open(&cfg.data_dir, cfg.fsync)
+            .with_context(|| format!("--data-dir: opening store in {}", cfg.data_dir.display()))?;
+        let (epoch, primary) = match store.meta() {
+            Value::Null => {
+                let first = cfg.all_ids()[0].clone();
+                store.set_meta(json!({"epoch": 1, "primary": first}))?;
+                (1, first)
+            }
+            m => (
+                m["epoch"].as_u64().unwrap_or(1),
+                m["primary"].as_str().unwrap_or_default().to_string(),
+            ),
+        };
+        tracing::info!("primary-async: epoch {epoch}, primary {primary}");
+        let links = cfg
+            .peers
+            .iter()
+            .map(|(id, addr)| {
+                (
+                    id.clone(),
+                    Arc::new(Link {
+                        addr: addr.clone(),
+                        queue: Mutex::new(Vec::new()),
+                        // A (re)started primary does not know what peers hold.
+                        full_sync: AtomicBool::new(true),
+                        wake: Notify::new(),
+                    }),
+                )
+            })
+            .collect();
+        let node = Arc::new(PrimaryNode {
+            cfg,
+            client,
+            st: Mutex::new(State {
+                epoch,
+                primary,
+                store,
+            }),
+            last_heard: Mutex::new(Instant::now()),
+            links,
+        });
+        for (id, link) in &node.links {
+            let n = node.clone();
+            let (id, link) = (id.clone(), link.clone());
+            tokio::spawn(async move { n.replicate_forever(id, link).await });
+        }
+        let n = node.clone();
+        tokio::spawn(async move { n.watch_primary_forever().await });
+        Ok(node)
+    }
+
+    fn adopt(&self, st: &mut State, epoch: u64, primary: &str) {
+        if st.primary == self.cfg.id && primary != self.cfg.id {
+            tracing::warn!("stepping down: {primary} is primary at epoch {epoch}");
+        }
+        st.epoch = epoch;
+        st.primary = primary.to_string();
+        if let Err(e) = st
+            .store
+            .set_meta(json!({"epoch": epoch, "primary": primary}))
+        {
+            tracing::error!("persisting epoch: {e}");
+        }
+    }
+
+    async fn replicate_forever(self: Arc<Self>, peer: String, link: Arc<Link>) {
+        let timeout = self.cfg.request_timeout.min(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = link.wake.notified() => {}
+                _ = tokio::time::sleep(self.cfg.heartbeat) => {}
+            }
+            let msg = {
+                let st = self.st.lock().unwrap();
+                if st.primary != self.cfg.id {
+                    link.queue.lock().unwrap().clear();
+                    continue;
+                }
+                let mut q = link.queue.lock().unwrap();
+                if link.full_sync.swap(false, Ordering::SeqCst) {
+                    q.clear();
+                    let full: HashMap<String, Versioned> = st
+                        .store
+                        .entries()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    ReplMsg {
+                        epoch: st.epoch,
+                        primary: st.primary.clone(),
+                        full: Some(full),
+                        entries: Vec::new(),
+                    }
+                } else {
+                    ReplMsg {
+                        epoch: st.epoch,
+                        primary: st.primary.clone(),
+                        full: None,
+                        entries: std::mem::take(&mut *q),
+                    }
+                }
+            };
+            let body = serde_json::to_vec(&msg).unwrap_or_default();
+            let r = self
+                .client
+                .request(
+                    &link.addr,
+                    "POST",
+                    "/internal/pa/replicate",
+                    &[],
+                    &body,
+                    timeout,
+                )
+                .await;
+            match r {
+                Ok((200, b)) => match serde_json::from_slice::<ReplResp>(&b) {
+                    Ok(resp) if resp.ok => {
+                        if resp.need_full {
+                            link.full_sync.store(true, Ordering::SeqCst);
+                            link.wake.notify_one();
+                        }
+                    }
+                    Ok(resp) => {
+                        let mut st = self.st.lock().unwrap();
+                        if outranks((resp.epoch, &resp.primary), (st.epoch, &st.primary)) {
+                            self.adopt(&mut st, resp.epoch, &resp.primary);
+                            *self.last_heard.lock().unwrap() = Instant::now();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("bad replication reply from {peer}: {e}");
+                        link.full_sync.store(true, Ordering::SeqCst);
+                    }
+                },
+                other => {
+                    if msg.full.is_some() || !msg.entries.is_empty() {
+                        tracing::debug!("replication to {peer} failed: {other:?}");
+                    }
+                    self.client.forget(&link.addr);
+                    // Whatever was in flight may be lost: resend everything.
+                    link.full_sync.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    async fn watch_primary_forever(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(self.cfg.heartbeat).await;
+            let mut st = self.st.lock().unwrap();
+            if st.primary == self.cfg.id {
+                continue;
+            }
+            let rank = self
+                .cfg
+                .all_ids()
+                .into_iter()
+                .filter(|i| *i != st.primary)
+                .position(|i| i == self.cfg.id)
+                .unwrap_or(0) as u32;
+            let limit = self.cfg.failover_timeout + self.cfg.failover_timeout * rank / 2;
+            let mut heard = self.last_heard.lock().unwrap();
+            if heard.elapsed() > limit {
+                let epoch = st.epoch + 1;
+                tracing::warn!(
+                    "primary {} silent for {:?}: promoting myself at epoch {epoch}",
+                    st.primary,
+                    heard.elapsed()
+                );
+                let me = self.cfg.id.clone();
+                self.adopt(&mut st, epoch, &me);
+                *heard = Instant::now();
+                for link in self.links.values() {
+                    link.full_sync.store(true, Ordering::SeqCst);
+                    link.wake.notify_one();
+                }
+            }
+        }
+    }
+
+    fn on_replicate(&self, msg: ReplMsg) -> ReplResp {
+        let mut st = self.st.lock().unwrap();
+        let theirs = (msg.epoch, msg.primary.as_str());
+        let same = msg.epoch == st.epoch && msg.primary == st.primary;
+        if !same && !outranks(theirs, (st.epoch, &st.primary)) {
+            return ReplResp {
+                ok: false,
+                epoch: st.epoch,
+                primary: st.primary.clone(),
+                need_full: false,
+            };
+        }
+        if !same {
+            tracing::info!("following {} at epoch {}", msg.primary, msg.epoch);
+            self.adopt(&mut st, msg.epoch, &msg.primary);
+        }
+        *self.last_heard.lock().unwrap() = Instant::now();
+        let res = if let Some(full) = msg.full {
+            st.store.replace_all(full)
+        } else if same {
+            st.store.put_all(msg.entries)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = res {
+            tracing::error!("applying replication: {e}");
+        }
+        ReplResp {
+            ok: true,
+            epoch: st.epoch,
+            primary: st.primary.clone(),
+            need_full: !same,
+        }
+    }
+
+    async fn do_op(&self, op: ClientOp, no_forward: bool) -> OpResult {
+        let primary = {
+            let mut st = self.st.lock().unwrap();
+            if st.primary == self.cfg.id {
+                return self.apply_local(&mut st, op);
+            }
+            st.primary.clone()
+        };
+        match self.cfg.peers.get(&primary) {
+            Some(addr) if !no_forward => {
+                forward(&self.client, addr, &op, self.cfg.forward_timeout()).await
+            }
+            _ => Err(ApiError::not_leader(Some(primary))),
+        }
+    }
+
+    fn apply_local(&self, st: &mut State, op: ClientOp) -> OpResult {
+        let (key, value) = match op {
+            ClientOp::Read { key } => return Ok(st.store.value(&key)),
+            ClientOp::Write { key, value } => (key, value),
+            ClientOp::Cas { key, from, to } => {
+                let cur = st.store.value(&key);
+                if cur != from {
+                    return Err(ApiError::cas_mismatch(cur));
+                }
+                (key, to)
+            }
+        };
+        let v = Versioned {
+            value: value.clone(),
+            ts: clock::wall_micros(),
+            node: self.cfg.id.clone(),
+        };
+        st.store
+            .put(&key, v.clone())
+            .map_err(|e| ApiError::indefinite("storage", e.to_string()))?;
+        for link in self.links.values() {
+            link.queue.lock().unwrap().push((key.clone(), v.clone()));
+            link.wake.notify_one();
+        }
+        Ok(value)
+    }
+}
+
+impl KvNode for PrimaryNode {
+    fn op(self: Arc<Self>, op: ClientOp, no_forward: bool) -> BoxFuture<OpResult> {
+        Box::pin(async move {
+            let read = op.is_read();
+            self.do_op(op, no_forward)
+                .await
+                .map_err(|e| if read { e.for_read() } else { e })
+        })
+    }
+
+    fn status(&self) -> Value {
+        let st = self.st.lock().unwrap();
+        json!({
+            "id": self.cfg.id,
+            "level": self.cfg.level.name(),
+            "role": if st.primary == self.cfg.id { "primary" } else { "backup" },
+            "term": st.epoch,
+            "epoch": st.epoch,
+            "leader": st.primary,
+            "applied": st.store.applied,
+            "keys": st.store.len(),
+        })
+    }
+
+    fn internal(self: Arc<Self>, req: Request) -> BoxFuture<Response> {
+        Box::pin(async move {
+            match req.path.as_str() {
+                "/internal/pa/replicate" => match serde_json::from_slice::<ReplMsg>(&req.body) {
+                    Ok(msg) => {
+                        let resp = self.on_replicate(msg);
+                        Response::json(200, &serde_json::to_value(resp).unwrap_or_default())
+                    }
+                    Err(e) => Response::json(400, &json!({"error": format!("bad body: {e}")})),
+                },
+                p => Response::json(404, &json!({"error": format!("no route {p}")})),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outranks;
+
+    #[test]
+    fn epoch_order() {
+        assert!(outranks((2, "n3"), (1, "n1")));
+        assert!(outranks((2, "n1"), (2, "n2")));
+        assert!(!outranks((2, "n2"), (2, "n2")));
+        assert!(!outranks((1, "n1"), (2, "n3")));
+    }
+}
