@@ -15,12 +15,24 @@
 //! Operations whose outcome is unknown (`info`) have no return entry: they
 //! may be linearized anywhere after their call, or never, so the search
 //! succeeds as soon as every completed op is linearized.
+//!
+//! [`search_parallel`] runs several depth-first workers over the *same*
+//! partition, sharing the memo table and the state interner. A worker that
+//! finds a configuration already in the memo skips it, whether another
+//! worker has finished it or is still inside it; so the workers spread over
+//! different subtrees by themselves. This stays exact: every configuration
+//! in the memo is explored to the end by the worker that inserted it (unless
+//! the search as a whole has already succeeded), so the history is
+//! linearizable iff some worker finds a linearization, and not linearizable
+//! once every worker has run out of configurations.
 
 use crate::model::Model;
 use hashbrown::HashTable;
+use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// One operation of a partition, ready for the search.
@@ -93,6 +105,28 @@ const HEAD: u32 = 0;
 /// Slots of the dense transition table (4 bytes each).
 const DENSE_SLOTS: usize = 1 << 20;
 
+const UNSEEN: u32 = u32::MAX - 1;
+const ILLEGAL: u32 = u32::MAX;
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+// ---------------------------------------------------------------------------
+// Memo tables
+
+/// Where visited configurations (linearized set, state) are remembered.
+trait MemoStore {
+    /// Inserts (bits, state); false if it was already there.
+    fn insert(&mut self, hash: u64, state: u32, bits: &[u64]) -> bool;
+    fn entries(&self) -> usize;
+    fn bytes(&self) -> usize;
+}
+
 struct Memo {
     table: HashTable<(u64, u32, u32)>,
     arena: Vec<u64>,
@@ -107,8 +141,9 @@ impl Memo {
             words,
         }
     }
+}
 
-    /// Inserts (bits, state); false if it was already there.
+impl MemoStore for Memo {
     fn insert(&mut self, hash: u64, state: u32, bits: &[u64]) -> bool {
         let words = self.words;
         let arena = &self.arena;
@@ -129,93 +164,254 @@ impl Memo {
         true
     }
 
+    fn entries(&self) -> usize {
+        self.table.len()
+    }
+
     fn bytes(&self) -> usize {
         self.arena.capacity() * 8 + self.table.capacity() * 24
     }
 }
 
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// A memo table shared by the workers of one parallel search: stripes of
+/// ordinary tables, each behind its own lock.
+struct SharedMemo {
+    stripes: Vec<Mutex<Memo>>,
+    entries: AtomicUsize,
+    words: usize,
 }
 
-/// Checks whether `ops` is linearizable with respect to `model`.
-pub fn search<M: Model>(
+impl SharedMemo {
+    fn new(words: usize, stripes: usize) -> SharedMemo {
+        SharedMemo {
+            stripes: (0..stripes).map(|_| Mutex::new(Memo::new(words))).collect(),
+            entries: AtomicUsize::new(0),
+            words,
+        }
+    }
+}
+
+impl MemoStore for &SharedMemo {
+    fn insert(&mut self, hash: u64, state: u32, bits: &[u64]) -> bool {
+        let i = (hash >> 40) as usize % self.stripes.len();
+        let mut m = self.stripes[i].lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = m.insert(hash, state, bits);
+        if fresh {
+            self.entries.fetch_add(1, Ordering::Relaxed);
+        }
+        fresh
+    }
+
+    fn entries(&self) -> usize {
+        self.entries.load(Ordering::Relaxed)
+    }
+
+    fn bytes(&self) -> usize {
+        // Estimated from the count: locking every stripe to ask would stall
+        // the other workers.
+        self.entries() * (self.words * 8 + 32)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// State interners
+
+/// Gives each distinct model state a small id.
+trait StateStore<S> {
+    fn intern(&mut self, s: S) -> u32;
+    fn get(&mut self, id: u32) -> &S;
+    fn len(&self) -> usize;
+}
+
+struct States<S> {
+    states: Vec<S>,
+    /// (hash, id): each state is hashed once, when it is first seen.
+    ids: HashTable<(u64, u32)>,
+}
+
+impl<S: std::hash::Hash + Eq> States<S> {
+    fn new(init: S) -> States<S> {
+        let mut st = States {
+            states: Vec::new(),
+            ids: HashTable::new(),
+        };
+        st.intern(init);
+        st
+    }
+}
+
+impl<S: std::hash::Hash + Eq> StateStore<S> for States<S> {
+    fn intern(&mut self, s: S) -> u32 {
+        let h = FxBuildHasher.hash_one(&s);
+        let states = &self.states;
+        if let Some(&(_, id)) = self
+            .ids
+            .find(h, |&(eh, id)| eh == h && states[id as usize] == s)
+        {
+            return id;
+        }
+        let id = self.states.len() as u32;
+        self.ids.insert_unique(h, (h, id), |e| e.0);
+        self.states.push(s);
+        id
+    }
+
+    fn get(&mut self, id: u32) -> &S {
+        &self.states[id as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.states.len()
+    }
+}
+
+/// One worker's view of an interner shared behind a lock: states it has
+/// seen are cached locally, so the lock is taken only for new ones.
+struct SharedStates<'a, S> {
+    shared: &'a Mutex<States<S>>,
+    cache: Vec<Option<S>>,
+}
+
+impl<S: std::hash::Hash + Eq + Clone> StateStore<S> for SharedStates<'_, S> {
+    fn intern(&mut self, s: S) -> u32 {
+        let mut g = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        g.intern(s)
+    }
+
+    fn get(&mut self, id: u32) -> &S {
+        let i = id as usize;
+        if self.cache.len() <= i {
+            self.cache.resize(i + 1, None);
+        }
+        if self.cache[i].is_none() {
+            let g = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            self.cache[i] = Some(g.states[i].clone());
+        }
+        self.cache[i].as_ref().expect("filled above")
+    }
+
+    fn len(&self) -> usize {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The entry list
+
+/// The history as a list of call and return entries, shared read-only by
+/// the workers (each copies `next`/`prev` to unlink its own).
+struct Layout {
+    n: usize,
+    /// entry -> op index << 1 | is_return; entries 1..=len, 0 = head,
+    /// len + 1 = tail.
+    entry: Vec<u32>,
+    ret_entry: Vec<u32>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    required: Vec<bool>,
+    required_total: u32,
+    read_only: Vec<bool>,
+    zobrist: Vec<u64>,
+    words: usize,
+}
+
+impl Layout {
+    fn new<M: Model>(model: &M, ops: &[SearchOp<M::Op>]) -> Layout {
+        let n = ops.len();
+        assert!(
+            n < (u32::MAX / 2 - 2) as usize,
+            "too many operations in one partition"
+        );
+        // Sorted by time; calls before returns at equal times (concurrent);
+        // unknown returns are absent (the op may be left out).
+        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(2 * n);
+        let mut required_total = 0u32;
+        for (i, o) in ops.iter().enumerate() {
+            events.push((o.call, 0, i as u32));
+            if let Some(r) = o.ret {
+                events.push((r, 1, i as u32));
+                required_total += 1;
+            }
+        }
+        events.sort_unstable();
+        let len = events.len();
+        let mut next = vec![0u32; len + 2];
+        let mut prev = vec![0u32; len + 2];
+        let mut entry = vec![0u32; len + 2];
+        let mut ret_entry = vec![u32::MAX; n];
+        for (k, &(_, kind, op)) in events.iter().enumerate() {
+            let e = (k + 1) as u32;
+            entry[e as usize] = op << 1 | kind as u32;
+            if kind == 1 {
+                ret_entry[op as usize] = e;
+            }
+        }
+        for e in 0..=len as u32 {
+            next[e as usize] = e + 1;
+            prev[e as usize + 1] = e;
+        }
+        Layout {
+            n,
+            entry,
+            ret_entry,
+            next,
+            prev,
+            required: ops.iter().map(|o| o.ret.is_some()).collect(),
+            required_total,
+            read_only: ops.iter().map(|o| model.read_only(&o.op)).collect(),
+            zobrist: (0..n as u64).map(|i| splitmix(i ^ 0x5EED)).collect(),
+            words: n.div_ceil(64),
+        }
+    }
+}
+
+/// How one worker's depth-first search ended.
+enum End {
+    /// A linearization (op indices in order).
+    Found(Vec<u32>),
+    /// No configuration left to explore.
+    Exhausted,
+    /// A budget ran out, or another partition failed.
+    Budget(String),
+    /// Another worker of the same search succeeded.
+    Stopped,
+}
+
+struct WorkerResult {
+    end: End,
+    best: Option<Stuck<u32>>,
+    stats: Stats,
+}
+
+/// The WGL loop, generic over where states and configurations are kept.
+fn dfs<M: Model>(
     model: &M,
     ops: &[SearchOp<M::Op>],
-    limits: Limits<'_>,
-) -> (Outcome<M::State>, Stats) {
-    let n = ops.len();
+    lay: &Layout,
+    states: &mut impl StateStore<M::State>,
+    memo: &mut impl MemoStore,
+    limits: &Limits<'_>,
+    found: Option<&AtomicBool>,
+) -> WorkerResult {
+    let n = lay.n;
+    let entry = &lay.entry;
+    let mut next = lay.next.clone();
+    let mut prev = lay.prev.clone();
     let mut stats = Stats::default();
-    if n == 0 {
-        return (Outcome::Linearizable { order: Vec::new() }, stats);
-    }
-    assert!(
-        n < (u32::MAX / 2 - 2) as usize,
-        "too many operations in one partition"
-    );
-
-    // Entries: 1..=2n, sorted by time; calls before returns at equal times
-    // (concurrent); unknown returns at the very end. TAIL = 2n + 1.
-    let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(2 * n);
-    let mut required_total = 0u32;
-    for (i, o) in ops.iter().enumerate() {
-        events.push((o.call, 0, i as u32));
-        if let Some(r) = o.ret {
-            events.push((r, 1, i as u32));
-            required_total += 1;
-        }
-    }
-    events.sort_unstable();
-    let len = events.len();
-    let tail = (len + 1) as u32;
-    let mut next = vec![0u32; len + 2];
-    let mut prev = vec![0u32; len + 2];
-    // entry -> op index << 1 | is_return
-    let mut entry = vec![0u32; len + 2];
-    let mut ret_entry = vec![u32::MAX; n];
-    for (k, &(_, kind, op)) in events.iter().enumerate() {
-        let e = (k + 1) as u32;
-        entry[e as usize] = op << 1 | kind as u32;
-        if kind == 1 {
-            ret_entry[op as usize] = e;
-        }
-    }
-    for e in 0..=len as u32 {
-        next[e as usize] = e + 1;
-        prev[e as usize + 1] = e;
-    }
-    let required: Vec<bool> = ops.iter().map(|o| o.ret.is_some()).collect();
-    let read_only: Vec<bool> = ops.iter().map(|o| model.read_only(&o.op)).collect();
-    let zobrist: Vec<u64> = (0..n as u64).map(|i| splitmix(i ^ 0x5EED)).collect();
-
-    // Interned states and remembered transitions.
-    let mut states: Vec<M::State> = vec![model.init()];
-    // (hash, id) of each interned state: the state itself is hashed once.
-    let hasher = FxBuildHasher;
-    let mut state_ids: HashTable<(u64, u32)> = HashTable::new();
-    state_ids.insert_unique(hasher.hash_one(&states[0]), (hasher.hash_one(&states[0]), 0), |e| e.0);
     // Transitions of the first states live in a dense table (one row of
     // `n` slots per state); states beyond the table's budget use a map.
-    const UNSEEN: u32 = u32::MAX - 1;
-    const ILLEGAL: u32 = u32::MAX;
-    let dense_limit = (DENSE_SLOTS / n).max(1);
+    let dense_limit = (DENSE_SLOTS / n.max(1)).max(1);
     let mut dense: Vec<u32> = vec![UNSEEN; n];
     let mut transitions: FxHashMap<u64, u32> = Default::default();
     let state_size = std::mem::size_of::<M::State>() * 2 + 16;
 
-    let words = n.div_ceil(64);
-    let mut bits = vec![0u64; words];
+    let mut bits = vec![0u64; lay.words];
     let mut zob: u64 = 0;
-    let mut memo = Memo::new(words);
     // (call entry, state before, forced): a frame is forced when its op is
     // read-only; see the note at the backtracking step.
     let mut stack: Vec<(u32, u32, bool)> = Vec::with_capacity(n);
     let mut state: u32 = 0;
-    let mut remaining = required_total;
+    let mut remaining = lay.required_total;
     let mut best: Option<Stuck<u32>> = None;
     let mut cur = next[HEAD as usize];
     let mut tick: u32 = 0;
@@ -230,6 +426,13 @@ pub fn search<M: Model>(
         next[p as usize] = e;
         prev[x as usize] = e;
     };
+    let finish = |end: End,
+                  best: Option<Stuck<u32>>,
+                  mut stats: Stats,
+                  states: &mut dyn FnMut() -> usize| {
+        stats.states = states() as u64;
+        WorkerResult { end, best, stats }
+    };
 
     loop {
         if remaining == 0 {
@@ -237,55 +440,44 @@ pub fn search<M: Model>(
                 .iter()
                 .map(|&(e, _, _)| entry[e as usize] >> 1)
                 .collect();
-            stats.memo_entries = memo.table.len() as u64;
-            stats.states = states.len() as u64;
-            return (Outcome::Linearizable { order }, stats);
+            stats.memo_entries = memo.entries() as u64;
+            return finish(End::Found(order), best, stats, &mut || states.len());
         }
         tick = tick.wrapping_add(1);
         if tick & 0x3FFF == 0 {
-            if let Some(c) = limits.cancel {
-                if c.load(Ordering::Relaxed) {
-                    return (
-                        Outcome::Unknown {
-                            reason: "cancelled: another partition is not linearizable".into(),
-                        },
-                        stats,
-                    );
-                }
+            if found.is_some_and(|f| f.load(Ordering::Relaxed)) {
+                return finish(End::Stopped, best, stats, &mut || states.len());
             }
-            if let Some(d) = limits.deadline {
-                if Instant::now() >= d {
-                    return (
-                        Outcome::Unknown {
-                            reason: format!(
-                                "time budget exhausted after {} steps over {} operations",
-                                stats.steps, n
-                            ),
-                        },
-                        stats,
-                    );
-                }
+            if limits.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return finish(
+                    End::Budget("cancelled: another partition is not linearizable".into()),
+                    best,
+                    stats,
+                    &mut || states.len(),
+                );
+            }
+            if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+                let why = format!(
+                    "time budget exhausted after {} steps over {} operations",
+                    stats.steps, n
+                );
+                return finish(End::Budget(why), best, stats, &mut || states.len());
             }
             let bytes = memo.bytes()
                 + states.len() * state_size
                 + transitions.capacity() * 16
                 + dense.capacity() * 4;
             if bytes > limits.max_bytes {
-                return (
-                    Outcome::Unknown {
-                        reason: format!(
-                            "memory budget of {} MiB exhausted after {} steps ({} memoized configurations) over {} operations",
-                            limits.max_bytes >> 20,
-                            stats.steps,
-                            memo.table.len(),
-                            n
-                        ),
-                    },
-                    stats,
+                let why = format!(
+                    "memory budget of {} MiB exhausted after {} steps ({} memoized configurations) over {} operations",
+                    limits.max_bytes >> 20,
+                    stats.steps,
+                    memo.entries(),
+                    n
                 );
+                return finish(End::Budget(why), best, stats, &mut || states.len());
             }
         }
-        debug_assert!(cur != tail, "reached the tail with required ops left");
         let en = entry[cur as usize];
         let op = en >> 1;
         if en & 1 == 0 {
@@ -302,24 +494,14 @@ pub fn search<M: Model>(
             let ns = if slot != UNSEEN {
                 slot
             } else {
-                let s = match model.step(&states[state as usize], &ops[op as usize].op) {
+                let s = match model.step(states.get(state), &ops[op as usize].op) {
                     None => ILLEGAL,
-                    Some(t) => {
-                        let h = hasher.hash_one(&t);
-                        match state_ids.find(h, |&(eh, id)| eh == h && states[id as usize] == t) {
-                            Some(&(_, id)) => id,
-                            None => {
-                                let id = states.len() as u32;
-                                state_ids.insert_unique(h, (h, id), |e| e.0);
-                                states.push(t);
-                                if (id as usize) < dense_limit {
-                                    dense.resize((id as usize + 1) * n, UNSEEN);
-                                }
-                                id
-                            }
-                        }
-                    }
+                    Some(t) => states.intern(t),
                 };
+                if s != ILLEGAL && (s as usize) < dense_limit && dense.len() < (s as usize + 1) * n
+                {
+                    dense.resize((s as usize + 1) * n, UNSEEN);
+                }
                 if (state as usize) < dense_limit {
                     dense[state as usize * n + op as usize] = s;
                 } else {
@@ -331,21 +513,21 @@ pub fn search<M: Model>(
                 let w = op as usize / 64;
                 let b = 1u64 << (op % 64);
                 bits[w] |= b;
-                zob ^= zobrist[op as usize];
+                zob ^= lay.zobrist[op as usize];
                 let h = zob ^ splitmix(ns as u64);
                 if memo.insert(h, ns, &bits) {
-                    stack.push((cur, state, read_only[op as usize]));
+                    stack.push((cur, state, lay.read_only[op as usize]));
                     state = ns;
                     unlink(&mut next, &mut prev, cur);
-                    if required[op as usize] {
-                        unlink(&mut next, &mut prev, ret_entry[op as usize]);
+                    if lay.required[op as usize] {
+                        unlink(&mut next, &mut prev, lay.ret_entry[op as usize]);
                         remaining -= 1;
                     }
                     cur = next[HEAD as usize];
                     continue;
                 }
                 bits[w] &= !b;
-                zob ^= zobrist[op as usize];
+                zob ^= lay.zobrist[op as usize];
             }
             cur = next[cur as usize];
         } else {
@@ -377,29 +559,18 @@ pub fn search<M: Model>(
             // level fail too: keep popping.
             let e = loop {
                 let Some((e, s, forced)) = stack.pop() else {
-                    stats.memo_entries = memo.table.len() as u64;
-                    stats.states = states.len() as u64;
-                    let b = best.expect("stuck at least once");
-                    let st = states[b.state as usize].clone();
-                    return (
-                        Outcome::NotLinearizable(Stuck {
-                            prefix: b.prefix,
-                            state: st,
-                            stuck: b.stuck,
-                            candidates: b.candidates,
-                        }),
-                        stats,
-                    );
+                    stats.memo_entries = memo.entries() as u64;
+                    return finish(End::Exhausted, best, stats, &mut || states.len());
                 };
                 stats.backtracks += 1;
                 let lop = entry[e as usize] >> 1;
-                if required[lop as usize] {
-                    relink(&mut next, &mut prev, ret_entry[lop as usize]);
+                if lay.required[lop as usize] {
+                    relink(&mut next, &mut prev, lay.ret_entry[lop as usize]);
                     remaining += 1;
                 }
                 relink(&mut next, &mut prev, e);
                 bits[lop as usize / 64] &= !(1u64 << (lop % 64));
-                zob ^= zobrist[lop as usize];
+                zob ^= lay.zobrist[lop as usize];
                 state = s;
                 if !forced {
                     break e;
@@ -408,4 +579,110 @@ pub fn search<M: Model>(
             cur = next[e as usize];
         }
     }
+}
+
+fn outcome<S: Clone>(end: End, best: Option<Stuck<u32>>, state: impl Fn(u32) -> S) -> Outcome<S> {
+    match end {
+        End::Found(order) => Outcome::Linearizable { order },
+        End::Budget(reason) => Outcome::Unknown { reason },
+        End::Stopped => Outcome::Unknown {
+            reason: "stopped".into(),
+        },
+        End::Exhausted => {
+            let b = best.expect("a search that ran out of configurations was stuck at least once");
+            Outcome::NotLinearizable(Stuck {
+                prefix: b.prefix,
+                state: state(b.state),
+                stuck: b.stuck,
+                candidates: b.candidates,
+            })
+        }
+    }
+}
+
+/// Checks whether `ops` is linearizable with respect to `model`, on the
+/// calling thread.
+pub fn search<M: Model>(
+    model: &M,
+    ops: &[SearchOp<M::Op>],
+    limits: Limits<'_>,
+) -> (Outcome<M::State>, Stats) {
+    if ops.is_empty() {
+        return (
+            Outcome::Linearizable { order: Vec::new() },
+            Stats::default(),
+        );
+    }
+    let lay = Layout::new(model, ops);
+    let mut states = States::new(model.init());
+    let mut memo = Memo::new(lay.words);
+    let r = dfs(model, ops, &lay, &mut states, &mut memo, &limits, None);
+    (
+        outcome(r.end, r.best, |id| states.states[id as usize].clone()),
+        r.stats,
+    )
+}
+
+/// Like [`search`], with `workers` depth-first workers sharing one memo
+/// table (see the module docs). The workers run on the rayon pool.
+pub fn search_parallel<M: Model>(
+    model: &M,
+    ops: &[SearchOp<M::Op>],
+    limits: Limits<'_>,
+    workers: usize,
+) -> (Outcome<M::State>, Stats) {
+    if workers <= 1 || ops.is_empty() {
+        return search(model, ops, limits);
+    }
+    let lay = Layout::new(model, ops);
+    let shared_states = Mutex::new(States::new(model.init()));
+    let memo = SharedMemo::new(lay.words, 64);
+    let found = AtomicBool::new(false);
+    let results: Vec<WorkerResult> = (0..workers)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|_| {
+            let mut view = SharedStates {
+                shared: &shared_states,
+                cache: Vec::new(),
+            };
+            let mut m = &memo;
+            let r = dfs(model, ops, &lay, &mut view, &mut m, &limits, Some(&found));
+            if matches!(r.end, End::Found(_)) {
+                found.store(true, Ordering::Relaxed);
+            }
+            r
+        })
+        .collect();
+    let mut stats = Stats::default();
+    let mut best: Option<Stuck<u32>> = None;
+    let mut end: Option<End> = None;
+    for r in results {
+        stats.steps += r.stats.steps;
+        stats.backtracks += r.stats.backtracks;
+        stats.states = stats.states.max(r.stats.states);
+        if let Some(b) = r.best {
+            if best
+                .as_ref()
+                .is_none_or(|x| b.prefix.len() > x.prefix.len())
+            {
+                best = Some(b);
+            }
+        }
+        end = Some(match (end, r.end) {
+            (Some(End::Found(o)), _) | (_, End::Found(o)) => End::Found(o),
+            (Some(End::Budget(w)), _) | (_, End::Budget(w)) => End::Budget(w),
+            (Some(End::Stopped), _) | (_, End::Stopped) => End::Stopped,
+            _ => End::Exhausted,
+        });
+    }
+    stats.memo_entries = memo.entries.load(Ordering::Relaxed) as u64;
+    let states = shared_states
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    let end = end.unwrap_or(End::Exhausted);
+    (
+        outcome(end, best, |id| states.states[id as usize].clone()),
+        stats,
+    )
 }
