@@ -118,6 +118,7 @@ fn check_one(path: &PathBuf, args: &CheckArgs, budget: usize) -> FileReport {
             fail_cas_observes,
             timeout: args.timeout.map(Duration::from_secs_f64),
             max_bytes: budget,
+            ..Default::default()
         };
         let r = checker::check_linearizability(&ops, &opts, &file)?;
         Ok::<_, InputError>((fmt, history.warnings, r))
