@@ -119,48 +119,118 @@ fn splitmix(mut x: u64) -> u64 {
 // ---------------------------------------------------------------------------
 // Memo tables
 
+/// The set of linearized ops as a bitset, kept with its *window*: the words
+/// below `lead` are all ones and the words from `hi` on are all zeros. Ops
+/// are numbered in call order and a linearization moves forward through the
+/// history, so the window spans only the ops in flight, and the memo stores
+/// the window rather than the whole set: memory per configuration follows
+/// the history's concurrency, not its length.
+struct LinSet {
+    words: Vec<u64>,
+    lead: usize,
+    hi: usize,
+}
+
+impl LinSet {
+    fn new(n: usize) -> LinSet {
+        LinSet {
+            words: vec![0; n.div_ceil(64)],
+            lead: 0,
+            hi: 0,
+        }
+    }
+
+    fn set(&mut self, op: u32) {
+        let w = op as usize / 64;
+        self.words[w] |= 1u64 << (op % 64);
+        if w >= self.hi {
+            self.hi = w + 1;
+        }
+        while self.lead < self.hi && self.words[self.lead] == u64::MAX {
+            self.lead += 1;
+        }
+    }
+
+    fn clear(&mut self, op: u32) {
+        let w = op as usize / 64;
+        self.words[w] &= !(1u64 << (op % 64));
+        if w < self.lead {
+            self.lead = w;
+        }
+        while self.hi > self.lead && self.words[self.hi - 1] == 0 {
+            self.hi -= 1;
+        }
+    }
+
+    fn window(&self) -> (u32, &[u64]) {
+        (self.lead as u32, &self.words[self.lead..self.hi])
+    }
+}
+
 /// Where visited configurations (linearized set, state) are remembered.
 trait MemoStore {
-    /// Inserts (bits, state); false if it was already there.
-    fn insert(&mut self, hash: u64, state: u32, bits: &[u64]) -> bool;
+    /// Inserts (set, state); false if it was already there.
+    fn insert(&mut self, hash: u64, state: u32, set: &LinSet) -> bool;
     fn entries(&self) -> usize;
     fn bytes(&self) -> usize;
 }
 
+/// A memo entry: hash, state, the window's first word, and where its words
+/// are in the arena.
+#[derive(Clone, Copy)]
+struct MemoEntry {
+    hash: u64,
+    state: u32,
+    lead: u32,
+    off: u32,
+    len: u32,
+}
+
 struct Memo {
-    table: HashTable<(u64, u32, u32)>,
+    table: HashTable<MemoEntry>,
     arena: Vec<u64>,
-    words: usize,
 }
 
 impl Memo {
-    fn new(words: usize) -> Memo {
+    fn new() -> Memo {
         Memo {
             table: HashTable::new(),
             arena: Vec::new(),
-            words,
         }
     }
 }
 
 impl MemoStore for Memo {
-    fn insert(&mut self, hash: u64, state: u32, bits: &[u64]) -> bool {
-        let words = self.words;
+    fn insert(&mut self, hash: u64, state: u32, set: &LinSet) -> bool {
+        let (lead, win) = set.window();
         let arena = &self.arena;
         let found = self
             .table
-            .find(hash, |&(h, s, off)| {
-                h == hash
-                    && s == state
-                    && &arena[off as usize * words..(off as usize + 1) * words] == bits
+            .find(hash, |e| {
+                e.hash == hash
+                    && e.state == state
+                    && e.lead == lead
+                    && e.len as usize == win.len()
+                    && &arena[e.off as usize..e.off as usize + win.len()] == win
             })
             .is_some();
         if found {
             return false;
         }
-        let off = (self.arena.len() / words.max(1)) as u32;
-        self.arena.extend_from_slice(bits);
-        self.table.insert_unique(hash, (hash, state, off), |e| e.0);
+        let entry = MemoEntry {
+            hash,
+            state,
+            lead,
+            off: self.arena.len() as u32,
+            len: win.len() as u32,
+        };
+        if self.arena.len() + win.len() > u32::MAX as usize {
+            // Past 32 GiB of windows; the memory budget stops the search
+            // long before this.
+            return true;
+        }
+        self.arena.extend_from_slice(win);
+        self.table.insert_unique(hash, entry, |e| e.hash);
         true
     }
 
@@ -169,7 +239,7 @@ impl MemoStore for Memo {
     }
 
     fn bytes(&self) -> usize {
-        self.arena.capacity() * 8 + self.table.capacity() * 24
+        self.arena.capacity() * 8 + self.table.capacity() * (std::mem::size_of::<MemoEntry>() + 1)
     }
 }
 
@@ -178,26 +248,28 @@ impl MemoStore for Memo {
 struct SharedMemo {
     stripes: Vec<Mutex<Memo>>,
     entries: AtomicUsize,
-    words: usize,
+    bytes: AtomicUsize,
 }
 
 impl SharedMemo {
-    fn new(words: usize, stripes: usize) -> SharedMemo {
+    fn new(stripes: usize) -> SharedMemo {
         SharedMemo {
-            stripes: (0..stripes).map(|_| Mutex::new(Memo::new(words))).collect(),
+            stripes: (0..stripes).map(|_| Mutex::new(Memo::new())).collect(),
             entries: AtomicUsize::new(0),
-            words,
+            bytes: AtomicUsize::new(0),
         }
     }
 }
 
 impl MemoStore for &SharedMemo {
-    fn insert(&mut self, hash: u64, state: u32, bits: &[u64]) -> bool {
+    fn insert(&mut self, hash: u64, state: u32, set: &LinSet) -> bool {
         let i = (hash >> 40) as usize % self.stripes.len();
         let mut m = self.stripes[i].lock().unwrap_or_else(|p| p.into_inner());
-        let fresh = m.insert(hash, state, bits);
+        let fresh = m.insert(hash, state, set);
         if fresh {
             self.entries.fetch_add(1, Ordering::Relaxed);
+            let size = set.window().1.len() * 8 + std::mem::size_of::<MemoEntry>() + 8;
+            self.bytes.fetch_add(size, Ordering::Relaxed);
         }
         fresh
     }
@@ -207,9 +279,7 @@ impl MemoStore for &SharedMemo {
     }
 
     fn bytes(&self) -> usize {
-        // Estimated from the count: locking every stripe to ask would stall
-        // the other workers.
-        self.entries() * (self.words * 8 + 32)
+        self.bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -312,7 +382,6 @@ struct Layout {
     required_total: u32,
     read_only: Vec<bool>,
     zobrist: Vec<u64>,
-    words: usize,
 }
 
 impl Layout {
@@ -360,7 +429,6 @@ impl Layout {
             required_total,
             read_only: ops.iter().map(|o| model.read_only(&o.op)).collect(),
             zobrist: (0..n as u64).map(|i| splitmix(i ^ 0x5EED)).collect(),
-            words: n.div_ceil(64),
         }
     }
 }
@@ -405,7 +473,7 @@ fn dfs<M: Model>(
     let mut transitions: FxHashMap<u64, u32> = Default::default();
     let state_size = std::mem::size_of::<M::State>() * 2 + 16;
 
-    let mut bits = vec![0u64; lay.words];
+    let mut bits = LinSet::new(n);
     let mut zob: u64 = 0;
     // (call entry, state before, forced): a frame is forced when its op is
     // read-only; see the note at the backtracking step.
@@ -510,9 +578,7 @@ fn dfs<M: Model>(
                 s
             };
             if ns != ILLEGAL {
-                let w = op as usize / 64;
-                let b = 1u64 << (op % 64);
-                bits[w] |= b;
+                bits.set(op);
                 zob ^= lay.zobrist[op as usize];
                 let h = zob ^ splitmix(ns as u64);
                 if memo.insert(h, ns, &bits) {
@@ -526,7 +592,7 @@ fn dfs<M: Model>(
                     cur = next[HEAD as usize];
                     continue;
                 }
-                bits[w] &= !b;
+                bits.clear(op);
                 zob ^= lay.zobrist[op as usize];
             }
             cur = next[cur as usize];
@@ -569,7 +635,7 @@ fn dfs<M: Model>(
                     remaining += 1;
                 }
                 relink(&mut next, &mut prev, e);
-                bits[lop as usize / 64] &= !(1u64 << (lop % 64));
+                bits.clear(lop);
                 zob ^= lay.zobrist[lop as usize];
                 state = s;
                 if !forced {
@@ -615,7 +681,7 @@ pub fn search<M: Model>(
     }
     let lay = Layout::new(model, ops);
     let mut states = States::new(model.init());
-    let mut memo = Memo::new(lay.words);
+    let mut memo = Memo::new();
     let r = dfs(model, ops, &lay, &mut states, &mut memo, &limits, None);
     (
         outcome(r.end, r.best, |id| states.states[id as usize].clone()),
@@ -636,7 +702,7 @@ pub fn search_parallel<M: Model>(
     }
     let lay = Layout::new(model, ops);
     let shared_states = Mutex::new(States::new(model.init()));
-    let memo = SharedMemo::new(lay.words, 64);
+    let memo = SharedMemo::new(64);
     let found = AtomicBool::new(false);
     let results: Vec<WorkerResult> = (0..workers)
         .into_par_iter()
