@@ -103,7 +103,12 @@ fn benches(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(8));
     for (name, bytes, fmt, opts) in [
         ("etcd_002", &e002, Format::PorcupineEtcd, etcd_opts()),
-        ("kv_c10_bad_no_partition", &c10bad, Format::PorcupineKv, np.clone()),
+        (
+            "kv_c10_bad_no_partition",
+            &c10bad,
+            Format::PorcupineKv,
+            np.clone(),
+        ),
     ] {
         for parallel in [false, true] {
             let o = LinOptions {
