@@ -14,5 +14,6 @@ pub mod wgl;
 
 pub use linearizability::{check as check_linearizability, LinOptions, LinResult, ModelKind};
 pub use verdict::Verdict;
+pub mod consistency;
 pub mod oracle;
 pub mod synth;

@@ -1,5 +1,6 @@
 //! `faultline check`: run the linearizability checker over history files.
 
+use checker::consistency::{self, ConsistencyOptions, ConsistencyResult, Model};
 use checker::formats::{self, Format};
 use checker::linearizability::{LinOptions, LinResult, ModelKind};
 use checker::{InputError, Verdict};
@@ -42,6 +43,12 @@ pub struct CheckArgs {
     /// Print each counterexample in full under the table.
     #[arg(long, short = 'v')]
     pub explain: bool,
+    /// Also place each register/kv history on the consistency hierarchy
+    /// (linearizable, sequential, causal, PRAM, session guarantees) and
+    /// report stale reads, lost writes and convergence. The exit code still
+    /// follows linearizability.
+    #[arg(long)]
+    pub consistency: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,9 +81,16 @@ struct FileReport {
     message: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
+    /// With `--consistency`: `consistency`, `measures`, `witnesses`,
+    /// `reasons` and `summary`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    consistency: Option<ConsistencyResult>,
+    /// With `--consistency`, when the consistency checks could not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consistency_error: Option<String>,
 }
 
-fn check_one(path: &PathBuf, args: &CheckArgs, budget: usize) -> FileReport {
+fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileReport {
     let start = Instant::now();
     let file = path.display().to_string();
     let mut rep = FileReport {
@@ -95,6 +109,8 @@ fn check_one(path: &PathBuf, args: &CheckArgs, budget: usize) -> FileReport {
         error: None,
         message: None,
         warnings: Vec::new(),
+        consistency: None,
+        consistency_error: None,
     };
     let format = args.format.as_deref().and_then(Format::parse_name);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -121,10 +137,18 @@ fn check_one(path: &PathBuf, args: &CheckArgs, budget: usize) -> FileReport {
             ..Default::default()
         };
         let r = checker::check_linearizability(&ops, &opts, &file)?;
-        Ok::<_, InputError>((fmt, history.warnings, r))
+        let cons = args
+            .consistency
+            .then(|| consistency_of(&history, &ops, args, budget, &file));
+        Ok::<_, InputError>((fmt, history.warnings, r, cons))
     }));
     match outcome {
-        Ok(Ok((fmt, warnings, r))) => {
+        Ok(Ok((fmt, warnings, r, cons))) => {
+            match cons {
+                Some(Ok(c)) => rep.consistency = Some(c),
+                Some(Err(e)) => rep.consistency_error = Some(e),
+                None => {}
+            }
             rep.format = Some(fmt.name());
             rep.model = Some(r.model);
             rep.verdict = r.verdict.as_str();
@@ -155,6 +179,127 @@ fn check_one(path: &PathBuf, args: &CheckArgs, budget: usize) -> FileReport {
     rep.message = rep.error.as_ref().map(|e| e.to_string());
     rep.seconds = start.elapsed().as_secs_f64();
     rep
+}
+
+/// The consistency checks of one history; an error (or a panic) becomes a
+/// message so the linearizability verdict still stands.
+fn consistency_of(
+    history: &checker::History,
+    ops: &[checker::Operation],
+    args: &CheckArgs,
+    budget: usize,
+    file: &str,
+) -> Result<ConsistencyResult, String> {
+    let opts = ConsistencyOptions {
+        timeout: args.timeout.map(Duration::from_secs_f64),
+        sequential_timeout: Some(Duration::from_secs_f64(args.timeout.unwrap_or(30.0))),
+        max_bytes: budget,
+        ..Default::default()
+    };
+    let fp = consistency::final_point(history);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        consistency::check(ops, &opts, file, fp)
+    })) {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("internal error: the consistency checks panicked".to_string()),
+    }
+}
+
+fn mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Valid => "✓",
+        Verdict::Invalid => "✗",
+        Verdict::Unknown => "?",
+    }
+}
+
+/// The hierarchy rows under the table.
+fn write_consistency(out: &mut impl Write, reports: &[FileReport], width: usize, explain: bool) {
+    let short = ["lin", "seq", "causal", "PRAM", "MR", "MW", "RYW", "WFR"];
+    let width = width.max("consistency".len());
+    let _ = write!(out, "\n{:<width$} ", "consistency");
+    for s in short {
+        let _ = write!(out, " {s:>6}");
+    }
+    let _ = writeln!(
+        out,
+        "  {:>6}  {:>14}  {:>5}  {:>9}",
+        "stale", "max-stale-ms", "lost", "converged"
+    );
+    for r in reports {
+        let Some(c) = &r.consistency else {
+            if let Some(e) = &r.consistency_error {
+                let _ = writeln!(out, "{:<width$}  error: {e}", r.file);
+            }
+            continue;
+        };
+        let _ = write!(out, "{:<width$} ", r.file);
+        for m in Model::ALL {
+            let _ = write!(out, " {:>6}", mark(c.verdict(m)));
+        }
+        let m = &c.measures;
+        let _ = writeln!(
+            out,
+            "  {:>6}  {:>14}  {:>5}  {:>9}",
+            m.stale_reads,
+            m.max_staleness_ms
+                .map(|x| format!("{x:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            m.lost_writes,
+            match m.converged {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            }
+        );
+    }
+    for r in reports {
+        let Some(c) = &r.consistency else { continue };
+        let _ = writeln!(out, "\n{}: {}", r.file, c.summary);
+        let mut shown: Vec<&str> = Vec::new();
+        for mr in &c.models {
+            if let Some(w) = &mr.witness {
+                if shown.contains(&w.explanation.as_str()) {
+                    continue;
+                }
+                shown.push(&w.explanation);
+                // every model this same witness refutes
+                let names: Vec<&str> = c
+                    .models
+                    .iter()
+                    .filter(|x| {
+                        x.witness
+                            .as_ref()
+                            .is_some_and(|y| y.explanation == w.explanation)
+                    })
+                    .map(|x| x.model.name())
+                    .collect();
+                let _ = writeln!(out, "  {}: {}", names.join(", "), w.explanation);
+                if explain {
+                    for o in &w.ops {
+                        let _ = writeln!(
+                            out,
+                            "    index {:<8} process {:<6} {} {} {}{}",
+                            o.index,
+                            o.process.to_string(),
+                            serde_json::to_string(&o.status)
+                                .unwrap_or_default()
+                                .trim_matches('"'),
+                            o.f,
+                            checker::model::show_value(&o.value),
+                            o.node
+                                .as_ref()
+                                .map(|n| format!(" on {n}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+            } else if let (Verdict::Unknown, Some(why)) = (mr.verdict, &mr.reason) {
+                let _ = writeln!(out, "  {}: unknown: {why}", mr.model.name());
+            }
+        }
+    }
 }
 
 /// Runs the command; returns the exit code.
@@ -229,6 +374,9 @@ pub fn run(args: &CheckArgs) -> i32 {
         "{} files: {valid} valid, {invalid} invalid, {unknown} unknown, {errors} errors in {total:.3} s",
         reports.len()
     );
+    if args.consistency {
+        write_consistency(&mut out, &reports, width, args.explain);
+    }
     for r in &reports {
         if let Some(res) = &r.result {
             if let Some(reason) = &res.reason {

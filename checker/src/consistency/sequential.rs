@@ -1,0 +1,238 @@
+//! Sequential consistency of one key: a depth-first search over each
+//! process's next-operation pointer, with memoization of (pointers, register
+//! value). Only program order constrains; real time does not.
+//!
+//! `ok` ops must be placed; an `info` op (a process's last) may be placed or
+//! left out. A legal read is placed greedily and its alternatives are not
+//! explored: a read changes no state, so if any completion exists from here,
+//! one exists with the read placed now.
+
+use super::{Act, Key, Witness};
+use crate::history::Operation;
+use crate::model::{Model, NIL};
+use crate::models::{CasOutcome, RegisterModel, RegisterOp};
+use hashbrown::HashTable;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+pub(crate) enum SeqOutcome {
+    Valid,
+    Invalid(Witness),
+    Unknown(String),
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn z(p: usize, pos: u32) -> u64 {
+    splitmix(((p as u64) << 32) | pos as u64)
+}
+
+struct Step {
+    op: RegisterOp,
+    required: bool,
+    kop: u32,
+}
+
+/// Budgets for one key's search.
+pub(crate) struct SeqLimits<'a> {
+    pub deadline: Option<Instant>,
+    pub max_steps: u64,
+    pub max_bytes: usize,
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> SeqOutcome {
+    let model = RegisterModel {
+        cas: true,
+        fail_cas_observes: false,
+    };
+    let mut seqs: Vec<Vec<Step>> = (0..key.nprocs).map(|_| Vec::new()).collect();
+    let mut total = 0u32;
+    for (i, k) in key.ops.iter().enumerate() {
+        let op = match k.act {
+            Act::Read(v) => RegisterOp::Read(v),
+            Act::Write(v) => RegisterOp::Write(v),
+            Act::Cas(from, to) => RegisterOp::Cas {
+                from,
+                to,
+                outcome: if k.ok {
+                    CasOutcome::Applied
+                } else {
+                    CasOutcome::Unknown
+                },
+            },
+        };
+        seqs[k.proc_ as usize].push(Step {
+            op,
+            required: k.ok,
+            kop: i as u32,
+        });
+        total += k.ok as u32;
+    }
+    seqs.retain(|s| !s.is_empty());
+    let np = seqs.len();
+    let mut pos = vec![0u32; np];
+    let mut h: u64 = (0..np).fold(0, |a, p| a ^ z(p, 0));
+    let mut state: u32 = NIL;
+    let mut remaining = total;
+    let mut stack: Vec<(u32, u32, bool)> = Vec::new();
+    let mut choice = 0usize;
+    let mut steps: u64 = 0;
+    let mut memo: HashTable<(u64, u32, u32)> = HashTable::new();
+    let mut arena: Vec<u32> = Vec::new();
+    let mut best: (usize, u32, Vec<u32>) = (0, NIL, Vec::new());
+    let total_ops: usize = seqs.iter().map(Vec::len).sum();
+
+    // Inserts the current configuration; false when it was seen.
+    let insert = |memo: &mut HashTable<(u64, u32, u32)>,
+                  arena: &mut Vec<u32>,
+                  h: u64,
+                  state: u32,
+                  pos: &[u32]|
+     -> bool {
+        let hh = h ^ splitmix(state as u64 ^ 0x5EED_5EED);
+        let words = pos.len();
+        let found = memo
+            .find(hh, |&(eh, s, off)| {
+                eh == hh
+                    && s == state
+                    && &arena[off as usize * words..(off as usize + 1) * words] == pos
+            })
+            .is_some();
+        if found {
+            return false;
+        }
+        let off = (arena.len() / words.max(1)) as u32;
+        arena.extend_from_slice(pos);
+        memo.insert_unique(hh, (hh, state, off), |e| e.0);
+        true
+    };
+
+    loop {
+        if remaining == 0 {
+            return SeqOutcome::Valid;
+        }
+        steps += 1;
+        if steps & 0xFFF == 0 {
+            if limits.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return SeqOutcome::Unknown("cancelled".into());
+            }
+            if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+                return SeqOutcome::Unknown(format!(
+                    "time budget exhausted after {steps} steps over {total_ops} operations"
+                ));
+            }
+            if arena.len() * 4 + memo.capacity() * 16 > limits.max_bytes {
+                return SeqOutcome::Unknown(format!(
+                    "memory budget exhausted after {steps} steps ({} memoized configurations) over {total_ops} operations",
+                    memo.len()
+                ));
+            }
+        }
+        if steps > limits.max_steps {
+            return SeqOutcome::Unknown(format!(
+                "step budget of {} exhausted over {total_ops} operations",
+                limits.max_steps
+            ));
+        }
+        let mut moved = false;
+        let mut dead = false;
+        // A legal read goes first, unconditionally.
+        for p in 0..np {
+            let Some(s) = seqs[p].get(pos[p] as usize) else {
+                continue;
+            };
+            if model.read_only(&s.op) && model.step(&state, &s.op).is_some() {
+                h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
+                pos[p] += 1;
+                if insert(&mut memo, &mut arena, h, state, &pos) {
+                    remaining -= s.required as u32;
+                    stack.push((p as u32, state, true));
+                    moved = true;
+                } else {
+                    pos[p] -= 1;
+                    h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
+                    dead = true;
+                }
+                break;
+            }
+        }
+        if moved {
+            choice = 0;
+            continue;
+        }
+        if !dead {
+            let mut p = choice;
+            while p < np {
+                if let Some(s) = seqs[p].get(pos[p] as usize) {
+                    if let Some(ns) = model.step(&state, &s.op) {
+                        h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
+                        pos[p] += 1;
+                        if insert(&mut memo, &mut arena, h, ns, &pos) {
+                            remaining -= s.required as u32;
+                            stack.push((p as u32, state, false));
+                            state = ns;
+                            moved = true;
+                            break;
+                        }
+                        pos[p] -= 1;
+                        h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
+                    }
+                }
+                p += 1;
+            }
+            if moved {
+                choice = 0;
+                continue;
+            }
+        }
+        // Dead end: remember the deepest, then backtrack.
+        if stack.len() >= best.0 && (best.2.is_empty() || stack.len() > best.0) {
+            let next: Vec<u32> = (0..np)
+                .filter_map(|p| seqs[p].get(pos[p] as usize).map(|s| s.kop))
+                .collect();
+            best = (stack.len(), state, next);
+        }
+        loop {
+            let Some((p, prev, forced)) = stack.pop() else {
+                let kops: Vec<&super::KOp> = best
+                    .2
+                    .iter()
+                    .take(8)
+                    .map(|&k| &key.ops[k as usize])
+                    .collect();
+                let pending: Vec<String> = kops
+                    .iter()
+                    .map(|k| super::describe(ops, k, &key.vals))
+                    .collect();
+                return SeqOutcome::Invalid(Witness::new(
+                    key,
+                    ops,
+                    &kops,
+                    format!(
+                        "no interleaving that keeps each process's program order explains every result: the deepest attempt placed {} of {} operations, leaving the register at {}, and none of the pending operations ({}) leads to a complete order",
+                        best.0,
+                        total_ops,
+                        key.vals.show(best.1),
+                        pending.join("; ")
+                    ),
+                ));
+            };
+            let p = p as usize;
+            pos[p] -= 1;
+            h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
+            remaining += seqs[p][pos[p] as usize].required as u32;
+            state = prev;
+            if !forced {
+                choice = p + 1;
+                break;
+            }
+        }
+    }
+}
