@@ -81,7 +81,8 @@
 //!   write `w'` of the key, invoked after `v`'s write completed (or any ok
 //!   write, when `v` is nil), completed before the read was invoked: the read
 //!   returned a value that had definitely been overwritten. Reads of a value
-//!   whose write is indeterminate are never stale.
+//!   whose write is indeterminate, or of a value written more than once in
+//!   the key (which write they saw is ambiguous), are never counted stale.
 //!   **max-staleness-ms**: the largest gap between the completion of the
 //!   first such overwrite and the stale read's invocation.
 //! - **The final phase** starts at the final heal: the last event of process

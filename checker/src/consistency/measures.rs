@@ -85,12 +85,18 @@ pub(crate) fn measure(keys: &[Key], ops: &[Operation], fp: FinalPoint) -> Measur
         // ok writes of this key, by call position
         let mut writes: Vec<(usize, usize, Option<i64>)> = Vec::new();
         let mut wret: FxHashMap<u32, Option<(usize, usize)>> = FxHashMap::default();
+        // Values written more than once: a read of one does not say which
+        // write it saw, so it is never counted stale.
+        let mut ambiguous: rustc_hash::FxHashSet<u32> = Default::default();
         for k in &key.ops {
             let o = &ops[k.op];
             let v = match k.act {
                 Act::Write(v) | Act::Cas(_, v) => v,
                 Act::Read(_) => continue,
             };
+            if wret.contains_key(&v) || v == NIL {
+                ambiguous.insert(v);
+            }
             match (k.ok, o.ret) {
                 (true, Some(r)) => {
                     writes.push((o.call, r, o.complete_time));
@@ -118,6 +124,9 @@ pub(crate) fn measure(keys: &[Key], ops: &[Operation], fp: FinalPoint) -> Measur
             let final_read = is_final_read_f(o) || cutoff.is_some_and(|c| o.call > c);
             if final_read {
                 post_heal.push(k);
+            }
+            if ambiguous.contains(&v) {
+                continue;
             }
             let first = if v == NIL {
                 0
