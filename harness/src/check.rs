@@ -31,12 +31,13 @@ pub struct CheckArgs {
     #[arg(long, value_parser = ["drop", "observe"])]
     pub fail_cas: Option<String>,
     /// Time budget per file, in seconds; past it the verdict is unknown.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub timeout: Option<f64>,
     /// Memory budget for the search, in MiB, shared by the files checked at
-    /// once; past it the verdict is unknown.
-    #[arg(long, value_name = "MIB", default_value_t = 8192)]
-    pub max_memory: usize,
+    /// once; past it the verdict is unknown. Default: half the memory
+    /// available when the check starts, at most 8192.
+    #[arg(long, value_name = "MIB")]
+    pub max_memory: Option<u64>,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -302,11 +303,36 @@ fn write_consistency(out: &mut impl Write, reports: &[FileReport], width: usize,
     }
 }
 
+/// A duration in seconds: finite, not negative, at most a year.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !v.is_finite() || !(0.0..=31_536_000.0).contains(&v) {
+        return Err(format!("`{s}` must be between 0 and 31536000 seconds"));
+    }
+    Ok(v)
+}
+
+/// Half of the memory available now (from /proc/meminfo), at most 8 GiB;
+/// 4 GiB when it cannot be read.
+fn default_memory_mib() -> u64 {
+    let avail_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        t.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    });
+    match avail_kib {
+        Some(k) => (k / 1024 / 2).clamp(256, 8192),
+        None => 4096,
+    }
+}
+
 /// Runs the command; returns the exit code.
 pub fn run(args: &CheckArgs) -> i32 {
     let start = Instant::now();
     let parallel = args.files.len().min(rayon::current_num_threads()).max(1);
-    let budget = (args.max_memory << 20) / parallel;
+    let mib = args.max_memory.unwrap_or_else(default_memory_mib);
+    let budget = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX) / parallel;
     let reports: Vec<FileReport> = args
         .files
         .par_iter()

@@ -1,6 +1,7 @@
 //! The `faultline` command line.
 
 mod check;
+mod test;
 
 use clap::{Parser, Subcommand};
 
@@ -37,15 +38,35 @@ enum Command {
         #[arg(long, short)]
         out: Option<std::path::PathBuf>,
     },
-    /// Run a chaos test against a real cluster (not built yet).
-    Test {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        rest: Vec<String>,
+    /// Run a chaos test: start a cluster, drive clients while faults are
+    /// injected, record the history and check it.
+    Test(Box<test::spec::TestArgs>),
+    /// Re-check a stored run directory (e.g. `store/latest`).
+    Analyze {
+        #[arg(value_name = "RUN_DIR")]
+        run_dir: std::path::PathBuf,
+    },
+    /// List the systems, levels, workloads and faults `test` knows.
+    Systems,
+    /// Run one faultline-kv node from this executable (used by `test` when
+    /// the faultline-kv binary is missing; same flags).
+    #[command(hide = true, disable_help_flag = true)]
+    KvNode {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // Usage errors exit 255 (2 means "unknown" in every faultline command);
+    // --help and --version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 255 } else { 0 });
+        }
+    };
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Synth {
@@ -78,12 +99,18 @@ fn main() {
                 }
             }
         }
-        Command::Test { .. } => {
-            eprintln!(
-                "faultline test: not built yet (the cluster harness is the next milestone). \
-                 `faultline check FILE...` checks recorded histories today."
-            );
-            255
+        Command::Test(args) => test::run(&args),
+        Command::Analyze { run_dir } => match test::analyze::analyze(&run_dir) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                255
+            }
+        },
+        Command::KvNode { args } => test::kv_node(&args),
+        Command::Systems => {
+            print!("{}", test::systems_text());
+            0
         }
     };
     std::process::exit(code);

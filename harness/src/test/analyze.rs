@@ -1,0 +1,257 @@
+//! Checking a stored run: the workload's checker over `history.jsonl` plus
+//! op statistics; `results.json` and the verdict table. Shared by `faultline
+//! test` (after the run) and `faultline analyze <run-dir>` (from disk).
+
+use anyhow::{Context, Result};
+use checker::formats::{self, Format};
+use checker::history::{EventType, Process};
+use checker::linearizability::{LinOptions, LinResult, ModelKind};
+use checker::Verdict;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// ok / fail / info counts.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Tally {
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// Client ops (completed or not).
+    pub ops: u64,
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    pub by_f: BTreeMap<String, Tally>,
+    /// Nemesis ops by `f` (kill, start, pause, resume).
+    pub nemesis: BTreeMap<String, u64>,
+    /// Seconds from the first to the last event.
+    pub seconds: f64,
+    /// Client ops per second over the run.
+    pub ops_per_sec: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub verdict: Verdict,
+    pub valid: Value,
+    pub run_dir: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<bool>,
+    pub stats: Stats,
+    /// The workload's checker.
+    pub workload: Value,
+    pub check_seconds: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The model that checks a workload's history.
+pub fn model_for(_workload: &str) -> ModelKind {
+    // `register` is the only workload so far.
+    ModelKind::CasRegister
+}
+
+/// Checks `run_dir/history.jsonl` for `workload`.
+pub fn check_run(
+    run_dir: &Path,
+    workload: &str,
+    timeout: Duration,
+    interrupted: Option<bool>,
+) -> Result<Results> {
+    let start = Instant::now();
+    let path = run_dir.join("history.jsonl");
+    let (history, _) =
+        formats::read_file(&path, Some(Format::Jsonl)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut by_f: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut nemesis: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut ops, mut ok, mut fail, mut info) = (0, 0, 0, 0);
+    for ev in &history.events {
+        match (&ev.process, ev.kind) {
+            (Process::Named(_), EventType::Invoke) => {
+                *nemesis.entry(ev.f.clone()).or_default() += 1
+            }
+            (Process::Named(_), _) => {}
+            (Process::Client(_), EventType::Invoke) => ops += 1,
+            (Process::Client(_), k) => {
+                let t = by_f.entry(ev.f.clone()).or_default();
+                match k {
+                    EventType::Ok => {
+                        t.ok += 1;
+                        ok += 1
+                    }
+                    EventType::Fail => {
+                        t.fail += 1;
+                        fail += 1
+                    }
+                    _ => {
+                        t.info += 1;
+                        info += 1
+                    }
+                }
+            }
+        }
+    }
+    let seconds = match (history.events.first(), history.events.last()) {
+        (Some(a), Some(b)) => (b.time.unwrap_or(0) - a.time.unwrap_or(0)) as f64 / 1e9,
+        _ => 0.0,
+    };
+    let stats = Stats {
+        ops,
+        ok,
+        fail,
+        info,
+        by_f,
+        nemesis,
+        seconds,
+        ops_per_sec: if seconds > 0.0 {
+            ops as f64 / seconds
+        } else {
+            0.0
+        },
+    };
+    let model = model_for(workload);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let ops = history.operations().map_err(|e| e.to_string())?;
+        let opts = LinOptions {
+            model,
+            partition: true,
+            fail_cas_observes: false,
+            timeout: Some(timeout),
+            max_bytes: 4 << 30,
+            ..Default::default()
+        };
+        checker::check_linearizability(&ops, &opts, &path.display().to_string())
+            .map_err(|e| e.to_string())
+    }));
+    let (verdict, workload_v) = match outcome {
+        Ok(Ok(r)) => (r.verdict, lin_json(&r)),
+        Ok(Err(e)) => (
+            Verdict::Unknown,
+            json!({"checker": "linearizability", "model": model.name(), "verdict": "unknown", "error": e}),
+        ),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            (
+                Verdict::Unknown,
+                json!({"checker": "linearizability", "model": model.name(), "verdict": "unknown", "error": format!("the checker panicked: {msg}")}),
+            )
+        }
+    };
+    let results = Results {
+        verdict,
+        valid: match verdict {
+            Verdict::Valid => json!(true),
+            Verdict::Invalid => json!(false),
+            Verdict::Unknown => json!("unknown"),
+        },
+        run_dir: run_dir.display().to_string(),
+        interrupted,
+        stats,
+        workload: workload_v,
+        check_seconds: start.elapsed().as_secs_f64(),
+        warnings: history.warnings.clone(),
+    };
+    super::store::write_json(&run_dir.join("results.json"), &results)?;
+    Ok(results)
+}
+
+fn lin_json(r: &LinResult) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("checker".into(), json!("linearizability"));
+    }
+    v
+}
+
+/// The short verdict table on stdout.
+pub fn print_table(r: &Results, out: &mut impl Write) {
+    let s = &r.stats;
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:<10} {:>8} {:>8} {:>8}", "op", "ok", "fail", "info");
+    for (f, t) in &s.by_f {
+        let _ = writeln!(out, "{f:<10} {:>8} {:>8} {:>8}", t.ok, t.fail, t.info);
+    }
+    let _ = writeln!(
+        out,
+        "{:<10} {:>8} {:>8} {:>8}",
+        "total", s.ok, s.fail, s.info
+    );
+    let nem: Vec<String> = s.nemesis.iter().map(|(f, n)| format!("{f} {n}")).collect();
+    let _ = writeln!(
+        out,
+        "nemesis    {}",
+        if nem.is_empty() {
+            "none".to_string()
+        } else {
+            nem.join(", ")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "ops        {} client ops in {:.1} s ({:.0} ops/s)",
+        s.ops, s.seconds, s.ops_per_sec
+    );
+    let w = &r.workload;
+    let _ = writeln!(
+        out,
+        "checker    {} {}: {} keys, {} ops placed, {:.2} s",
+        w["checker"].as_str().unwrap_or("?"),
+        w["model"].as_str().unwrap_or("?"),
+        w["partitions"],
+        w["checked_ops"],
+        r.check_seconds
+    );
+    if let Some(reason) = w["reason"].as_str().or(w["error"].as_str()) {
+        let _ = writeln!(out, "unknown    {reason}");
+    }
+    if let Some(x) = w["counterexample"]["explanation"].as_str() {
+        let _ = writeln!(out, "\n{x}\n");
+    }
+    if r.interrupted == Some(true) {
+        let _ = writeln!(out, "interrupted: the history stops early");
+    }
+    let _ = writeln!(out, "run        {}", r.run_dir);
+    let _ = writeln!(out, "verdict    {}", r.verdict.as_str().to_uppercase());
+}
+
+/// `faultline analyze <run-dir>`: re-checks a stored run; returns the exit code.
+pub fn analyze(run_dir: &Path) -> Result<i32> {
+    let test_json = run_dir.join("test.json");
+    let test: Value = std::fs::read(&test_json)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .with_context(|| {
+            format!(
+                "{}: cannot read the test description (is this a run directory?)",
+                test_json.display()
+            )
+        })?;
+    let workload = test["spec"]["workload"].as_str().unwrap_or("register");
+    let timeout = test["spec"]["check_timeout"].as_f64().unwrap_or(300.0);
+    // A run that ended early says so in its results; keep that.
+    let interrupted = std::fs::read(run_dir.join("results.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["interrupted"].as_bool());
+    let r = check_run(
+        run_dir,
+        workload,
+        Duration::from_secs_f64(timeout),
+        interrupted,
+    )?;
+    let mut out = std::io::stdout().lock();
+    print_table(&r, &mut out);
+    Ok(r.verdict.exit_code())
+}

@@ -1,0 +1,593 @@
+//! `faultline test`: a real chaos test end to end. Validated spec → run
+//! directory → cluster → workers + nemesis → final heal → quiesce → final
+//! reads → stop nodes → check → verdict.
+
+pub mod analyze;
+pub mod client;
+pub mod generator;
+pub mod nemesis;
+pub mod spec;
+pub mod store;
+pub mod supervisor;
+
+use anyhow::{bail, Context, Result};
+use client::{Client, KvClient, Outcome};
+use generator::{fault_schedule, Op, OpGen, OpKind};
+use serde_json::{json, Value};
+use spec::{TestArgs, TestSpec};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use store::{Recorder, Who};
+use supervisor::{Cluster, FaultTarget, KvSystem};
+use tokio::sync::watch;
+
+/// Runs `faultline test`; returns the exit code.
+pub fn run(args: &TestArgs) -> i32 {
+    let spec = match args.resolve() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 255;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return 255;
+        }
+    };
+    let mut run_dir = None;
+    let res = rt.block_on(run_test(spec, &mut run_dir));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            if let Some(d) = run_dir {
+                eprintln!("run dir: {}", d.display());
+            }
+            255
+        }
+    }
+}
+
+/// Where the process stands, shared by workers, nemesis and progress.
+struct Shared {
+    recorder: Arc<Recorder>,
+    dispatch: Mutex<Dispatch>,
+    interrupted: AtomicBool,
+    stop_rx: watch::Receiver<bool>,
+}
+
+struct Dispatch {
+    gen: OpGen,
+    next_at: Instant,
+    deadline: Instant,
+}
+
+impl Shared {
+    /// The next op and when to invoke it; `None` past the time limit or
+    /// after Ctrl-C. A backlog of more than a second is forgotten rather
+    /// than replayed in a burst.
+    fn take(&self) -> Option<(Instant, Op)> {
+        if self.interrupted.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut d = self.dispatch.lock().unwrap();
+        let now = Instant::now();
+        if now >= d.deadline {
+            return None;
+        }
+        let (gap, op) = d.gen.next_op();
+        let floor = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
+        let at = d.next_at.max(floor);
+        d.next_at = at + gap;
+        Some((at, op))
+    }
+}
+
+/// A worker's state: its process id and client.
+struct Worker {
+    process: u64,
+    concurrency: u64,
+    client: KvClient,
+}
+
+impl Worker {
+    async fn run_op(&mut self, rec: &Recorder, op: &Op) -> Outcome {
+        let input = op.value();
+        let node = self.client.node().to_string();
+        rec.record(
+            Who::Client(self.process),
+            "invoke",
+            op.f(),
+            Some(op.key),
+            &input,
+            Some(&node),
+            None,
+        );
+        let c = self.client.invoke(op).await;
+        rec.record(
+            Who::Client(self.process),
+            c.outcome.as_str(),
+            op.f(),
+            Some(op.key),
+            &c.value,
+            Some(&node),
+            c.error.as_ref(),
+        );
+        if c.outcome == Outcome::Info {
+            // The old process may still be acting: continue as a new one.
+            self.process += self.concurrency;
+        }
+        c.outcome
+    }
+}
+
+async fn main_phase(mut w: Worker, shared: Arc<Shared>) -> Worker {
+    let mut stop = shared.stop_rx.clone();
+    while let Some((at, op)) = shared.take() {
+        let at = tokio::time::Instant::from_std(at);
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        if w.run_op(&shared.recorder, &op).await == Outcome::Fail && w.client.refused() {
+            // The node is down or has no leader: do not spin on it (that
+            // would burn the rate and the keys on instant failures).
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+    }
+    w
+}
+
+/// Reads `keys` on this worker's node, each until one read succeeds (at most
+/// five tries), stopping at `deadline`.
+async fn final_reads(
+    mut w: Worker,
+    shared: Arc<Shared>,
+    keys: Vec<u64>,
+    deadline: Instant,
+) -> Worker {
+    for key in keys {
+        for attempt in 0..5 {
+            if Instant::now() >= deadline || shared.interrupted.load(Ordering::Relaxed) {
+                return w;
+            }
+            let op = Op {
+                key,
+                kind: OpKind::Read,
+            };
+            if w.run_op(&shared.recorder, &op).await == Outcome::Ok {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+        }
+    }
+    w
+}
+
+fn write_line(s: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{s}");
+    let _ = out.flush();
+}
+
+/// Progress: a live line on a terminal, a plain line every 10 s otherwise.
+async fn progress(shared: Arc<Shared>, time_limit: f64, mut done: watch::Receiver<bool>) {
+    let tty = std::io::stderr().is_terminal();
+    let every = if tty {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(10)
+    };
+    let mut last = (Instant::now(), 0u64);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = done.wait_for(|d| *d) => break,
+        }
+        let c = shared.recorder.counts();
+        let now = Instant::now();
+        let rate = (c.invokes - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
+        last = (now, c.invokes);
+        let elapsed = shared.recorder.elapsed().as_secs_f64();
+        let faults: Vec<String> = c
+            .active_faults
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.join(",")))
+            .collect();
+        let line = format!(
+            "[{elapsed:6.1} s] {rate:6.0} ops/s  ok {} fail {} info {}  faults: {}  {}",
+            c.ok,
+            c.fail,
+            c.info,
+            if faults.is_empty() {
+                "none".to_string()
+            } else {
+                faults.join("; ")
+            },
+            if elapsed < time_limit {
+                format!("ETA {:.0} s", time_limit - elapsed)
+            } else {
+                "final phase".to_string()
+            }
+        );
+        let mut err = std::io::stderr().lock();
+        if tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+    if tty {
+        let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+    }
+}
+
+/// Waits until every node that has a leader role agrees on one (raft
+/// levels, primary-async), up to `timeout`.
+async fn wait_settled(cluster: &Cluster, level: &str, timeout: Duration) -> bool {
+    if !(level.starts_with("raft") || level == "primary-async") {
+        return true;
+    }
+    let http = systems::runtime::http::HttpClient::new();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let mut leaders = Vec::new();
+        for n in cluster.infos() {
+            let r = http
+                .request(
+                    &n.addr,
+                    "GET",
+                    "/status",
+                    &[],
+                    b"",
+                    Duration::from_millis(500),
+                )
+                .await;
+            let leader = match r {
+                Ok((200, b)) => serde_json::from_slice::<Value>(&b)
+                    .ok()
+                    .and_then(|v| v["leader"].as_str().map(str::to_string)),
+                _ => None,
+            };
+            leaders.push(leader);
+        }
+        if leaders.iter().all(|l| l.is_some() && *l == leaders[0]) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+fn init_log(path: &Path) -> Result<()> {
+    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let sub = tracing_subscriber::fmt()
+        .with_writer(Mutex::new(f))
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    // A second run in the same process keeps the first subscriber.
+    let _ = tracing::subscriber::set_global_default(sub);
+    Ok(())
+}
+
+async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i32> {
+    let (bin, bin_prefix) = match find_kv_binary(&spec)? {
+        Some(bin) => (bin, Vec::new()),
+        None => {
+            let me = std::env::current_exe().context("finding the running executable")?;
+            write_line(&format!(
+                "note: {} not found; running the nodes as `{} kv-node` (same code, built into faultline)",
+                spec.bin_dir.join("faultline-kv").display(),
+                me.display()
+            ));
+            (me, vec!["kv-node".to_string()])
+        }
+    };
+    let run_dir = store::create_run_dir(&spec.store, &spec.name)?;
+    *run_dir_out = Some(run_dir.clone());
+    store::write_json(
+        &run_dir.join("test.json"),
+        &json!({
+            "name": spec.name,
+            "spec": spec,
+            "seed": spec.seed,
+            "argv": std::env::args().collect::<Vec<_>>(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "start": store::timestamp(std::time::SystemTime::now()),
+            "bin": bin,
+        }),
+    )?;
+    init_log(&run_dir.join("harness.log"))?;
+    if let Err(e) = store::update_latest(&spec.store, &run_dir) {
+        tracing::warn!("{e:#}");
+    }
+    write_line(&format!(
+        "faultline test {}: {} nodes, {} workers, rate {}, {} s, nemesis {} every {} s, seed {}",
+        spec.name,
+        spec.nodes,
+        spec.concurrency,
+        spec.rate
+            .map_or("unbounded".to_string(), |r| format!("{r}/s")),
+        spec.time_limit,
+        if spec.nemesis.is_empty() {
+            "none".to_string()
+        } else {
+            spec.nemesis.join(",")
+        },
+        spec.nemesis_interval,
+        spec.seed
+    ));
+    write_line(&format!("run dir: {}", run_dir.display()));
+    tracing::info!(?spec, "test starting");
+
+    let system = KvSystem {
+        bin,
+        prefix_args: bin_prefix,
+        level: spec.level.clone(),
+        fsync: spec.fsync.clone(),
+        extra_args: spec.node_args.clone(),
+    };
+    let cluster = Arc::new(Cluster::new(
+        Box::new(system),
+        spec.nodes,
+        &run_dir.join("nodes"),
+        spec.leave_running,
+    )?);
+    cluster.start_all()?;
+    cluster
+        .wait_ready(Duration::from_secs_f64(spec.ready_timeout))
+        .await
+        .context("waiting for the cluster to start")?;
+    tracing::info!(nodes = ?cluster.pids(), "cluster ready");
+
+    // Ctrl-C / SIGTERM: first one ends the test early (heal, stop, check);
+    // a second one kills the nodes and exits at once.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let start = Instant::now();
+    let recorder = Arc::new(Recorder::create(&run_dir.join("history.jsonl"), start)?);
+    let shared = Arc::new(Shared {
+        recorder: recorder.clone(),
+        dispatch: Mutex::new(Dispatch {
+            gen: OpGen::new(spec.seed, spec.keys, spec.ops_per_key, spec.rate),
+            next_at: start,
+            deadline: start + Duration::from_secs_f64(spec.time_limit),
+        }),
+        interrupted: AtomicBool::new(false),
+        stop_rx,
+    });
+    {
+        let shared = shared.clone();
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            for n in 0.. {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                if n == 0 {
+                    eprintln!("\ninterrupted: healing, stopping the nodes and checking what was recorded (again to quit at once)");
+                    tracing::warn!("interrupted");
+                    shared.interrupted.store(true, Ordering::Relaxed);
+                    let _ = stop_tx.send(true);
+                } else {
+                    cluster.kill_now();
+                    std::process::exit(130);
+                }
+            }
+        });
+    }
+    let (done_tx, done_rx) = watch::channel(false);
+    let progress_task = tokio::spawn(progress(shared.clone(), spec.time_limit, done_rx));
+
+    // Nemesis.
+    let faults = Arc::new(Mutex::new(nemesis::ProcessFaults::new(
+        cluster.clone() as Arc<dyn FaultTarget>,
+        recorder.clone(),
+    )));
+    let schedule = fault_schedule(
+        spec.seed,
+        spec.nodes,
+        &spec.fault_kinds(),
+        Duration::from_secs_f64(spec.nemesis_interval),
+        Duration::from_secs_f64(spec.time_limit),
+    );
+    let nemesis_task = {
+        let faults = faults.clone();
+        let mut stop = shared.stop_rx.clone();
+        tokio::spawn(async move {
+            for ev in schedule {
+                let at = tokio::time::Instant::from_std(start + ev.at);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+                let faults = faults.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || faults.lock().unwrap().apply(&ev)).await;
+            }
+        })
+    };
+
+    // Workers, bound to nodes round robin.
+    let infos = cluster.infos().to_vec();
+    let timeout = Duration::from_secs_f64(spec.op_timeout);
+    let mut tasks = Vec::new();
+    for w in 0..spec.concurrency {
+        let n = &infos[w % infos.len()];
+        let worker = Worker {
+            process: w as u64,
+            concurrency: spec.concurrency as u64,
+            client: KvClient::new(&n.id, &n.addr, timeout),
+        };
+        tasks.push(tokio::spawn(main_phase(worker, shared.clone())));
+    }
+    let mut workers = Vec::new();
+    for t in tasks {
+        workers.push(t.await.context("a worker panicked")?);
+    }
+    let _ = nemesis_task.await;
+    let main_secs = start.elapsed().as_secs_f64();
+    tracing::info!("main phase over after {main_secs:.1} s; final heal");
+
+    // Final heal.
+    {
+        let faults = faults.clone();
+        tokio::task::spawn_blocking(move || faults.lock().unwrap().heal())
+            .await
+            .context("the final heal panicked")?;
+    }
+    let interrupted = shared.interrupted.load(Ordering::Relaxed);
+    if !interrupted {
+        // Quiesce, then final reads on every node.
+        let ready = cluster
+            .wait_ready(Duration::from_secs_f64(spec.ready_timeout))
+            .await;
+        if let Err(e) = &ready {
+            tracing::warn!("after the final heal: {e:#}");
+        }
+        if !wait_settled(&cluster, &spec.level, Duration::from_secs(15)).await {
+            tracing::warn!("no agreed leader 15 s after the final heal");
+        }
+        tokio::time::sleep(Duration::from_secs_f64(spec.quiesce)).await;
+        let keys_used = shared.dispatch.lock().unwrap().gen.keys_used();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut tasks = Vec::new();
+        for (ni, _) in infos.iter().enumerate() {
+            let mine: Vec<Worker> = {
+                let (a, b): (Vec<Worker>, Vec<Worker>) = std::mem::take(&mut workers)
+                    .into_iter()
+                    .partition(|w| w.client.node() == infos[ni].id);
+                workers = b;
+                a
+            };
+            let k = mine.len() as u64;
+            for (rank, w) in mine.into_iter().enumerate() {
+                let keys: Vec<u64> = (0..keys_used)
+                    .filter(|key| key % k == rank as u64)
+                    .collect();
+                tasks.push(tokio::spawn(final_reads(w, shared.clone(), keys, deadline)));
+            }
+        }
+        for t in tasks {
+            t.await.context("a worker panicked")?;
+        }
+    }
+    let _ = done_tx.send(true);
+    let _ = progress_task.await;
+
+    // Stop the nodes (their logs are already under nodes/<id>/).
+    if spec.leave_running {
+        write_line("nodes left running (stop them with kill -9 -PID):");
+        for ((id, pid), info) in cluster.pids().into_iter().zip(cluster.infos()) {
+            write_line(&format!("  {id} {} pid {pid}", info.addr));
+        }
+    } else {
+        let c = cluster.clone();
+        tokio::task::spawn_blocking(move || c.stop_all()).await?;
+    }
+    if let Some(e) = recorder.error() {
+        bail!("the history could not be written: {e}");
+    }
+    tracing::info!("checking");
+    let dir = run_dir.clone();
+    let workload = spec.workload.clone();
+    let check_timeout = Duration::from_secs_f64(spec.check_timeout);
+    let results = tokio::task::spawn_blocking(move || {
+        analyze::check_run(&dir, &workload, check_timeout, Some(interrupted))
+    })
+    .await??;
+    tracing::info!(verdict = %results.verdict, "done");
+    analyze::print_table(&results, &mut std::io::stdout().lock());
+    let code = results.verdict.exit_code();
+    Ok(if interrupted && code == 0 { 2 } else { code })
+}
+
+/// `faultline-kv` in `--bin-dir`; `None` when the default bin dir lacks it
+/// (the caller then runs the nodes from this executable).
+fn find_kv_binary(spec: &TestSpec) -> Result<Option<PathBuf>> {
+    let bin = spec.bin_dir.join("faultline-kv");
+    if bin.is_file() {
+        return Ok(Some(bin));
+    }
+    if spec.bin_dir_given {
+        bail!(
+            "--bin-dir: {} not found; build it with `cargo build --release -p systems`",
+            bin.display()
+        );
+    }
+    Ok(None)
+}
+
+/// `faultline kv-node ARGS`: one `faultline-kv` node run from this
+/// executable (same flags as `faultline-kv`), for when the separate binary
+/// was not built (e.g. `cargo run -- test` on a fresh clone).
+pub fn kv_node(args: &[String]) -> i32 {
+    let cfg = match systems::kv::config::parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("faultline kv-node: {e}");
+            return 2;
+        }
+    };
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let raft_level = if cfg.log_level > tracing::Level::INFO {
+            cfg.log_level
+        } else {
+            tracing::Level::WARN.min(cfg.log_level)
+        };
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_default(cfg.log_level)
+            .with_target("openraft", raft_level);
+        let _ = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(false),
+            )
+            .with(filter)
+            .try_init();
+    }
+    if let Err(e) = systems::kv::run(cfg) {
+        tracing::error!("{e:#}");
+        eprintln!("faultline kv-node: {e:#}");
+        return 1;
+    }
+    0
+}
+
+/// What `faultline systems` prints.
+pub fn systems_text() -> String {
+    format!(
+        "systems:\n  kv    faultline-kv, a replicated key-value store (binary: faultline-kv)\n        levels: {}\n\
+         workloads:\n  register  independent cas-registers (read, write, cas), checked per key for linearizability\n\
+         faults (--nemesis):\n  kill      SIGKILL one / a minority / a majority / all nodes, then restart them on their data dirs\n  \
+         pause     SIGSTOP one / a minority / a majority / all nodes, then SIGCONT\n",
+        spec::LEVELS.join(", ")
+    )
+}

@@ -1,0 +1,264 @@
+//! `faultline test` flags, resolved into a validated [`TestSpec`] before
+//! anything starts.
+
+use super::generator::FaultKind;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+
+pub const LEVELS: [&str; 6] = [
+    "raft",
+    "raft-lease",
+    "raft-local",
+    "primary-async",
+    "quorum",
+    "gossip",
+];
+pub const WORKLOADS: [&str; 1] = ["register"];
+pub const FAULTS: [&str; 2] = ["kill", "pause"];
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TestArgs {
+    /// The system under test (see `faultline systems`).
+    #[arg(long, default_value = "kv")]
+    pub system: String,
+    /// The system's consistency level.
+    #[arg(long, default_value = "raft")]
+    pub level: String,
+    /// The workload: `register` (independent cas-registers, checked for
+    /// linearizability per key).
+    #[arg(long, default_value = "register")]
+    pub workload: String,
+    /// How many nodes (processes on loopback).
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Client workers: a number, or `Kn` for K times the node count.
+    #[arg(long, default_value = "2n")]
+    pub concurrency: String,
+    /// Total client ops per second (with jitter); `0` or `unbounded` for as
+    /// fast as the workers go.
+    #[arg(long, default_value = "200")]
+    pub rate: String,
+    /// Seconds of the main phase (clients and faults).
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub time_limit: f64,
+    /// Faults, comma-separated: kill, pause; or `none`.
+    #[arg(long, default_value = "kill,pause")]
+    pub nemesis: String,
+    /// Seconds between faults (each fault lasts about half of it).
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub nemesis_interval: f64,
+    /// Seed of the op and fault schedules (default: random, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Registers in use at once (default: half the concurrency).
+    #[arg(long)]
+    pub keys: Option<usize>,
+    /// Ops on one register before it is retired for a fresh one.
+    #[arg(long, default_value_t = 100)]
+    pub ops_per_key: usize,
+    /// Where runs are stored.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// Leave the nodes running after the test (they then outlive the
+    /// harness; their pids are printed).
+    #[arg(long)]
+    pub leave_running: bool,
+    /// Where the system binaries are (default: the directory of this
+    /// executable).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Client timeout per op, seconds.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub op_timeout: f64,
+    /// Seconds to wait for nodes to become ready.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub ready_timeout: f64,
+    /// Seconds to let the cluster settle after the final heal.
+    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    pub quiesce: f64,
+    /// Node fsync policy: `never` survives process kills (the faults here),
+    /// `always` also power cuts.
+    #[arg(long, default_value = "never", value_parser = ["always", "never"])]
+    pub fsync: String,
+    /// Extra argument for every node (repeatable), e.g.
+    /// `--node-arg=--election-timeout-ms=500`.
+    #[arg(long = "node-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub node_args: Vec<String>,
+    /// Time budget for the checker, seconds (past it: unknown).
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub check_timeout: f64,
+}
+
+/// A validated test.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestSpec {
+    pub name: String,
+    pub system: String,
+    pub level: String,
+    pub workload: String,
+    pub nodes: usize,
+    pub concurrency: usize,
+    /// ops/s; `None` = unbounded.
+    pub rate: Option<f64>,
+    pub time_limit: f64,
+    pub nemesis: Vec<&'static str>,
+    pub nemesis_interval: f64,
+    pub seed: u64,
+    pub keys: usize,
+    pub ops_per_key: usize,
+    pub store: PathBuf,
+    pub leave_running: bool,
+    pub bin_dir: PathBuf,
+    /// Whether `--bin-dir` was given (else a missing `faultline-kv` falls
+    /// back to `faultline kv-node`).
+    pub bin_dir_given: bool,
+    pub op_timeout: f64,
+    pub ready_timeout: f64,
+    pub quiesce: f64,
+    pub fsync: String,
+    pub node_args: Vec<String>,
+    pub check_timeout: f64,
+}
+
+impl TestSpec {
+    pub fn fault_kinds(&self) -> Vec<FaultKind> {
+        self.nemesis
+            .iter()
+            .filter_map(|n| FaultKind::parse(n))
+            .collect()
+    }
+}
+
+fn positive(name: &str, v: f64) -> Result<f64> {
+    if !(v.is_finite() && v > 0.0) {
+        bail!("{name}: must be a positive number of seconds, got {v}");
+    }
+    Ok(v)
+}
+
+impl TestArgs {
+    pub fn resolve(&self) -> Result<TestSpec> {
+        if self.system != "kv" {
+            bail!("--system: unknown system {:?} (known: kv)", self.system);
+        }
+        if !LEVELS.contains(&self.level.as_str()) {
+            bail!(
+                "--level: unknown level {:?} (known: {})",
+                self.level,
+                LEVELS.join(", ")
+            );
+        }
+        if !WORKLOADS.contains(&self.workload.as_str()) {
+            bail!(
+                "--workload: unknown workload {:?} (known: {})",
+                self.workload,
+                WORKLOADS.join(", ")
+            );
+        }
+        if self.nodes == 0 || self.nodes > 64 {
+            bail!("--nodes: must be 1..=64, got {}", self.nodes);
+        }
+        let c = self.concurrency.trim();
+        let concurrency = if let Some(k) = c.strip_suffix('n') {
+            let k: usize = if k.is_empty() {
+                1
+            } else {
+                k.parse().with_context(|| {
+                    format!("--concurrency: expected a number or Kn (e.g. 2n), got {c:?}")
+                })?
+            };
+            k * self.nodes
+        } else {
+            c.parse().with_context(|| {
+                format!("--concurrency: expected a number or Kn (e.g. 2n), got {c:?}")
+            })?
+        };
+        if concurrency == 0 || concurrency > 4096 {
+            bail!("--concurrency: must be 1..=4096 workers, got {concurrency}");
+        }
+        let rate = match self.rate.trim() {
+            "unbounded" | "0" | "inf" => None,
+            r => {
+                let v: f64 = r.parse().with_context(|| {
+                    format!("--rate: expected ops per second or `unbounded`, got {r:?}")
+                })?;
+                if !(v.is_finite() && v > 0.0) {
+                    bail!("--rate: expected a positive number or `unbounded`, got {r:?}");
+                }
+                Some(v)
+            }
+        };
+        let mut nemesis = Vec::new();
+        for f in self
+            .nemesis
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match FAULTS.iter().find(|k| **k == f) {
+                Some(k) => {
+                    if !nemesis.contains(k) {
+                        nemesis.push(*k)
+                    }
+                }
+                None if f == "none" => {}
+                None => bail!(
+                    "--nemesis: unknown fault {f:?} (known: {}, or none)",
+                    FAULTS.join(", ")
+                ),
+            }
+        }
+        let keys = self.keys.unwrap_or(concurrency.div_ceil(2)).max(1);
+        if self.keys == Some(0) {
+            bail!("--keys: must be at least 1");
+        }
+        if self.ops_per_key == 0 {
+            bail!("--ops-per-key: must be at least 1");
+        }
+        let bin_dir = match &self.bin_dir {
+            Some(d) => d.clone(),
+            None => std::env::current_exe()
+                .context("finding the running executable (pass --bin-dir)")?
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_default(),
+        };
+        let seed = self.seed.unwrap_or_else(|| {
+            use rand::Rng;
+            rand::rng().random_range(0..1u64 << 53)
+        });
+        Ok(TestSpec {
+            name: format!("{}-{}-{}", self.system, self.level, self.workload),
+            system: self.system.clone(),
+            level: self.level.clone(),
+            workload: self.workload.clone(),
+            nodes: self.nodes,
+            concurrency,
+            rate,
+            time_limit: positive("--time-limit", self.time_limit)?,
+            nemesis,
+            nemesis_interval: positive("--nemesis-interval", self.nemesis_interval)?,
+            seed,
+            keys,
+            ops_per_key: self.ops_per_key,
+            store: self.store.clone(),
+            leave_running: self.leave_running,
+            bin_dir,
+            bin_dir_given: self.bin_dir.is_some(),
+            op_timeout: positive("--op-timeout", self.op_timeout)?,
+            ready_timeout: positive("--ready-timeout", self.ready_timeout)?,
+            quiesce: if self.quiesce >= 0.0 && self.quiesce.is_finite() {
+                self.quiesce
+            } else {
+                bail!(
+                    "--quiesce: must be zero or more seconds, got {}",
+                    self.quiesce
+                )
+            },
+            fsync: self.fsync.clone(),
+            node_args: self.node_args.clone(),
+            check_timeout: positive("--check-timeout", self.check_timeout)?,
+        })
+    }
+}

@@ -1,0 +1,289 @@
+//! The run directory and the history recorder.
+//!
+//! `store/<test>/<timestamp>/` holds `test.json` (written first),
+//! `history.jsonl` (one event per line, flushed as each event happens, so a
+//! crashed run still leaves a checkable history), `results.json`,
+//! `nodes/<id>/` and `harness.log`; `store/latest` points at the newest run.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// `YYYYMMDDTHHMMSS.mmmZ` in UTC.
+pub fn timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Creates `store/<name>/<timestamp>/` (with a suffix if taken).
+pub fn create_run_dir(store: &Path, name: &str) -> Result<PathBuf> {
+    let base = store.join(name);
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    let ts = timestamp(SystemTime::now());
+    for i in 0..1000 {
+        let dir = if i == 0 {
+            base.join(&ts)
+        } else {
+            base.join(format!("{ts}-{i}"))
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+    anyhow::bail!(
+        "cannot create a fresh run directory under {}",
+        base.display()
+    )
+}
+
+/// Points `store/latest` at `run_dir` (relative link, replaced atomically).
+pub fn update_latest(store: &Path, run_dir: &Path) -> Result<()> {
+    let rel = run_dir.strip_prefix(store).unwrap_or(run_dir);
+    let tmp = store.join(format!(".latest.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(rel, &tmp)
+        .with_context(|| format!("creating the symlink {}", tmp.display()))?;
+    std::fs::rename(&tmp, store.join("latest"))
+        .with_context(|| format!("updating {}", store.join("latest").display()))?;
+    Ok(())
+}
+
+pub fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(v)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// Who performed an event.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Who {
+    Client(u64),
+    Named(&'static str),
+}
+
+/// One line of `history.jsonl`.
+#[derive(Debug, Serialize)]
+pub struct EventOut<'a> {
+    pub index: u64,
+    pub time: u64,
+    pub process: Who,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub f: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<u64>,
+    pub value: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a Value>,
+}
+
+/// Live counts, for the progress line.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    pub invokes: u64,
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    /// Completions per (f, type).
+    pub by_f: BTreeMap<String, [u64; 3]>,
+    /// Nemesis events per f (invocations).
+    pub nemesis: BTreeMap<String, u64>,
+    /// Faults in effect now (for progress): node ids by fault name.
+    pub active_faults: BTreeMap<String, Vec<String>>,
+}
+
+struct Inner {
+    w: BufWriter<File>,
+    next_index: u64,
+    counts: Counts,
+    error: Option<String>,
+}
+
+/// Appends events to `history.jsonl`, flushing each one.
+pub struct Recorder {
+    start: Instant,
+    inner: Mutex<Inner>,
+    path: PathBuf,
+}
+
+impl Recorder {
+    pub fn create(path: &Path, start: Instant) -> Result<Recorder> {
+        let f = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        Ok(Recorder {
+            start,
+            inner: Mutex::new(Inner {
+                w: BufWriter::with_capacity(64 * 1024, f),
+                next_index: 0,
+                counts: Counts::default(),
+                error: None,
+            }),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Records one event; returns its index. Index and time are taken under
+    /// the same lock, so both increase along the file.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        process: Who,
+        kind: &str,
+        f: &str,
+        key: Option<u64>,
+        value: &Value,
+        node: Option<&str>,
+        error: Option<&Value>,
+    ) -> u64 {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let index = g.next_index;
+        g.next_index += 1;
+        let time = self.start.elapsed().as_nanos() as u64;
+        let ev = EventOut {
+            index,
+            time,
+            process: process.clone(),
+            kind,
+            f,
+            key,
+            value,
+            node,
+            error,
+        };
+        let mut line = serde_json::to_vec(&ev).expect("events serialize");
+        line.push(b'\n');
+        let res = g.w.write_all(&line).and_then(|_| g.w.flush());
+        if let Err(e) = res {
+            if g.error.is_none() {
+                tracing::error!("writing {}: {e}", self.path.display());
+                g.error = Some(format!("writing {}: {e}", self.path.display()));
+            }
+        }
+        let c = &mut g.counts;
+        match (&process, kind) {
+            (Who::Named(_), "invoke") => *c.nemesis.entry(f.to_string()).or_default() += 1,
+            (Who::Named(_), _) => {}
+            (Who::Client(_), "invoke") => c.invokes += 1,
+            (Who::Client(_), k) => {
+                let slot = match k {
+                    "ok" => {
+                        c.ok += 1;
+                        0
+                    }
+                    "fail" => {
+                        c.fail += 1;
+                        1
+                    }
+                    _ => {
+                        c.info += 1;
+                        2
+                    }
+                };
+                c.by_f.entry(f.to_string()).or_default()[slot] += 1;
+            }
+        }
+        index
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .counts
+            .clone()
+    }
+
+    pub fn set_active_faults(&self, name: &str, nodes: Vec<String>) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if nodes.is_empty() {
+            g.counts.active_faults.remove(name);
+        } else {
+            g.counts.active_faults.insert(name.to_string(), nodes);
+        }
+    }
+
+    /// The first write error, if any.
+    pub fn error(&self) -> Option<String> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .error
+            .clone()
+    }
+
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.start.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        let t = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        assert_eq!(timestamp(t), "20231114T221320.123Z");
+        assert_eq!(timestamp(UNIX_EPOCH), "19700101T000000.000Z");
+    }
+
+    /// The recorder's cost per event (serialize, append, flush), printed
+    /// with `--nocapture`; loosely bounded so a regression shows.
+    #[test]
+    fn recorder_cost_per_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recorder::create(&dir.path().join("h.jsonl"), Instant::now()).unwrap();
+        let n = 20_000u64;
+        let v = serde_json::json!([12345, 12346]);
+        let t = Instant::now();
+        for i in 0..n {
+            let kind = if i % 2 == 0 { "invoke" } else { "ok" };
+            rec.record(
+                Who::Client(i % 10),
+                kind,
+                "cas",
+                Some(i / 100),
+                &v,
+                Some("n1"),
+                None,
+            );
+        }
+        let per = t.elapsed().as_secs_f64() * 1e9 / n as f64;
+        eprintln!("recorder: {per:.0} ns per event");
+        assert!(per < 100_000.0, "{per} ns per event");
+        assert_eq!(rec.counts().ok, n / 2);
+        let text = std::fs::read_to_string(dir.path().join("h.jsonl")).unwrap();
+        assert_eq!(text.lines().count() as u64, n);
+    }
+}
