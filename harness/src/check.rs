@@ -305,7 +305,9 @@ fn write_consistency(out: &mut impl Write, reports: &[FileReport], width: usize,
 
 /// A duration in seconds: finite, not negative, at most a year.
 fn parse_seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !v.is_finite() || !(0.0..=31_536_000.0).contains(&v) {
         return Err(format!("`{s}` must be between 0 and 31536000 seconds"));
     }
