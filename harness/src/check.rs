@@ -25,6 +25,11 @@ pub struct CheckArgs {
     /// Check the whole history as one state instead of splitting it by key.
     #[arg(long)]
     pub no_partition: bool,
+    /// Search each partition with several workers sharing one memo table
+    /// when there are fewer partitions than cores (experimental: on two
+    /// cores it is slower than one worker on the Porcupine corpus).
+    #[arg(long)]
+    pub parallel_search: bool,
     /// What a failed cas means: `drop` (it did not happen; Jepsen) or
     /// `observe` (the value was not the expected one; Porcupine's etcd
     /// model). Default: observe for Porcupine etcd logs, drop otherwise.
@@ -132,6 +137,7 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
         let opts = LinOptions {
             model,
             partition: !args.no_partition,
+            parallel_search: args.parallel_search,
             fail_cas_observes,
             timeout: args.timeout.map(Duration::from_secs_f64),
             max_bytes: budget,

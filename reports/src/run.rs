@@ -1,0 +1,186 @@
+//! Loading a stored run directory into what the page needs.
+
+use crate::faults::{self, ClockPoint, FaultWindow};
+use crate::ReportError;
+use checker::{Event, Operation, Process};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A run directory, read from disk.
+pub struct Run {
+    pub dir: PathBuf,
+    /// `test.json` (`Null` when missing or unreadable).
+    pub test: Value,
+    /// `results.json`, when the run got as far as checking.
+    pub results: Option<Value>,
+    /// Nemesis (and other named-process) events, in order.
+    pub nemesis: Vec<Event>,
+    /// Client operations (invocation paired with completion).
+    pub ops: Vec<Operation>,
+    /// Why the history could not be read, if it could not.
+    pub history_error: Option<String>,
+    /// Non-fatal problems while reading the history (e.g. a torn last line).
+    pub warnings: Vec<String>,
+    /// History `index` → `time` (ns), for every event.
+    pub index_time: HashMap<u64, i64>,
+    /// The last event time (ns).
+    pub end_time: i64,
+    pub faults: Vec<FaultWindow>,
+    pub clock: Vec<ClockPoint>,
+}
+
+pub(crate) fn read_json(path: &Path) -> Result<Option<Value>, ReportError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| ReportError::Json {
+                path: path.to_path_buf(),
+                source,
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ReportError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+impl Run {
+    /// Reads `test.json`, `results.json` and `history.jsonl` under `dir`.
+    ///
+    /// A missing `results.json` or `history.jsonl` is tolerated (a crashed
+    /// run still gets a page); a missing `test.json` and no history at all is
+    /// an error, since then `dir` is not a run directory.
+    pub fn load(dir: &Path) -> Result<Run, ReportError> {
+        if !dir.is_dir() {
+            return Err(ReportError::NotARun(dir.to_path_buf()));
+        }
+        let test = read_json(&dir.join("test.json"))?;
+        let results = read_json(&dir.join("results.json"))?;
+        let hist_path = dir.join("history.jsonl");
+        if test.is_none() && !hist_path.exists() {
+            return Err(ReportError::NotARun(dir.to_path_buf()));
+        }
+        let mut run = Run {
+            dir: dir.to_path_buf(),
+            test: test.unwrap_or(Value::Null),
+            results,
+            nemesis: Vec::new(),
+            ops: Vec::new(),
+            history_error: None,
+            warnings: Vec::new(),
+            index_time: HashMap::new(),
+            end_time: 0,
+            faults: Vec::new(),
+            clock: Vec::new(),
+        };
+        if hist_path.exists() {
+            match checker::formats::read_file(&hist_path, None) {
+                Ok((history, _)) => {
+                    for ev in &history.events {
+                        if let Some(t) = ev.time {
+                            run.index_time.insert(ev.index, t);
+                            run.end_time = run.end_time.max(t);
+                        }
+                    }
+                    match history.operations() {
+                        Ok(ops) => run.ops = ops,
+                        Err(e) => run.history_error = Some(e.to_string()),
+                    }
+                    run.nemesis = history
+                        .events
+                        .into_iter()
+                        .filter(|e| matches!(e.process, Process::Named(_)))
+                        .collect();
+                    run.warnings = history.warnings;
+                }
+                Err(e) => run.history_error = Some(e.to_string()),
+            }
+        } else {
+            run.history_error = Some("history.jsonl is missing".into());
+        }
+        run.faults = faults::windows(&run.nemesis, run.end_time);
+        run.clock = faults::clock_offsets(&run.nemesis);
+        Ok(run)
+    }
+
+    pub fn spec(&self, field: &str) -> &Value {
+        &self.test["spec"][field]
+    }
+
+    /// The test name.
+    pub fn name(&self) -> String {
+        str_of(&self.test["name"])
+            .or_else(|| str_of(self.spec("name")))
+            .unwrap_or_else(|| {
+                self.dir
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "run".into())
+            })
+    }
+
+    /// Run length in seconds: from results.json, else from the history.
+    pub fn seconds(&self) -> f64 {
+        self.results
+            .as_ref()
+            .and_then(|r| r["stats"]["seconds"].as_f64())
+            .unwrap_or(self.end_time as f64 / 1e9)
+    }
+
+    /// Node ids: the `nodes/` subdirectories, else `n1..nN` from the spec.
+    pub fn node_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(self.dir.join("nodes"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ids.is_empty() {
+            if let Some(n) = self.spec("nodes").as_u64() {
+                ids = (1..=n).map(|i| format!("n{i}")).collect();
+            }
+        }
+        ids.sort_by_key(|a| natural_key(a));
+        ids
+    }
+
+    /// The time of a history index (ns), when known.
+    pub fn time_of(&self, index: u64) -> Option<i64> {
+        self.index_time.get(&index).copied()
+    }
+}
+
+/// A string value, or a number/bool rendered as text.
+pub fn str_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Sorts `n10` after `n9`.
+pub fn natural_key(s: &str) -> (String, u64, String) {
+    let digits_at = s.find(|c: char| c.is_ascii_digit()).unwrap_or(s.len());
+    let (head, rest) = s.split_at(digits_at);
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let n = rest[..end].parse().unwrap_or(0);
+    (head.to_string(), n, rest[end..].to_string())
+}
+
+/// A value as compact one-line text (strings without quotes).
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "nil".into(),
+        other => other.to_string(),
+    }
+}
