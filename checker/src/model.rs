@@ -17,6 +17,12 @@ pub trait Model: Sync {
     /// An operation with both its input and its (possibly unknown) output.
     type Op: Clone + Send + Sync + Debug;
 
+    /// Whether the search should remember every (state, op) transition
+    /// beyond its small dense table. Worth it when a step is expensive (a
+    /// map clone); not when a step is as cheap as the lookup that would
+    /// replace it.
+    const MEMO_TRANSITIONS: bool = true;
+
     fn name(&self) -> &'static str;
     fn init(&self) -> Self::State;
     /// The state after `op`, or `None` when `op` with its output is not legal

@@ -103,7 +103,7 @@ pub struct Stats {
 const HEAD: u32 = 0;
 
 /// Slots of the dense transition table (4 bytes each).
-const DENSE_SLOTS: usize = 1 << 20;
+const DENSE_SLOTS: usize = 1 << 16;
 
 const UNSEEN: u32 = u32::MAX - 1;
 const ILLEGAL: u32 = u32::MAX;
@@ -572,7 +572,7 @@ fn dfs<M: Model>(
                 }
                 if (state as usize) < dense_limit {
                     dense[state as usize * n + op as usize] = s;
-                } else {
+                } else if M::MEMO_TRANSITIONS {
                     transitions.insert((state as u64) << 32 | op as u64, s);
                 }
                 s
