@@ -1,5 +1,6 @@
 //! The `faultline` command line.
 
+mod campaign;
 mod check;
 mod test;
 
@@ -20,6 +21,9 @@ struct Cli {
 enum Command {
     /// Check history files for linearizability.
     Check(check::CheckArgs),
+    /// Run a matrix of tests (systems x levels x nemeses x seeds) from a
+    /// TOML file and compare them on one page.
+    Campaign(campaign::CampaignArgs),
     /// Write a synthetic linearizable history of independent cas-registers
     /// (for benchmarks).
     Synth {
@@ -69,6 +73,13 @@ fn main() {
     };
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Campaign(args) => match campaign::run(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                255
+            }
+        },
         Command::Synth {
             ops,
             keys,

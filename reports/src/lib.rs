@@ -11,6 +11,7 @@
 mod counterexample;
 pub mod faults;
 pub mod html;
+pub mod campaign;
 pub mod run;
 pub mod serve;
 mod svg;

@@ -1,0 +1,802 @@
+//! `faultline campaign FILE.toml`: a matrix of tests (systems × levels ×
+//! nemeses × seeds), run one after another as `faultline test` child
+//! processes, compared on one page, with expectations per cell.
+//!
+//! The file:
+//!
+//! ```toml
+//! name = "levels"
+//! [defaults]                      # any cell field; cells override it
+//! system = "kv"
+//! nodes = 5
+//! time_limit = 60
+//! seeds = 3                       # 3 -> seeds 1, 2, 3; or a list [7, 9]
+//! nemesis = "partition,kill,pause,clock"   # or a list: one row per entry
+//! args = ["--rate", "200"]        # passed to `faultline test` as they are
+//!
+//! [[cell]]
+//! level = "raft"                  # or levels = ["raft", "raft-lease"]
+//! expect = "valid"                # valid | invalid | any
+//!
+//! [[cell]]
+//! level = "raft-local"
+//! nemesis = "partition"
+//! expect = { invalid = ["stale-read"] }  # each anomaly seen in some seed
+//! # also: expect = { holds = "sequential" } (no seed fails it)
+//! #       expect = { fails = "linearizable" } (some seed fails it)
+//! ```
+//!
+//! `expect = "valid"` holds when every seed is valid; `"invalid"` when at
+//! least one seed is invalid (the weakness was caught). Anomaly names:
+//! `stale-read(s)`, `lost-write(s)`, `divergence` (final reads disagree), or
+//! any model column (`linearizable`, `sequential`, `causal`, `pram`,
+//! `monotonic-reads`, `monotonic-writes`, `read-your-writes`,
+//! `writes-follow-reads`). A run that ends in a harness error breaks its
+//! row's expectation.
+
+use anyhow::{bail, Context, Result};
+use reports::campaign::{CampaignSummary, Cell, Row, RunRef};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Instant, SystemTime};
+
+#[derive(Debug, clap::Args)]
+pub struct CampaignArgs {
+    /// The campaign file (TOML).
+    pub file: PathBuf,
+    /// Override every cell's time limit, in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub time_limit: Option<f64>,
+    /// Override every cell's seed count (seeds 1..=N).
+    #[arg(long, value_name = "N")]
+    pub seeds: Option<u64>,
+    /// Run only rows whose id (`system/level/nemesis`) contains this text;
+    /// several alternatives separated by `|`.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Where runs are stored; the campaign goes to
+    /// `STORE/campaigns/<name>/<timestamp>/`.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// Directory of the system binaries (passed to `faultline test`).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn list(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Seeds {
+    Count(u64),
+    List(Vec<u64>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Expect {
+    Word(String),
+    Table {
+        #[serde(default)]
+        invalid: Option<Vec<String>>,
+        #[serde(default)]
+        holds: Option<String>,
+        #[serde(default)]
+        fails: Option<String>,
+    },
+}
+
+impl Expect {
+    fn describe(&self) -> String {
+        match self {
+            Expect::Word(w) => w.clone(),
+            Expect::Table {
+                invalid,
+                holds,
+                fails,
+            } => {
+                let mut parts = Vec::new();
+                if let Some(i) = invalid {
+                    parts.push(format!("invalid: {}", i.join(", ")));
+                }
+                if let Some(h) = holds {
+                    parts.push(format!("holds: {h}"));
+                }
+                if let Some(f) = fails {
+                    parts.push(format!("fails: {f}"));
+                }
+                parts.join("; ")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CellSpec {
+    system: Option<String>,
+    level: Option<String>,
+    levels: Option<Vec<String>>,
+    nemesis: Option<OneOrMany>,
+    workload: Option<String>,
+    nodes: Option<u32>,
+    time_limit: Option<f64>,
+    seeds: Option<Seeds>,
+    args: Option<Vec<String>>,
+    expect: Option<Expect>,
+}
+
+impl CellSpec {
+    /// `self` with unset fields taken from `d`.
+    fn over(&self, d: &CellSpec) -> CellSpec {
+        CellSpec {
+            system: self.system.clone().or(d.system.clone()),
+            level: self.level.clone().or(d.level.clone()),
+            levels: self.levels.clone().or(d.levels.clone()),
+            nemesis: self.nemesis.clone().or(d.nemesis.clone()),
+            workload: self.workload.clone().or(d.workload.clone()),
+            nodes: self.nodes.or(d.nodes),
+            time_limit: self.time_limit.or(d.time_limit),
+            seeds: self.seeds.clone().or(d.seeds.clone()),
+            args: match (&d.args, &self.args) {
+                (Some(a), Some(b)) => Some(a.iter().chain(b).cloned().collect()),
+                (a, b) => b.clone().or(a.clone()),
+            },
+            expect: self.expect.clone().or(d.expect.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CampaignFile {
+    name: Option<String>,
+    #[serde(default)]
+    defaults: CellSpec,
+    #[serde(rename = "cell", default)]
+    cells: Vec<CellSpec>,
+}
+
+/// One row of the matrix, ready to run.
+#[derive(Debug, Clone)]
+struct Planned {
+    id: String,
+    system: String,
+    level: String,
+    nemesis: String,
+    workload: Option<String>,
+    nodes: Option<u32>,
+    time_limit: Option<f64>,
+    seeds: Vec<u64>,
+    args: Vec<String>,
+    expect: Option<Expect>,
+}
+
+const MODELS: [&str; 8] = [
+    "linearizable",
+    "sequential",
+    "causal",
+    "pram",
+    "monotonic-reads",
+    "monotonic-writes",
+    "read-your-writes",
+    "writes-follow-reads",
+];
+const ANOMALIES: [&str; 3] = ["stale-reads", "lost-writes", "convergence"];
+
+fn plan(path: &Path, args: &CampaignArgs) -> Result<(String, Vec<Planned>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: CampaignFile =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let name = file.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "campaign".into())
+    });
+    if file.cells.is_empty() {
+        bail!("{}: no [[cell]] entries", path.display());
+    }
+    let mut rows = Vec::new();
+    for (i, c) in file.cells.iter().enumerate() {
+        let c = c.over(&file.defaults);
+        let levels = match (&c.level, &c.levels) {
+            (Some(l), _) => vec![l.clone()],
+            (None, Some(ls)) if !ls.is_empty() => ls.clone(),
+            _ => bail!(
+                "{}: cell {} has no `level` or `levels`",
+                path.display(),
+                i + 1
+            ),
+        };
+        let nemeses = c
+            .nemesis
+            .as_ref()
+            .map(OneOrMany::list)
+            .unwrap_or_else(|| vec!["kill,pause".into()]);
+        let seeds: Vec<u64> = match (args.seeds, &c.seeds) {
+            (Some(n), _) => (1..=n).collect(),
+            (None, Some(Seeds::Count(n))) => (1..=*n).collect(),
+            (None, Some(Seeds::List(l))) => l.clone(),
+            (None, None) => vec![1],
+        };
+        if seeds.is_empty() {
+            bail!("{}: cell {} has no seeds", path.display(), i + 1);
+        }
+        let system = c.system.clone().unwrap_or_else(|| "kv".into());
+        for level in &levels {
+            for nem in &nemeses {
+                let id = format!("{system}/{level}/{nem}");
+                rows.push(Planned {
+                    id,
+                    system: system.clone(),
+                    level: level.clone(),
+                    nemesis: nem.clone(),
+                    workload: c.workload.clone(),
+                    nodes: c.nodes,
+                    time_limit: args.time_limit.or(c.time_limit),
+                    seeds: seeds.clone(),
+                    args: c.args.clone().unwrap_or_default(),
+                    expect: c.expect.clone(),
+                });
+            }
+        }
+    }
+    if let Some(f) = &args.filter {
+        let alts: Vec<&str> = f
+            .split('|')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        rows.retain(|r| alts.iter().any(|a| r.id.contains(a)));
+        if rows.is_empty() {
+            bail!("--filter {f}: no row matches");
+        }
+    }
+    Ok((name, rows))
+}
+
+/// What one finished run said.
+struct Outcome {
+    run: RunRef,
+    results: Option<Value>,
+    run_dir: Option<PathBuf>,
+}
+
+fn safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn run_one(row: &Planned, seed: u64, dir: &Path, bin_dir: Option<&Path>) -> Result<Outcome> {
+    let store = dir
+        .join("runs")
+        .join(safe(&row.id))
+        .join(format!("seed-{seed}"));
+    std::fs::create_dir_all(&store).with_context(|| format!("creating {}", store.display()))?;
+    let exe = std::env::current_exe().context("locating the faultline binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("test")
+        .args(["--system", &row.system, "--level", &row.level])
+        .args(["--nemesis", &row.nemesis])
+        .args(["--seed", &seed.to_string()])
+        .arg("--store")
+        .arg(&store);
+    if let Some(w) = &row.workload {
+        cmd.args(["--workload", w]);
+    }
+    if let Some(n) = row.nodes {
+        cmd.args(["--nodes", &n.to_string()]);
+    }
+    if let Some(t) = row.time_limit {
+        cmd.args(["--time-limit", &t.to_string()]);
+    }
+    if let Some(b) = bin_dir {
+        cmd.arg("--bin-dir").arg(b);
+    }
+    cmd.args(&row.args);
+    let log = std::fs::File::create(store.join("faultline-test.log"))?;
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    let start = Instant::now();
+    let status = cmd.status().context("starting faultline test")?;
+    let exit = status.code().unwrap_or(255);
+    let run_dir = std::fs::canonicalize(store.join("latest")).ok();
+    let results = run_dir
+        .as_ref()
+        .and_then(|d| std::fs::read(d.join("results.json")).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let verdict = match (exit, &results) {
+        (0, _) => "valid",
+        (1, _) => "invalid",
+        (2, _) => "unknown",
+        _ => "error",
+    }
+    .to_string();
+    let rel = run_dir.as_ref().and_then(|d| {
+        d.strip_prefix(std::fs::canonicalize(dir).ok()?)
+            .ok()
+            .map(|p| p.display().to_string())
+    });
+    Ok(Outcome {
+        run: RunRef {
+            seed,
+            verdict,
+            dir: rel,
+            exit,
+            seconds: start.elapsed().as_secs_f64(),
+        },
+        results,
+        run_dir,
+    })
+}
+
+/// `failed` / `unknown` / `ok` / `none` for one column of one run.
+fn column_state(col: &str, r: Option<&Value>) -> &'static str {
+    let Some(r) = r else { return "unknown" };
+    let cons = r.get("consistency");
+    let meas = r.get("measures");
+    let verdict_of = |v: Option<&Value>| match v.and_then(Value::as_str) {
+        Some("valid") => "ok",
+        Some("invalid") => "failed",
+        Some(_) => "unknown",
+        None => "none",
+    };
+    match col {
+        "linearizable" => match verdict_of(cons.and_then(|c| c.get(col))) {
+            "none" => verdict_of(r.get("verdict")),
+            s => s,
+        },
+        "stale-reads" | "lost-writes" => {
+            match meas.and_then(|m| m.get(col)).and_then(Value::as_u64) {
+                Some(0) => "ok",
+                Some(_) => "failed",
+                None => "none",
+            }
+        }
+        "convergence" => match meas.and_then(|m| m.get("converged")) {
+            Some(Value::Bool(true)) => "ok",
+            Some(Value::Bool(false)) => "failed",
+            _ => "none",
+        },
+        m => verdict_of(cons.and_then(|c| c.get(m))),
+    }
+}
+
+fn anomaly_column(name: &str) -> Option<&'static str> {
+    match name {
+        "stale-read" | "stale-reads" => Some("stale-reads"),
+        "lost-write" | "lost-writes" => Some("lost-writes"),
+        "divergence" | "not-converged" | "convergence" => Some("convergence"),
+        m => MODELS.iter().find(|x| **x == m).copied(),
+    }
+}
+
+/// Checks a row's expectation; `Err` names what broke.
+fn check_expect(e: &Expect, row: &Row) -> std::result::Result<(), String> {
+    let errors: Vec<&RunRef> = row.runs.iter().filter(|r| r.verdict == "error").collect();
+    if !errors.is_empty() {
+        let seeds: Vec<String> = errors.iter().map(|r| r.seed.to_string()).collect();
+        return Err(format!("harness error in seed(s) {}", seeds.join(", ")));
+    }
+    let seeds_with = |v: &str| -> Vec<String> {
+        row.runs
+            .iter()
+            .filter(|r| r.verdict == v)
+            .map(|r| r.seed.to_string())
+            .collect()
+    };
+    let cell = |c: &str| row.cells.get(c).cloned().unwrap_or_default();
+    match e {
+        Expect::Word(w) => match w.as_str() {
+            "any" => Ok(()),
+            "valid" => {
+                let bad: Vec<String> = row
+                    .runs
+                    .iter()
+                    .filter(|r| r.verdict != "valid")
+                    .map(|r| format!("seed {} {}", r.seed, r.verdict))
+                    .collect();
+                if bad.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("expected valid, got {}", bad.join(", ")))
+                }
+            }
+            "invalid" => {
+                if seeds_with("invalid").is_empty() {
+                    Err(format!(
+                        "expected invalid in some seed, but none of {} was",
+                        row.runs.len()
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            other => Err(format!(
+                "unknown expectation `{other}` (valid, invalid, any)"
+            )),
+        },
+        Expect::Table {
+            invalid,
+            holds,
+            fails,
+        } => {
+            let mut problems = Vec::new();
+            for a in invalid.iter().flatten() {
+                match anomaly_column(a) {
+                    None => problems.push(format!("unknown anomaly `{a}`")),
+                    Some(c) if cell(c).failed == 0 => {
+                        problems.push(format!("{a} not seen in any seed"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            if let Some(h) = holds {
+                match anomaly_column(h) {
+                    None => problems.push(format!("unknown model `{h}`")),
+                    Some(c) => {
+                        let x = cell(c);
+                        if x.failed > 0 {
+                            problems.push(format!("{h} fails in {}/{} seeds", x.failed, x.total));
+                        } else if x.unknown > 0 || x.total == 0 {
+                            problems.push(format!(
+                                "{h} not established in {} seeds",
+                                x.total - x.failed
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(f) = fails {
+                match anomaly_column(f) {
+                    None => problems.push(format!("unknown model `{f}`")),
+                    Some(c) if cell(c).failed == 0 => problems.push(format!("{f} never fails")),
+                    Some(_) => {}
+                }
+            }
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems.join("; "))
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    Some(sorted[i.min(sorted.len() - 1)])
+}
+
+/// Latencies (ms) of ok client ops in a run's history.
+fn ok_latencies(run_dir: &Path, out: &mut Vec<f64>) {
+    let Ok(text) = std::fs::read_to_string(run_dir.join("history.jsonl")) else {
+        return;
+    };
+    let mut open: BTreeMap<String, i64> = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let p = match v.get("process") {
+            Some(Value::Number(n)) => n.to_string(),
+            _ => continue,
+        };
+        let (Some(t), Some(ty)) = (
+            v.get("time").and_then(Value::as_i64),
+            v.get("type").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        match ty {
+            "invoke" => {
+                open.insert(p, t);
+            }
+            other => {
+                if let Some(s) = open.remove(&p) {
+                    if other == "ok" {
+                        out.push((t - s) as f64 / 1e6);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs the campaign; returns the exit code (0 every expectation holds, 1
+/// one broke).
+pub fn run(args: &CampaignArgs) -> Result<i32> {
+    let (name, rows) = plan(&args.file, args)?;
+    let started = crate::test::store::timestamp(SystemTime::now());
+    let dir = args
+        .store
+        .join("campaigns")
+        .join(safe(&name))
+        .join(&started);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let total: usize = rows.iter().map(|r| r.seeds.len()).sum();
+    eprintln!(
+        "campaign {name}: {} rows, {total} runs -> {}",
+        rows.len(),
+        dir.display()
+    );
+    let t0 = Instant::now();
+    let mut done = 0usize;
+    let mut out_rows = Vec::new();
+    for p in &rows {
+        let mut row = Row {
+            id: p.id.clone(),
+            system: p.system.clone(),
+            level: p.level.clone(),
+            nemesis: p.nemesis.clone(),
+            expect: p.expect.as_ref().map(Expect::describe),
+            ..Default::default()
+        };
+        let mut lat = Vec::new();
+        let (mut ops, mut ok) = (0u64, 0u64);
+        for &seed in &p.seeds {
+            let eta = if done > 0 {
+                let per = t0.elapsed().as_secs_f64() / done as f64;
+                format!(", ETA {:.0} s", per * (total - done) as f64)
+            } else {
+                String::new()
+            };
+            eprintln!("[{}/{total}] {} seed {seed}{eta}", done + 1, p.id);
+            let o = run_one(p, seed, &dir, args.bin_dir.as_deref())?;
+            done += 1;
+            eprintln!("        {} in {:.1} s", o.run.verdict, o.run.seconds);
+            for col in MODELS.iter().chain(ANOMALIES.iter()) {
+                let c = row
+                    .cells
+                    .entry(col.to_string())
+                    .or_insert_with(Cell::default);
+                match column_state(col, o.results.as_ref()) {
+                    "failed" => {
+                        c.failed += 1;
+                        c.total += 1;
+                        if c.worst.is_none() {
+                            c.worst = o.run.dir.as_ref().map(|d| format!("{d}/index.html"));
+                        }
+                    }
+                    "unknown" => {
+                        c.unknown += 1;
+                        c.total += 1;
+                    }
+                    "ok" => c.total += 1,
+                    _ => {}
+                }
+            }
+            if let Some(stats) = o.results.as_ref().and_then(|r| r.get("stats")) {
+                ops += stats.get("ops").and_then(Value::as_u64).unwrap_or(0);
+                ok += stats.get("ok").and_then(Value::as_u64).unwrap_or(0);
+            }
+            if let Some(d) = &o.run_dir {
+                ok_latencies(d, &mut lat);
+            }
+            row.runs.push(o.run);
+        }
+        lat.sort_by(f64::total_cmp);
+        row.availability = (ops > 0).then(|| ok as f64 / ops as f64);
+        row.p50_ms = percentile(&lat, 0.5);
+        row.p99_ms = percentile(&lat, 0.99);
+        if let Some(e) = &p.expect {
+            match check_expect(e, &row) {
+                Ok(()) => row.expect_ok = Some(true),
+                Err(m) => {
+                    row.expect_ok = Some(false);
+                    row.expect_message = Some(m);
+                }
+            }
+        }
+        out_rows.push(row);
+    }
+    let summary = CampaignSummary {
+        name: name.clone(),
+        started,
+        wall_seconds: t0.elapsed().as_secs_f64(),
+        columns: MODELS
+            .iter()
+            .chain(ANOMALIES.iter())
+            .map(|s| s.to_string())
+            .collect(),
+        ok: out_rows.iter().all(|r| r.expect_ok != Some(false)),
+        rows: out_rows,
+    };
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_vec_pretty(&summary)?,
+    )?;
+    std::fs::write(
+        dir.join("summary.md"),
+        reports::campaign::markdown(&summary),
+    )?;
+    std::fs::write(dir.join("junit.xml"), reports::campaign::junit(&summary))?;
+    std::fs::write(dir.join("index.html"), reports::campaign::render(&summary))?;
+    println!("{}", reports::campaign::markdown(&summary));
+    println!("campaign page: {}", dir.join("index.html").display());
+    let broken: Vec<&Row> = summary
+        .rows
+        .iter()
+        .filter(|r| r.expect_ok == Some(false))
+        .collect();
+    if broken.is_empty() {
+        println!("every expectation holds ({:.0} s)", summary.wall_seconds);
+        Ok(0)
+    } else {
+        for r in &broken {
+            println!(
+                "EXPECTATION BROKEN: {} (expected {}): {}",
+                r.id,
+                r.expect.as_deref().unwrap_or(""),
+                r.expect_message.as_deref().unwrap_or("")
+            );
+        }
+        Ok(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(file: &Path) -> CampaignArgs {
+        CampaignArgs {
+            file: file.to_path_buf(),
+            time_limit: None,
+            seeds: None,
+            filter: None,
+            store: PathBuf::from("store"),
+            bin_dir: None,
+        }
+    }
+
+    #[test]
+    fn plan_expands_levels_nemeses_and_seeds_with_overrides() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("c.toml");
+        std::fs::write(
+            &f,
+            r#"
+name = "t"
+[defaults]
+seeds = 2
+nemesis = ["kill", "pause"]
+args = ["--rate", "50"]
+[[cell]]
+levels = ["raft", "gossip"]
+expect = "valid"
+[[cell]]
+level = "raft-local"
+nemesis = "partition"
+seeds = [7]
+args = ["--keys", "2"]
+expect = { invalid = ["stale-read"] }
+"#,
+        )
+        .unwrap();
+        let (name, rows) = plan(&f, &args(&f)).unwrap();
+        assert_eq!(name, "t");
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "kv/raft/kill",
+                "kv/raft/pause",
+                "kv/gossip/kill",
+                "kv/gossip/pause",
+                "kv/raft-local/partition"
+            ]
+        );
+        assert_eq!(rows[0].seeds, [1, 2]);
+        assert_eq!(rows[4].seeds, [7]);
+        assert_eq!(rows[4].args, ["--rate", "50", "--keys", "2"]);
+        let mut a = args(&f);
+        a.filter = Some("gossip|local".into());
+        a.seeds = Some(4);
+        let (_, rows) = plan(&f, &a).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].seeds, [1, 2, 3, 4]);
+        std::fs::write(&f, "[[cell]]\nlevel = \"raft\"\nbogus = 1\n").unwrap();
+        let e = plan(&f, &args(&f)).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    fn row(verdicts: &[&str], cells: &[(&str, usize)]) -> Row {
+        Row {
+            runs: verdicts
+                .iter()
+                .enumerate()
+                .map(|(i, v)| RunRef {
+                    seed: i as u64 + 1,
+                    verdict: v.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+            cells: cells
+                .iter()
+                .map(|(c, f)| {
+                    (
+                        c.to_string(),
+                        Cell {
+                            failed: *f,
+                            total: verdicts.len(),
+                            ..Default::default()
+                        },
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn expectations() {
+        let w = |s: &str| Expect::Word(s.into());
+        assert!(check_expect(&w("valid"), &row(&["valid", "valid"], &[])).is_ok());
+        let e = check_expect(&w("valid"), &row(&["valid", "invalid"], &[])).unwrap_err();
+        assert!(e.contains("seed 2 invalid"), "{e}");
+        assert!(check_expect(&w("invalid"), &row(&["valid", "invalid"], &[])).is_ok());
+        assert!(check_expect(&w("invalid"), &row(&["valid", "valid"], &[])).is_err());
+        assert!(check_expect(&w("any"), &row(&["error"], &[])).is_err());
+        let t = Expect::Table {
+            invalid: Some(vec!["stale-read".into()]),
+            holds: Some("pram".into()),
+            fails: None,
+        };
+        assert!(check_expect(&t, &row(&["invalid"], &[("stale-reads", 1), ("pram", 0)])).is_ok());
+        let e =
+            check_expect(&t, &row(&["invalid"], &[("stale-reads", 0), ("pram", 1)])).unwrap_err();
+        assert!(
+            e.contains("stale-read not seen") && e.contains("pram fails"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn columns_read_results_json() {
+        let r = serde_json::json!({
+            "verdict": "invalid",
+            "consistency": {"linearizable": "invalid", "sequential": "valid", "causal": "unknown"},
+            "measures": {"stale-reads": 3, "lost-writes": 0, "converged": false}
+        });
+        assert_eq!(column_state("linearizable", Some(&r)), "failed");
+        assert_eq!(column_state("sequential", Some(&r)), "ok");
+        assert_eq!(column_state("causal", Some(&r)), "unknown");
+        assert_eq!(column_state("pram", Some(&r)), "none");
+        assert_eq!(column_state("stale-reads", Some(&r)), "failed");
+        assert_eq!(column_state("lost-writes", Some(&r)), "ok");
+        assert_eq!(column_state("convergence", Some(&r)), "failed");
+        assert_eq!(column_state("linearizable", None), "unknown");
+        let only_verdict = serde_json::json!({"verdict": "valid"});
+        assert_eq!(column_state("linearizable", Some(&only_verdict)), "ok");
+    }
+}

@@ -1,0 +1,369 @@
+//! The campaign comparison page: one row per (system, level, nemesis), one
+//! column per consistency model and anomaly, each cell counting the seeds
+//! that failed and linking to the worst run's report; plus availability and
+//! latency under faults. Also the same table as Markdown and JUnit XML.
+
+use crate::html::esc;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// A whole campaign's results.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CampaignSummary {
+    pub name: String,
+    /// When the campaign started (UTC, `YYYYMMDDTHHMMSSZ`).
+    pub started: String,
+    pub wall_seconds: f64,
+    /// The column names, in order (models, then anomalies).
+    pub columns: Vec<String>,
+    pub rows: Vec<Row>,
+    /// Every expectation held.
+    pub ok: bool,
+}
+
+/// One (system, level, nemesis) over its seeds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Row {
+    pub id: String,
+    pub system: String,
+    pub level: String,
+    pub nemesis: String,
+    pub runs: Vec<RunRef>,
+    /// Column name -> cell.
+    pub cells: BTreeMap<String, Cell>,
+    /// Fraction of client ops that completed ok, over all seeds.
+    pub availability: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    /// `None` when the row has no expectation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect_ok: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect_message: Option<String>,
+}
+
+/// One seeded run of a row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunRef {
+    pub seed: u64,
+    /// valid | invalid | unknown | error
+    pub verdict: String,
+    /// The run directory, relative to the campaign directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    pub exit: i32,
+    pub seconds: f64,
+}
+
+/// How many seeds failed a column.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Cell {
+    pub failed: usize,
+    pub unknown: usize,
+    pub total: usize,
+    /// Report of the worst run (the first failing one), relative to the
+    /// campaign directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst: Option<String>,
+}
+
+impl Cell {
+    fn symbol(&self) -> &'static str {
+        if self.total == 0 {
+            "–"
+        } else if self.failed > 0 {
+            "✗"
+        } else if self.unknown > 0 {
+            "?"
+        } else {
+            "✓"
+        }
+    }
+
+    fn text(&self) -> String {
+        match self.symbol() {
+            "✗" => format!("✗ {}/{}", self.failed, self.total),
+            "?" => format!("? {}/{}", self.unknown, self.total),
+            s => s.to_string(),
+        }
+    }
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "–".into())
+}
+
+/// The page (self-contained, no network).
+pub fn render(s: &CampaignSummary) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html><head><meta charset=utf-8><title>campaign {name}</title><style>{CSS}</style></head><body>\
+         <h1>campaign {name} <span class='badge {cls}'>{verdict}</span></h1>\
+         <p class=meta>started {started} · {rows} rows · {runs} runs · {wall:.0} s wall</p>\
+         <p class=help>Each cell counts the seeds whose run <b>failed</b> that model or showed that anomaly (✓ none, ✗ k/N failed, ? unknown); click it for the worst run's report. Availability is the fraction of client ops that completed ok; latencies are of ok ops, under the campaign's faults.</p>\
+         <input id=filter placeholder='filter rows…' oninput='f(this.value)'>\
+         <table id=t><thead><tr><th>system</th><th>level</th><th>nemesis</th><th>seeds</th>",
+        name = esc(&s.name),
+        cls = if s.ok { "valid" } else { "invalid" },
+        verdict = if s.ok {
+            "expectations hold"
+        } else {
+            "expectation broken"
+        },
+        started = esc(&s.started),
+        rows = s.rows.len(),
+        runs = s.rows.iter().map(|r| r.runs.len()).sum::<usize>(),
+        wall = s.wall_seconds,
+    );
+    for c in &s.columns {
+        let _ = write!(h, "<th>{}</th>", esc(c));
+    }
+    h.push_str("<th>availability</th><th>p50 ms</th><th>p99 ms</th><th>expectation</th></tr></thead><tbody>");
+    let mut last_system = String::new();
+    for r in &s.rows {
+        if r.system != last_system {
+            let _ = write!(
+                h,
+                "<tr class=group><td colspan={}>{}</td></tr>",
+                s.columns.len() + 8,
+                esc(&r.system)
+            );
+            last_system = r.system.clone();
+        }
+        let seeds: Vec<String> = r
+            .runs
+            .iter()
+            .map(|run| match &run.dir {
+                Some(d) => format!(
+                    "<a class='{}' href='{}/index.html' title='seed {} {}'>{}</a>",
+                    esc(&run.verdict),
+                    esc(d),
+                    run.seed,
+                    esc(&run.verdict),
+                    run.seed
+                ),
+                None => format!("<span class='{}'>{}</span>", esc(&run.verdict), run.seed),
+            })
+            .collect();
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td>",
+            esc(&r.system),
+            esc(&r.level),
+            esc(&r.nemesis),
+            seeds.join(" ")
+        );
+        for c in &s.columns {
+            let cell = r.cells.get(c).cloned().unwrap_or_default();
+            let cls = match cell.symbol() {
+                "✗" => "invalid",
+                "?" => "unknown",
+                "✓" => "valid",
+                _ => "none",
+            };
+            match &cell.worst {
+                Some(w) => {
+                    let _ = write!(
+                        h,
+                        "<td class={cls}><a href='{}'>{}</a></td>",
+                        esc(w),
+                        esc(&cell.text())
+                    );
+                }
+                None => {
+                    let _ = write!(h, "<td class={cls}>{}</td>", esc(&cell.text()));
+                }
+            }
+        }
+        let exp = match (&r.expect, r.expect_ok) {
+            (Some(e), Some(true)) => format!("<span class=valid>✓ {}</span>", esc(e)),
+            (Some(e), Some(false)) => format!(
+                "<span class=invalid>✗ {}</span><br><small>{}</small>",
+                esc(e),
+                esc(r.expect_message.as_deref().unwrap_or(""))
+            ),
+            _ => "–".to_string(),
+        };
+        let _ = write!(
+            h,
+            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            r.availability
+                .map(|a| format!("{:.1}%", a * 100.0))
+                .unwrap_or_else(|| "–".into()),
+            fmt_opt(r.p50_ms, 2),
+            fmt_opt(r.p99_ms, 1),
+            exp
+        );
+    }
+    h.push_str("</tbody></table><p class=meta>Files: <a href='summary.json'>summary.json</a> · <a href='summary.md'>summary.md</a> · <a href='junit.xml'>junit.xml</a></p>");
+    h.push_str("<script>function f(q){q=q.toLowerCase();for(const tr of document.querySelectorAll('#t tbody tr')){if(tr.classList.contains('group'))continue;tr.style.display=tr.textContent.toLowerCase().includes(q)?'':'none';}}</script></body></html>");
+    h
+}
+
+const CSS: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px}\
+.badge{font-size:13px;padding:2px 8px;border-radius:10px;color:#fff;vertical-align:middle}\
+.badge.valid{background:#2e7d32}.badge.invalid{background:#c62828}.meta,.help{color:#555}\
+table{border-collapse:collapse;margin-top:10px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:center}\
+th{background:#f4f4f4;position:sticky;top:0}tr.group td{background:#eef;text-align:left;font-weight:bold}\
+td.valid,span.valid,a.valid{color:#2e7d32}td.invalid,span.invalid,a.invalid{color:#c62828;font-weight:bold}\
+td.unknown,a.unknown{color:#b26a00}td.invalid{background:#fdecea}a{text-decoration:none}#filter{padding:4px;width:240px}";
+
+/// The same table in Markdown.
+pub fn markdown(s: &CampaignSummary) -> String {
+    let mut m = format!(
+        "# campaign {}\n\n{} · {} · {:.0} s\n\n| system | level | nemesis | seeds |",
+        s.name,
+        s.started,
+        if s.ok {
+            "every expectation holds"
+        } else {
+            "an expectation is broken"
+        },
+        s.wall_seconds
+    );
+    for c in &s.columns {
+        let _ = write!(m, " {c} |");
+    }
+    m.push_str(" availability | p50 ms | p99 ms | expectation |\n|---|---|---|---|");
+    for _ in &s.columns {
+        m.push_str("---|");
+    }
+    m.push_str("---|---|---|---|\n");
+    for r in &s.rows {
+        let _ = write!(
+            m,
+            "| {} | {} | {} | {} |",
+            r.system,
+            r.level,
+            r.nemesis,
+            r.runs.len()
+        );
+        for c in &s.columns {
+            let _ = write!(
+                m,
+                " {} |",
+                r.cells.get(c).cloned().unwrap_or_default().text()
+            );
+        }
+        let exp = match (&r.expect, r.expect_ok) {
+            (Some(e), Some(true)) => format!("✓ {e}"),
+            (Some(e), Some(false)) => {
+                format!("✗ {e}: {}", r.expect_message.as_deref().unwrap_or(""))
+            }
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            m,
+            " {} | {} | {} | {} |",
+            r.availability
+                .map(|a| format!("{:.1}%", a * 100.0))
+                .unwrap_or_else(|| "–".into()),
+            fmt_opt(r.p50_ms, 2),
+            fmt_opt(r.p99_ms, 1),
+            exp.replace('|', "\\|")
+        );
+    }
+    m
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// JUnit XML: one test case per row; a row whose expectation broke fails.
+pub fn junit(s: &CampaignSummary) -> String {
+    let failures = s.rows.iter().filter(|r| r.expect_ok == Some(false)).count();
+    let mut x = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.1}\">\n",
+        xml(&format!("faultline campaign {}", s.name)),
+        s.rows.len(),
+        failures,
+        s.wall_seconds
+    );
+    for r in &s.rows {
+        let secs: f64 = r.runs.iter().map(|x| x.seconds).sum();
+        let _ = write!(
+            x,
+            "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.1}\">",
+            xml(&format!("{}.{}", r.system, r.level)),
+            xml(&r.id),
+            secs
+        );
+        match r.expect_ok {
+            Some(false) => {
+                let _ = write!(
+                    x,
+                    "<failure message=\"{}\">expected {}</failure>",
+                    xml(r.expect_message.as_deref().unwrap_or("expectation broken")),
+                    xml(r.expect.as_deref().unwrap_or(""))
+                );
+            }
+            None => x.push_str("<skipped message=\"no expectation\"/>"),
+            Some(true) => {}
+        }
+        x.push_str("</testcase>\n");
+    }
+    x.push_str("</testsuite>\n");
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> CampaignSummary {
+        let mut cells = BTreeMap::new();
+        cells.insert(
+            "linearizable".to_string(),
+            Cell {
+                failed: 2,
+                unknown: 0,
+                total: 3,
+                worst: Some("runs/a/index.html".into()),
+            },
+        );
+        CampaignSummary {
+            name: "t<script>".into(),
+            started: "20261123T000000Z".into(),
+            wall_seconds: 10.0,
+            columns: vec!["linearizable".into(), "stale-reads".into()],
+            rows: vec![Row {
+                id: "kv/raft-local/partition".into(),
+                system: "kv".into(),
+                level: "raft-local".into(),
+                nemesis: "partition".into(),
+                cells,
+                expect: Some("valid".into()),
+                expect_ok: Some(false),
+                expect_message: Some("2 of 3 seeds invalid".into()),
+                ..Default::default()
+            }],
+            ok: false,
+        }
+    }
+
+    #[test]
+    fn page_markdown_and_junit_show_the_failing_cell() {
+        let s = sample();
+        let page = render(&s);
+        assert!(page.contains("✗ 2/3"));
+        assert!(page.contains("runs/a/index.html"));
+        assert!(!page.contains("<script>\"") && page.contains("t&lt;script&gt;"));
+        let md = markdown(&s);
+        assert!(md.contains("| kv | raft-local | partition |"), "{md}");
+        assert!(md.contains("✗ 2/3"));
+        let j = junit(&s);
+        assert!(j.contains("failures=\"1\""));
+        assert!(j.contains("kv/raft-local/partition"));
+        assert!(j.contains("<failure"));
+    }
+}
