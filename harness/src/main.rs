@@ -24,6 +24,17 @@ enum Command {
     /// Run a matrix of tests (systems x levels x nemeses x seeds) from a
     /// TOML file and compare them on one page.
     Campaign(campaign::CampaignArgs),
+    /// Serve the store's runs and reports read-only over HTTP (an index of
+    /// every run, newest first, linking to each report and its files).
+    Serve {
+        /// The store to serve.
+        #[arg(long, default_value = "store")]
+        store: std::path::PathBuf,
+        /// Address to bind; loopback by default (the server has no
+        /// authentication).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+    },
     /// Write a synthetic linearizable history of independent cas-registers
     /// (for benchmarks).
     Synth {
@@ -73,6 +84,23 @@ fn main() {
     };
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Serve { store, bind } => {
+            let addr: std::net::SocketAddr = match bind.parse() {
+                Ok(a) => a,
+                Err(_) => {
+                    eprintln!("error: --bind {bind}: expected ADDR:PORT, e.g. 127.0.0.1:8080");
+                    std::process::exit(255);
+                }
+            };
+            eprintln!("serving {} on http://{addr}/", store.display());
+            match reports::serve(&store, addr) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("error: serving {}: {e}", store.display());
+                    255
+                }
+            }
+        }
         Command::Campaign(args) => match campaign::run(&args) {
             Ok(code) => code,
             Err(e) => {
