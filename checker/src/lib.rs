@@ -17,3 +17,5 @@ pub use verdict::Verdict;
 pub mod consistency;
 pub mod oracle;
 pub mod synth;
+pub mod queue;
+pub mod lock;

@@ -1,9 +1,14 @@
 //! Bundled systems under test and their shared node runtime.
 //!
 //! `faultline-kv` (see `systems/README.md`) is a replicated key-value store
-//! with six consistency levels. The node runtime (config parsing, wall clock,
-//! HTTP server and client, write-ahead storage) lives in [`runtime`] and is
-//! shared by every level; the levels themselves live in [`kv`].
+//! with six consistency levels ([`kv`]); `faultline-queue` ([`queue`]) a
+//! work queue with acks and redelivery; `faultline-lock` ([`lock`]) a lock
+//! service with leases and fencing tokens. The node runtime (flag parsing,
+//! wall clock, HTTP server and client, write-ahead storage, the shared Raft
+//! integration) lives in [`runtime`]; the async primary–backup replication
+//! in [`kv::primary`] is shared by kv and queue.
 
 pub mod kv;
+pub mod lock;
+pub mod queue;
 pub mod runtime;

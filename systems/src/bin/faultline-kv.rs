@@ -15,27 +15,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    {
-        use tracing_subscriber::layer::SubscriberExt;
-        use tracing_subscriber::util::SubscriberInitExt;
-        // openraft is chatty at info: keep it at warn unless asked for more.
-        let raft_level = if cfg.log_level > tracing::Level::INFO {
-            cfg.log_level
-        } else {
-            tracing::Level::WARN.min(cfg.log_level)
-        };
-        let filter = tracing_subscriber::filter::Targets::new()
-            .with_default(cfg.log_level)
-            .with_target("openraft", raft_level);
-        tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(false),
-            )
-            .with(filter)
-            .init();
-    }
+    systems::runtime::node::init_logging(cfg.log_level);
     if let Err(e) = systems::kv::run(cfg) {
         tracing::error!("{e:#}");
         eprintln!("faultline-kv: {e:#}");

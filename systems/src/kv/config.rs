@@ -1,10 +1,12 @@
 //! `faultline-kv` command-line flags, parsed and validated before anything
-//! starts. Every error names the flag at fault.
+//! starts (the common flags by [`crate::runtime::node::parse`]). Every
+//! error names the flag at fault.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::runtime::node;
 use crate::runtime::wal::Fsync;
 
 /// Consistency level, chosen at start.
@@ -111,125 +113,36 @@ options:
   --log-level LEVEL           error, warn, info, debug, trace (default info)
 ";
 
-fn parse_ms(flag: &str, v: &str) -> Result<Duration, String> {
-    let n: u64 = v
-        .parse()
-        .map_err(|_| format!("{flag}: expected milliseconds, got {v:?}"))?;
-    if n == 0 {
-        return Err(format!("{flag}: must be positive"));
-    }
-    Ok(Duration::from_millis(n))
-}
+/// Level names, in [`Level::ALL`] order.
+const LEVEL_NAMES: &[&str] = &[
+    "raft",
+    "raft-lease",
+    "raft-local",
+    "primary-async",
+    "quorum",
+    "gossip",
+];
 
-fn valid_addr(flag: &str, a: &str) -> Result<(), String> {
-    match a.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
-        _ => Err(format!("{flag}: expected HOST:PORT, got {a:?}")),
-    }
-}
+/// The flag vocabulary: the common node flags plus kv's own.
+pub const SPEC: node::Spec = node::Spec {
+    prog: "faultline-kv",
+    levels: LEVEL_NAMES,
+    extra_flags: &["--lease-ms", "--gossip-ms", "--r", "--w"],
+    usage: USAGE,
+};
 
 /// Parses the flags (without the program name).
 pub fn parse(args: &[String]) -> Result<Config, String> {
-    let mut m: BTreeMap<&str, String> = BTreeMap::new();
-    let mut debug_endpoints = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let known = [
-            "--id",
-            "--listen",
-            "--peers",
-            "--data-dir",
-            "--level",
-            "--fsync",
-            "--heartbeat-ms",
-            "--election-timeout-ms",
-            "--lease-ms",
-            "--request-timeout-ms",
-            "--failover-ms",
-            "--gossip-ms",
-            "--r",
-            "--w",
-            "--clock-offset-ms",
-            "--log-level",
-        ];
-        if flag == "--debug-endpoints" {
-            debug_endpoints = true;
-            continue;
-        }
-        if flag == "--help" || flag == "-h" {
-            return Err(USAGE.to_string());
-        }
-        let Some(&name) = known.iter().find(|k| **k == flag) else {
-            return Err(format!("{flag}: unknown flag"));
-        };
-        let v = match inline {
-            Some(v) => v,
-            None => it
-                .next()
-                .cloned()
-                .ok_or_else(|| format!("{flag}: missing value"))?,
-        };
-        if m.insert(name, v).is_some() {
-            return Err(format!("{flag}: given twice"));
-        }
-    }
-    let req = |f: &str| -> Result<String, String> {
-        m.get(f)
-            .cloned()
-            .ok_or_else(|| format!("{f}: required flag missing"))
-    };
-    let id = req("--id")?;
-    if id.is_empty() || id.contains([',', '=', '/', ' ']) {
-        return Err(format!("--id: invalid node id {id:?}"));
-    }
-    let listen = req("--listen")?;
-    valid_addr("--listen", &listen)?;
-    let mut peers = BTreeMap::new();
-    for p in req("--peers")?.split(',').filter(|s| !s.is_empty()) {
-        let (pid, addr) = p
-            .split_once('=')
-            .ok_or_else(|| format!("--peers: expected ID=HOST:PORT, got {p:?}"))?;
-        valid_addr("--peers", addr)?;
-        if pid == id {
-            return Err(format!("--peers: lists this node's own id {pid:?}"));
-        }
-        if peers.insert(pid.to_string(), addr.to_string()).is_some() {
-            return Err(format!("--peers: duplicate id {pid:?}"));
-        }
-    }
-    let data_dir = PathBuf::from(req("--data-dir")?);
-    let level_s = req("--level")?;
-    let level = Level::parse(&level_s).ok_or_else(|| {
-        format!("--level: unknown level {level_s:?} (raft, raft-lease, raft-local, primary-async, quorum, gossip)")
-    })?;
-    let fsync = match m.get("--fsync").map(String::as_str) {
-        None | Some("always") => Fsync::Always,
-        Some("never") => Fsync::Never,
-        Some(o) => return Err(format!("--fsync: expected always or never, got {o:?}")),
-    };
-    let ms = |f: &str, d: u64| -> Result<Duration, String> {
-        match m.get(f) {
-            Some(v) => parse_ms(f, v),
-            None => Ok(Duration::from_millis(d)),
-        }
-    };
-    let heartbeat = ms("--heartbeat-ms", 100)?;
-    let election_timeout = ms("--election-timeout-ms", 1000)?;
-    if heartbeat >= election_timeout {
-        return Err("--heartbeat-ms: must be below --election-timeout-ms".into());
-    }
-    let lease = ms("--lease-ms", election_timeout.as_millis() as u64 / 2)?;
-    if lease >= election_timeout {
+    let c = node::parse(&SPEC, args)?;
+    let level = Level::parse(&c.level).expect("level validated by node::parse");
+    let lease = c.extra_ms("--lease-ms", c.election_timeout.as_millis() as u64 / 2)?;
+    if lease >= c.election_timeout {
         return Err("--lease-ms: must be below --election-timeout-ms".into());
     }
-    let n = peers.len() + 1;
+    let n = c.peers.len() + 1;
     let majority = n / 2 + 1;
     let size = |f: &str| -> Result<usize, String> {
-        match m.get(f) {
+        match c.extra.get(f) {
             None => Ok(majority),
             Some(v) => match v.parse::<usize>() {
                 Ok(k) if k >= 1 && k <= n => Ok(k),
@@ -237,36 +150,24 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             },
         }
     };
-    let clock_offset_ms = match m.get("--clock-offset-ms") {
-        None => 0,
-        Some(v) => v
-            .parse()
-            .map_err(|_| format!("--clock-offset-ms: expected an integer, got {v:?}"))?,
-    };
-    let log_level = match m.get("--log-level") {
-        None => tracing::Level::INFO,
-        Some(v) => v
-            .parse()
-            .map_err(|_| format!("--log-level: unknown level {v:?}"))?,
-    };
     Ok(Config {
-        id,
-        listen,
-        peers,
-        data_dir,
-        level,
-        fsync,
-        heartbeat,
-        election_timeout,
-        lease,
-        request_timeout: ms("--request-timeout-ms", 2000)?,
-        failover_timeout: ms("--failover-ms", 1000)?,
-        gossip_interval: ms("--gossip-ms", 200)?,
         r: size("--r")?,
         w: size("--w")?,
-        clock_offset_ms,
-        debug_endpoints,
-        log_level,
+        gossip_interval: c.extra_ms("--gossip-ms", 200)?,
+        id: c.id,
+        listen: c.listen,
+        peers: c.peers,
+        data_dir: c.data_dir,
+        level,
+        fsync: c.fsync,
+        heartbeat: c.heartbeat,
+        election_timeout: c.election_timeout,
+        lease,
+        request_timeout: c.request_timeout,
+        failover_timeout: c.failover_timeout,
+        clock_offset_ms: c.clock_offset_ms,
+        debug_endpoints: c.debug_endpoints,
+        log_level: c.log_level,
     })
 }
 
@@ -291,6 +192,12 @@ mod tests {
         assert_eq!(c.fsync, Fsync::Never);
         assert_eq!((c.r, c.w), (1, 3));
         assert_eq!(c.all_ids(), vec!["n1", "n2", "n3"]);
+    }
+
+    #[test]
+    fn level_names_match_the_enum() {
+        let names: Vec<&str> = Level::ALL.iter().map(|l| l.name()).collect();
+        assert_eq!(names, LEVEL_NAMES);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use super::store::{Versioned, VersionedStore};
 use super::{forward, ApiError, ClientOp, KvNode, OpResult};
 use crate::runtime::clock;
 use crate::runtime::http::{BoxFuture, HttpClient, Request, Response};
+use crate::runtime::wal::Fsync;
 
 struct State {
     epoch: u64,
@@ -52,9 +53,52 @@ struct ReplResp {
     need_full: bool,
 }
 
-/// A primary-async node.
+/// What the primary-async machinery needs, whatever the system (kv, queue).
+#[derive(Debug, Clone)]
+pub struct PrimaryParams {
+    pub id: String,
+    /// Level name for `/status`.
+    pub level: String,
+    pub peers: BTreeMap<String, String>,
+    pub data_dir: std::path::PathBuf,
+    pub fsync: Fsync,
+    pub heartbeat: Duration,
+    pub request_timeout: Duration,
+    pub failover_timeout: Duration,
+}
+
+impl PrimaryParams {
+    fn all_ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.peers.keys().cloned().collect();
+        v.push(self.id.clone());
+        v.sort();
+        v
+    }
+
+    fn forward_timeout(&self) -> Duration {
+        self.request_timeout + Duration::from_millis(500)
+    }
+}
+
+impl From<&Config> for PrimaryParams {
+    fn from(c: &Config) -> PrimaryParams {
+        PrimaryParams {
+            id: c.id.clone(),
+            level: c.level.name().to_string(),
+            peers: c.peers.clone(),
+            data_dir: c.data_dir.clone(),
+            fsync: c.fsync,
+            heartbeat: c.heartbeat,
+            request_timeout: c.request_timeout,
+            failover_timeout: c.failover_timeout,
+        }
+    }
+}
+
+/// A primary-async node: a versioned key-value store, replicated
+/// asynchronously from the primary to the backups, with failover.
 pub struct PrimaryNode {
-    cfg: Arc<Config>,
+    cfg: PrimaryParams,
     client: Arc<HttpClient>,
     st: Mutex<State>,
     last_heard: Mutex<Instant>,
@@ -68,6 +112,15 @@ fn outranks(a: (u64, &str), b: (u64, &str)) -> bool {
 
 impl PrimaryNode {
     pub fn start(cfg: Arc<Config>, client: Arc<HttpClient>) -> anyhow::Result<Arc<PrimaryNode>> {
+        Self::start_with(PrimaryParams::from(&*cfg), client)
+    }
+
+    /// Starts the replication machinery for any system built on the
+    /// versioned store.
+    pub fn start_with(
+        cfg: PrimaryParams,
+        client: Arc<HttpClient>,
+    ) -> anyhow::Result<Arc<PrimaryNode>> {
         use anyhow::Context;
         let mut store = VersionedStore::open(&cfg.data_dir, cfg.fsync)
             .with_context(|| format!("--data-dir: opening store in {}", cfg.data_dir.display()))?;
@@ -311,19 +364,85 @@ impl PrimaryNode {
                 (key, to)
             }
         };
-        let v = Versioned {
-            value: value.clone(),
-            ts: clock::wall_micros(),
-            node: self.cfg.id.clone(),
-        };
-        st.store
-            .put(&key, v.clone())
-            .map_err(|e| ApiError::indefinite("storage", e.to_string()))?;
-        for link in self.links.values() {
-            link.queue.lock().unwrap().push((key.clone(), v.clone()));
-            link.wake.notify_one();
-        }
+        self.put_and_ship(st, vec![(key, value.clone())])?;
         Ok(value)
+    }
+
+    /// Stores the changes locally (stamped with this node's wall clock) and
+    /// queues them for every backup.
+    fn put_and_ship(&self, st: &mut State, changes: Vec<(String, Value)>) -> Result<(), ApiError> {
+        for (key, value) in changes {
+            let v = Versioned {
+                value,
+                ts: clock::wall_micros(),
+                node: self.cfg.id.clone(),
+            };
+            st.store
+                .put(&key, v.clone())
+                .map_err(|e| ApiError::indefinite("storage", e.to_string()))?;
+            for link in self.links.values() {
+                link.queue.lock().unwrap().push((key.clone(), v.clone()));
+                link.wake.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    /// The current primary's id (maybe this node).
+    pub fn primary(&self) -> String {
+        self.st.lock().unwrap().primary.clone()
+    }
+
+    /// The address this node dials for peer `id`.
+    pub fn peer_addr(&self, id: &str) -> Option<&String> {
+        self.cfg.peers.get(id)
+    }
+
+    /// Runs `f` against the store if this node is the primary (else
+    /// `Err(primary id)`). `f` returns its answer and the keys it changed;
+    /// those are persisted, acknowledged and shipped asynchronously to the
+    /// backups exactly like kv writes.
+    pub fn on_primary<T>(
+        &self,
+        f: impl FnOnce(&VersionedStore) -> Result<(T, Vec<(String, Value)>), ApiError>,
+    ) -> Result<Result<T, ApiError>, String> {
+        let mut st = self.st.lock().unwrap();
+        if st.primary != self.cfg.id {
+            return Err(st.primary.clone());
+        }
+        Ok(f(&st.store).and_then(|(t, changes)| {
+            self.put_and_ship(&mut st, changes)?;
+            Ok(t)
+        }))
+    }
+
+    /// The `GET /status` document.
+    pub fn status_doc(&self) -> Value {
+        let st = self.st.lock().unwrap();
+        json!({
+            "id": self.cfg.id,
+            "level": self.cfg.level,
+            "role": if st.primary == self.cfg.id { "primary" } else { "backup" },
+            "term": st.epoch,
+            "epoch": st.epoch,
+            "leader": st.primary,
+            "applied": st.store.applied,
+            "keys": st.store.len(),
+        })
+    }
+
+    /// Peer traffic under `/internal/pa/`.
+    pub fn internal_sync(&self, req: &Request) -> Response {
+        match req.path.as_str() {
+            "/internal/pa/replicate" => match serde_json::from_slice::<ReplMsg>(&req.body) {
+                Ok(msg) => {
+                    let resp = self.on_replicate(msg);
+                    Response::json(200, &serde_json::to_value(resp).unwrap_or_default())
+                }
+                Err(e) => Response::json(400, &json!({"error": format!("bad body: {e}")})),
+            },
+            p => Response::json(404, &json!({"error": format!("no route {p}")})),
+        }
     }
 }
 
@@ -338,32 +457,11 @@ impl KvNode for PrimaryNode {
     }
 
     fn status(&self) -> Value {
-        let st = self.st.lock().unwrap();
-        json!({
-            "id": self.cfg.id,
-            "level": self.cfg.level.name(),
-            "role": if st.primary == self.cfg.id { "primary" } else { "backup" },
-            "term": st.epoch,
-            "epoch": st.epoch,
-            "leader": st.primary,
-            "applied": st.store.applied,
-            "keys": st.store.len(),
-        })
+        self.status_doc()
     }
 
     fn internal(self: Arc<Self>, req: Request) -> BoxFuture<Response> {
-        Box::pin(async move {
-            match req.path.as_str() {
-                "/internal/pa/replicate" => match serde_json::from_slice::<ReplMsg>(&req.body) {
-                    Ok(msg) => {
-                        let resp = self.on_replicate(msg);
-                        Response::json(200, &serde_json::to_value(resp).unwrap_or_default())
-                    }
-                    Err(e) => Response::json(400, &json!({"error": format!("bad body: {e}")})),
-                },
-                p => Response::json(404, &json!({"error": format!("no route {p}")})),
-            }
-        })
+        Box::pin(async move { self.internal_sync(&req) })
     }
 }
 

@@ -243,6 +243,19 @@ struct Conn {
     w: OwnedWriteHalf,
 }
 
+/// True when an idle pooled connection has nothing to read (no EOF, no
+/// stray bytes), i.e. it can carry a new request.
+async fn idle_and_open(c: &mut Conn) -> bool {
+    if !c.r.buffer().is_empty() {
+        return false;
+    }
+    let mut b = [0u8; 1];
+    // `timeout` polls the peek once before looking at the (zero) deadline.
+    tokio::time::timeout(Duration::ZERO, c.r.get_mut().peek(&mut b))
+        .await
+        .is_err()
+}
+
 /// An HTTP client with a keep-alive connection pool per address.
 #[derive(Default)]
 pub struct HttpClient {
@@ -330,7 +343,20 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(u16, Vec<u8>), ClientError> {
-        let mut conn = match self.take(addr) {
+        // A pooled connection the peer has closed (e.g. it was killed and
+        // restarted) would turn a request that was never read into an
+        // indefinite error: skip those.
+        let pooled = loop {
+            match self.take(addr) {
+                Some(mut c) => {
+                    if idle_and_open(&mut c).await {
+                        break Some(c);
+                    }
+                }
+                None => break None,
+            }
+        };
+        let mut conn = match pooled {
             Some(c) => c,
             None => {
                 let s = TcpStream::connect(addr)

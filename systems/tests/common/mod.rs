@@ -148,6 +148,8 @@ impl Drop for LinkProxy {
 /// A running cluster; every node process is SIGKILLed on drop, even when
 /// the test panics.
 pub struct Cluster {
+    /// The node binary.
+    pub bin: String,
     pub level: String,
     pub dir: PathBuf,
     pub ids: Vec<String>,
@@ -162,17 +164,29 @@ impl Cluster {
     /// Starts `n` nodes at `level` with `extra` flags and waits until each
     /// answers `/health`.
     pub fn start(level: &str, n: usize, extra: &[&str]) -> Cluster {
-        Self::start_inner(level, n, extra, false)
+        Self::start_inner(BIN, level, n, extra, false)
+    }
+
+    /// Like [`start`](Self::start) for another node binary
+    /// (`faultline-queue`, `faultline-lock`).
+    pub fn start_bin(bin: &str, level: &str, n: usize, extra: &[&str]) -> Cluster {
+        Self::start_inner(bin, level, n, extra, false)
+    }
+
+    /// [`start_bin`](Self::start_bin) with proxies on every peer link.
+    pub fn start_bin_with_proxies(bin: &str, level: &str, n: usize, extra: &[&str]) -> Cluster {
+        Self::start_inner(bin, level, n, extra, true)
     }
 
     /// Like [`start`](Self::start) with a cuttable proxy on every peer link.
     pub fn start_with_proxies(level: &str, n: usize, extra: &[&str]) -> Cluster {
-        Self::start_inner(level, n, extra, true)
+        Self::start_inner(BIN, level, n, extra, true)
     }
 
-    fn start_inner(level: &str, n: usize, extra: &[&str], proxies: bool) -> Cluster {
+    fn start_inner(bin: &str, level: &str, n: usize, extra: &[&str], proxies: bool) -> Cluster {
         let dir = std::env::temp_dir().join(format!(
-            "faultline-kv-test-{}-{}-{}",
+            "faultline-test-{}-{}-{}-{}",
+            bin.rsplit('/').next().unwrap_or("node"),
             level,
             std::process::id(),
             free_port()
@@ -181,6 +195,7 @@ impl Cluster {
         std::fs::create_dir_all(&dir).unwrap();
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let mut c = Cluster {
+            bin: bin.into(),
             level: level.into(),
             dir,
             ids: (1..=n).map(|i| format!("n{i}")).collect(),
@@ -204,7 +219,7 @@ impl Cluster {
         for i in 0..n {
             c.wait_healthy(i);
         }
-        if level.starts_with("raft") || level == "primary-async" {
+        if level.starts_with("raft") || level == "primary-async" || level == "at-most-once" {
             let all: Vec<usize> = (0..n).collect();
             c.leader(&all);
         }
@@ -231,7 +246,7 @@ impl Cluster {
             .append(true)
             .open(self.dir.join(format!("{}.log", self.ids[i])))
             .unwrap();
-        let child = Command::new(BIN)
+        let child = Command::new(&self.bin)
             .args(["--id", &self.ids[i], "--listen", &self.addr(i)])
             .args(["--peers", &peers.join(",")])
             .arg("--data-dir")
@@ -241,7 +256,7 @@ impl Cluster {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("spawn faultline-kv");
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.bin));
         self.procs[i] = Some(child);
     }
 

@@ -1,0 +1,722 @@
+//! The one Raft integration (openraft 0.9) every Raft-replicated system
+//! shares: a JSON-lines log store in the data dir, an HTTP network, and a
+//! generic state machine driven by a [`Machine`]. Commands and results are
+//! JSON; each system defines its own [`Machine`] (kv map, queue, lock table).
+//!
+//! The log (entries, vote, committed index) is a write-ahead log; the state
+//! machine is rebuilt from it on restart (logs are never purged: snapshots
+//! are off).
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io::Cursor;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use openraft::error::{
+    CheckIsLeaderError, ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError,
+    RemoteError, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
+use openraft::{
+    AnyError, BasicNode, Entry, EntryPayload, LogId, LogState, OptionalSend, Raft, RaftLogReader,
+    RaftNetwork, RaftNetworkFactory, RaftSnapshotBuilder, ServerState, Snapshot, SnapshotMeta,
+    SnapshotPolicy, StorageError, StorageIOError, StoredMembership, Vote,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::api::ApiError;
+use super::http::{HttpClient, Request, Response};
+use super::wal::{Fsync, Wal};
+
+openraft::declare_raft_types!(
+    /// openraft types shared by every Raft-replicated system: commands and
+    /// results are JSON, interpreted by a [`Machine`].
+    pub TypeConfig: D = Value, R = Value
+);
+
+pub type NodeId = u64;
+type RaftEntry = Entry<TypeConfig>;
+
+fn io_err(e: std::io::Error) -> StorageError<NodeId> {
+    StorageIOError::write_logs(AnyError::new(&e)).into()
+}
+
+// ---------------------------------------------------------------- log store
+
+#[derive(Serialize, Deserialize)]
+enum LogRec {
+    Append { e: Vec<RaftEntry> },
+    Truncate { from: u64 },
+    Purge { upto: LogId<NodeId> },
+    Vote { v: Vote<NodeId> },
+    Committed { c: Option<LogId<NodeId>> },
+}
+
+struct LogData {
+    log: BTreeMap<u64, RaftEntry>,
+    vote: Option<Vote<NodeId>>,
+    committed: Option<LogId<NodeId>>,
+    purged: Option<LogId<NodeId>>,
+    wal: Wal,
+}
+
+/// Raft log storage in a write-ahead log file.
+#[derive(Clone)]
+pub struct LogStore {
+    d: Arc<Mutex<LogData>>,
+}
+
+impl LogStore {
+    pub fn open(path: &Path, fsync: Fsync) -> std::io::Result<LogStore> {
+        let (wal, recs) = Wal::open::<LogRec>(path, fsync)?;
+        let mut d = LogData {
+            log: BTreeMap::new(),
+            vote: None,
+            committed: None,
+            purged: None,
+            wal,
+        };
+        for r in recs {
+            match r {
+                LogRec::Append { e } => {
+                    for ent in e {
+                        d.log.insert(ent.log_id.index, ent);
+                    }
+                }
+                LogRec::Truncate { from } => {
+                    d.log.split_off(&from);
+                }
+                LogRec::Purge { upto } => {
+                    d.log = d.log.split_off(&(upto.index + 1));
+                    d.purged = Some(upto);
+                }
+                LogRec::Vote { v } => d.vote = Some(v),
+                LogRec::Committed { c } => d.committed = c,
+            }
+        }
+        tracing::info!(
+            "raft log {}: {} entries, vote {:?}, committed {:?}",
+            path.display(),
+            d.log.len(),
+            d.vote,
+            d.committed
+        );
+        Ok(LogStore {
+            d: Arc::new(Mutex::new(d)),
+        })
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<RaftEntry>, StorageError<NodeId>> {
+        let d = self.d.lock().unwrap();
+        Ok(d.log.range(range).map(|(_, e)| e.clone()).collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+        let d = self.d.lock().unwrap();
+        let last = d.log.last_key_value().map(|(_, e)| e.log_id).or(d.purged);
+        Ok(LogState {
+            last_purged_log_id: d.purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let mut d = self.d.lock().unwrap();
+        d.wal.append([&LogRec::Vote { v: *vote }]).map_err(io_err)?;
+        d.vote = Some(*vote);
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+        Ok(self.d.lock().unwrap().vote)
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let mut d = self.d.lock().unwrap();
+        // No fsync needed: a lost committed index is only recomputed later.
+        d.wal
+            .append_lazy(&LogRec::Committed { c: committed })
+            .map_err(io_err)?;
+        d.committed = committed;
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        Ok(self.d.lock().unwrap().committed)
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = RaftEntry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<RaftEntry> = entries.into_iter().collect();
+        let res = {
+            let mut d = self.d.lock().unwrap();
+            let rec = LogRec::Append { e: entries };
+            let res = d.wal.append([&rec]);
+            if res.is_ok() {
+                let LogRec::Append { e } = rec else {
+                    unreachable!()
+                };
+                for ent in e {
+                    d.log.insert(ent.log_id.index, ent);
+                }
+            }
+            res
+        };
+        let ret = res
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| io_err(std::io::Error::new(e.kind(), e.to_string())));
+        callback.log_io_completed(res);
+        ret
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let mut d = self.d.lock().unwrap();
+        d.wal
+            .append([&LogRec::Truncate { from: log_id.index }])
+            .map_err(io_err)?;
+        d.log.split_off(&log_id.index);
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let mut d = self.d.lock().unwrap();
+        d.wal
+            .append([&LogRec::Purge { upto: log_id }])
+            .map_err(io_err)?;
+        d.log = d.log.split_off(&(log_id.index + 1));
+        d.purged = Some(log_id);
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------ state machine
+
+/// A deterministic application state machine replicated by Raft. Commands
+/// and results are JSON; `apply` must depend only on its arguments and the
+/// state (anything time-dependent travels inside the command).
+pub trait Machine: Default + Send + Sync + 'static {
+    /// Applies the command committed at log `index`.
+    fn apply(&mut self, index: u64, cmd: &Value) -> Value;
+    /// The whole state, for snapshots.
+    fn snapshot(&self) -> Value;
+    /// Replaces the state with a snapshot.
+    fn restore(&mut self, v: Value) -> Result<(), String>;
+}
+
+struct SmData<M> {
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+    m: M,
+    snapshot: Option<(SnapshotMeta<NodeId, BasicNode>, Vec<u8>)>,
+    snapshots_built: u64,
+}
+
+/// The application state machine (in memory, rebuilt from the log).
+pub struct StateMachine<M> {
+    d: Arc<RwLock<SmData<M>>>,
+}
+
+impl<M> Clone for StateMachine<M> {
+    fn clone(&self) -> Self {
+        StateMachine { d: self.d.clone() }
+    }
+}
+
+impl<M: Machine> Default for StateMachine<M> {
+    fn default() -> Self {
+        StateMachine {
+            d: Arc::new(RwLock::new(SmData {
+                last_applied: None,
+                membership: StoredMembership::default(),
+                m: M::default(),
+                snapshot: None,
+                snapshots_built: 0,
+            })),
+        }
+    }
+}
+
+impl<M: Machine> StateMachine<M> {
+    /// Reads the applied state.
+    pub fn read<T>(&self, f: impl FnOnce(&M) -> T) -> T {
+        f(&self.d.read().unwrap().m)
+    }
+
+    pub fn applied_index(&self) -> u64 {
+        self.d
+            .read()
+            .unwrap()
+            .last_applied
+            .map(|l| l.index)
+            .unwrap_or(0)
+    }
+}
+
+impl<M: Machine> RaftSnapshotBuilder<TypeConfig> for StateMachine<M> {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let mut d = self.d.write().unwrap();
+        let bytes = serde_json::to_vec(&d.m.snapshot()).map_err(|e| {
+            StorageError::from(StorageIOError::read_state_machine(AnyError::new(&e)))
+        })?;
+        d.snapshots_built += 1;
+        let meta = SnapshotMeta {
+            last_log_id: d.last_applied,
+            last_membership: d.membership.clone(),
+            snapshot_id: format!(
+                "{}-{}",
+                d.last_applied.map(|l| l.index).unwrap_or(0),
+                d.snapshots_built
+            ),
+        };
+        d.snapshot = Some((meta.clone(), bytes.clone()));
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
+    type SnapshotBuilder = StateMachine<M>;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    {
+        let d = self.d.read().unwrap();
+        Ok((d.last_applied, d.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Value>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = RaftEntry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut d = self.d.write().unwrap();
+        let mut out = Vec::new();
+        for ent in entries {
+            d.last_applied = Some(ent.log_id);
+            match ent.payload {
+                EntryPayload::Blank => out.push(Value::Null),
+                EntryPayload::Normal(cmd) => {
+                    let r = d.m.apply(ent.log_id.index, &cmd);
+                    out.push(r)
+                }
+                EntryPayload::Membership(m) => {
+                    d.membership = StoredMembership::new(Some(ent.log_id), m);
+                    out.push(Value::Null);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let bytes = snapshot.into_inner();
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            StorageError::from(StorageIOError::write_state_machine(AnyError::new(&e)))
+        })?;
+        let mut d = self.d.write().unwrap();
+        d.m.restore(v).map_err(|e| {
+            StorageError::from(StorageIOError::write_state_machine(AnyError::error(e)))
+        })?;
+        d.last_applied = meta.last_log_id;
+        d.membership = meta.last_membership.clone();
+        d.snapshot = Some((meta.clone(), bytes));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let d = self.d.read().unwrap();
+        Ok(d.snapshot.as_ref().map(|(meta, bytes)| Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(Cursor::new(bytes.clone())),
+        }))
+    }
+}
+
+// ------------------------------------------------------------------ network
+
+/// Dials peers at the addresses this node was given (maybe proxies).
+pub struct NetFactory {
+    addrs: BTreeMap<NodeId, String>,
+    client: Arc<HttpClient>,
+    backoff: Duration,
+}
+
+pub struct Net {
+    target: NodeId,
+    addr: String,
+    client: Arc<HttpClient>,
+    backoff: Duration,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetFactory {
+    type Network = Net;
+
+    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Net {
+        Net {
+            target,
+            addr: self.addrs.get(&target).cloned().unwrap_or_default(),
+            client: self.client.clone(),
+            backoff: self.backoff,
+        }
+    }
+}
+
+impl Net {
+    async fn call<Req, Resp, E>(
+        &self,
+        path: &str,
+        req: &Req,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let body = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        match self
+            .client
+            .request_idempotent(&self.addr, "POST", path, &body, ttl)
+            .await
+        {
+            Err(e) if e.not_sent() => Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Err(e) => Err(RPCError::Network(NetworkError::new(&e))),
+            Ok((200, b)) => {
+                let r: Result<Resp, RaftError<NodeId, E>> = serde_json::from_slice(&b)
+                    .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok((s, b)) => {
+                let msg = format!("status {s}: {}", String::from_utf8_lossy(&b));
+                Err(RPCError::Network(NetworkError::new(
+                    &std::io::Error::other(msg),
+                )))
+            }
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Net {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call("/internal/raft/append", &rpc, option.hard_ttl())
+            .await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.call("/internal/raft/snapshot", &rpc, option.hard_ttl())
+            .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call("/internal/raft/vote", &rpc, option.hard_ttl())
+            .await
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(self.backoff))
+    }
+}
+
+// --------------------------------------------------------------------- core
+
+/// What a Raft node needs to know, whatever system it serves.
+#[derive(Debug, Clone)]
+pub struct RaftParams {
+    /// openraft cluster name (e.g. `faultline-kv`).
+    pub cluster_name: String,
+    pub id: String,
+    /// Peer id → address this node dials.
+    pub peers: BTreeMap<String, String>,
+    pub data_dir: PathBuf,
+    pub fsync: Fsync,
+    pub heartbeat: Duration,
+    pub election_timeout: Duration,
+    /// How long a write waits to commit before answering `504 timeout`.
+    pub request_timeout: Duration,
+}
+
+impl RaftParams {
+    /// Every node id, sorted (Raft node numbers are positions + 1).
+    pub fn all_ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.peers.keys().cloned().collect();
+        v.push(self.id.clone());
+        v.sort();
+        v
+    }
+}
+
+/// A running Raft member with its state machine.
+pub struct RaftCore<M: Machine> {
+    pub p: RaftParams,
+    pub raft: Raft<TypeConfig>,
+    pub sm: StateMachine<M>,
+    pub client: Arc<HttpClient>,
+    names: BTreeMap<NodeId, String>,
+}
+
+/// Who leads, as this node sees it.
+#[derive(Debug, Clone)]
+pub struct LeaderView {
+    pub is_leader: bool,
+    pub leader: Option<String>,
+    pub term: u64,
+}
+
+impl<M: Machine> RaftCore<M> {
+    /// Opens the log in the data dir, starts Raft and, on a first start,
+    /// initializes the cluster with every node as a voter.
+    pub async fn start(p: RaftParams, client: Arc<HttpClient>) -> anyhow::Result<RaftCore<M>> {
+        use anyhow::Context;
+        let names: BTreeMap<NodeId, String> = p
+            .all_ids()
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (i as NodeId + 1, n))
+            .collect();
+        let my_id = *names.iter().find(|(_, n)| **n == p.id).unwrap().0;
+        let et = p.election_timeout.as_millis() as u64;
+        let rc = openraft::Config {
+            cluster_name: p.cluster_name.clone(),
+            heartbeat_interval: p.heartbeat.as_millis() as u64,
+            election_timeout_min: et,
+            election_timeout_max: et * 2,
+            snapshot_policy: SnapshotPolicy::Never,
+            max_payload_entries: 1000,
+            ..Default::default()
+        }
+        .validate()
+        .context("raft configuration")?;
+        let log = LogStore::open(&p.data_dir.join("raft-log.jsonl"), p.fsync)
+            .with_context(|| format!("--data-dir: opening raft log in {}", p.data_dir.display()))?;
+        let sm = StateMachine::<M>::default();
+        let addrs = names
+            .iter()
+            .filter_map(|(id, n)| p.peers.get(n).map(|a| (*id, a.clone())))
+            .collect();
+        let net = NetFactory {
+            addrs,
+            client: client.clone(),
+            backoff: p.heartbeat,
+        };
+        let raft = Raft::new(my_id, Arc::new(rc), net, log, sm.clone())
+            .await
+            .context("starting raft")?;
+        if !raft.is_initialized().await.context("raft state")? {
+            let members: BTreeMap<NodeId, BasicNode> = names
+                .iter()
+                .map(|(id, n)| (*id, BasicNode::new(n)))
+                .collect();
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!("initialized raft cluster {:?}", names),
+                Err(e) => tracing::info!("raft initialize: {e}"),
+            }
+        }
+        Ok(RaftCore {
+            p,
+            raft,
+            sm,
+            client,
+            names,
+        })
+    }
+
+    pub fn name(&self, id: Option<NodeId>) -> Option<String> {
+        id.and_then(|i| self.names.get(&i).cloned())
+    }
+
+    /// The current leadership view, without waiting.
+    pub fn view(&self) -> LeaderView {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        LeaderView {
+            is_leader: m.state == ServerState::Leader,
+            leader: self.name(m.current_leader),
+            term: m.current_term,
+        }
+    }
+
+    /// The leadership view; with no leader known (an election under way)
+    /// waits up to the request timeout for one.
+    pub async fn wait_view(&self) -> LeaderView {
+        let deadline = tokio::time::Instant::now() + self.p.request_timeout;
+        loop {
+            let v = self.view();
+            if v.leader.is_some() || tokio::time::Instant::now() >= deadline {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The address of the leader, when it is a peer this node knows.
+    pub fn peer_addr(&self, name: &str) -> Option<&String> {
+        self.p.peers.get(name)
+    }
+
+    /// A ReadIndex round: confirms leadership with a quorum and waits until
+    /// the state machine has applied that index. Errors are definite.
+    pub async fn confirm_leadership(&self) -> Result<(), ApiError> {
+        match tokio::time::timeout(self.p.request_timeout, self.raft.ensure_linearizable()).await {
+            Err(_) => Err(ApiError::timeout("leadership check timed out").for_read()),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                Err(ApiError::not_leader(self.name(f.leader_id)))
+            }
+            Ok(Err(e)) => Err(ApiError::unavailable(format!("leadership check: {e}"))),
+        }
+    }
+
+    /// Proposes a command and waits for its result (errors after the
+    /// proposal are indefinite). Returns the log index and the result.
+    pub async fn write(&self, cmd: Value) -> Result<(u64, Value), ApiError> {
+        match tokio::time::timeout(self.p.request_timeout, self.raft.client_write(cmd)).await {
+            Err(_) => Err(ApiError::timeout(
+                "timed out waiting for the entry to commit",
+            )),
+            Ok(Ok(resp)) => Ok((resp.log_id.index, resp.data)),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                // Leadership was lost around the proposal: the entry may
+                // still commit under the next leader.
+                let mut e = ApiError::indefinite("leader-lost", "leadership lost during the write");
+                e.leader = self.name(f.leader_id);
+                Err(e)
+            }
+            Ok(Err(e)) => Err(ApiError::indefinite("raft-error", e.to_string())),
+        }
+    }
+
+    /// The Raft part of `GET /status`.
+    pub fn status(&self, level: &str) -> Value {
+        let m = self.raft.metrics().borrow().clone();
+        let role = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        json!({
+            "id": self.p.id,
+            "level": level,
+            "role": role,
+            "term": m.current_term,
+            "leader": self.name(m.current_leader),
+            "applied": self.sm.applied_index(),
+            "last_log_index": m.last_log_index.unwrap_or(0),
+        })
+    }
+
+    /// Serves Raft peer traffic (`/internal/raft/...`).
+    pub async fn internal(&self, req: Request) -> Response {
+        let raft = self.raft.clone();
+        match req.path.as_str() {
+            "/internal/raft/append" => rpc(
+                &req.body,
+                |r: AppendEntriesRequest<TypeConfig>| async move { raft.append_entries(r).await },
+            )
+            .await,
+            "/internal/raft/vote" => {
+                rpc(&req.body, |r: VoteRequest<NodeId>| async move {
+                    raft.vote(r).await
+                })
+                .await
+            }
+            "/internal/raft/snapshot" => {
+                rpc(
+                    &req.body,
+                    |r: InstallSnapshotRequest<TypeConfig>| async move {
+                        raft.install_snapshot(r).await
+                    },
+                )
+                .await
+            }
+            p => Response::json(404, &json!({"error": format!("no route {p}")})),
+        }
+    }
+}
+
+async fn rpc<Req, Resp, Fut>(body: &[u8], f: impl FnOnce(Req) -> Fut) -> Response
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    Fut: std::future::Future<Output = Resp>,
+{
+    match serde_json::from_slice::<Req>(body) {
+        Ok(req) => {
+            let resp = f(req).await;
+            Response {
+                status: 200,
+                body: serde_json::to_vec(&resp).unwrap_or_default(),
+            }
+        }
+        Err(e) => Response::json(400, &json!({"error": format!("bad rpc body: {e}")})),
+    }
+}
