@@ -35,7 +35,7 @@
 //! row's expectation.
 
 use anyhow::{bail, Context, Result};
-use reports::campaign::{CampaignSummary, Cell, Row, RunRef};
+use reports::campaign::{CampaignSummary, Row, RunRef};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -575,10 +575,7 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
             done += 1;
             eprintln!("        {} in {:.1} s", o.run.verdict, o.run.seconds);
             for col in MODELS.iter().chain(ANOMALIES.iter()) {
-                let c = row
-                    .cells
-                    .entry(col.to_string())
-                    .or_insert_with(Cell::default);
+                let c = row.cells.entry(col.to_string()).or_default();
                 match column_state(col, o.results.as_ref()) {
                     "failed" => {
                         c.failed += 1;
@@ -667,6 +664,7 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reports::campaign::Cell;
 
     fn args(file: &Path) -> CampaignArgs {
         CampaignArgs {

@@ -141,7 +141,6 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
             fail_cas_observes,
             timeout: args.timeout.map(Duration::from_secs_f64),
             max_bytes: budget,
-            ..Default::default()
         };
         let r = checker::check_linearizability(&ops, &opts, &file)?;
         let cons = args

@@ -1,8 +1,9 @@
 //! End-to-end runs of `faultline test` against real `faultline-kv` clusters
 //! on loopback.
 //!
-//! The default suite has one real run of about 15 s (3 raft nodes, kills and
-//! pauses) that must come out valid and must leave no node process behind.
+//! The default suite has two real runs of about 15 s each (3 raft nodes;
+//! kills and pauses; partitions and clock faults) that must come out valid
+//! and must leave no node process behind.
 //! Slower runs are `#[ignore]`d: `cargo test --release -p faultline --test
 //! e2e -- --ignored`.
 
@@ -138,10 +139,34 @@ fn bad_flags_fail_fast_naming_the_flag() {
         "{}",
         show(&out)
     );
+    let out = faultline(&[
+        "test",
+        "--partition",
+        "halves,wedge",
+        "--store",
+        "/nonexistent/x",
+    ]);
+    assert_eq!(out.status.code(), Some(255), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--partition"),
+        "{}",
+        show(&out)
+    );
     let out = faultline(&["systems"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for w in ["raft", "primary-async", "register", "kill", "pause"] {
+    for w in [
+        "raft",
+        "primary-async",
+        "register",
+        "kill",
+        "pause",
+        "partition",
+        "packet",
+        "clock",
+        "majorities-ring",
+        "partition,kill,pause,clock",
+    ] {
         assert!(text.contains(w), "{text}");
     }
 }
@@ -223,6 +248,109 @@ fn raft_under_kills_and_pauses_is_valid_and_leaves_no_process() {
     let out = faultline(&["analyze", run.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("VALID"));
+}
+
+/// The default suite's second real run: 3 raft nodes, 15 s, partitions
+/// through the proxy mesh and clock faults through libfaketime. Valid, with
+/// the faults and clock offsets in the history and the consistency row in
+/// the results.
+#[test]
+fn raft_under_partitions_and_clock_faults_is_valid() {
+    if nemesis::find_libfaketime().is_none() {
+        eprintln!("SKIPPED: libfaketime is not installed (scripts/install-deps.sh)");
+        return;
+    }
+    let bins = bin_dir();
+    let store = tempfile::tempdir().unwrap();
+    let out = faultline(&[
+        "test",
+        "--level",
+        "raft",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "15",
+        "--nemesis",
+        "partition,clock",
+        "--nemesis-interval",
+        "2.5",
+        "--rate",
+        "150",
+        "--seed",
+        "4",
+        "--quiesce",
+        "1",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--bin-dir",
+        bins.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("VALID"), "{stdout}");
+    assert!(stdout.contains("✓ linearizable"), "{stdout}");
+    let run = run_dir(store.path());
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "valid", "{results:#}");
+    assert_eq!(
+        results["consistency"]["linearizable"], "valid",
+        "{results:#}"
+    );
+    assert_eq!(results["measures"]["converged"], true, "{results:#}");
+    assert_eq!(results["measures"]["lost-writes"], 0, "{results:#}");
+    assert!(results["summary"].is_string(), "{results:#}");
+
+    let h = history(&run);
+    let nem: Vec<&Value> = h.iter().filter(|e| e["process"] == "nemesis").collect();
+    for f in ["partition", "heal", "reset-clock"] {
+        assert!(
+            nem.iter().any(|e| e["f"] == f),
+            "no nemesis {f} in the history\n{stdout}"
+        );
+    }
+    assert!(nem.iter().any(|e| e["f"] == "bump" || e["f"] == "strobe"));
+    // A partition's value is its grudge: node -> nodes it drops.
+    let p = nem
+        .iter()
+        .find(|e| e["f"] == "partition" && e["type"] == "info")
+        .unwrap();
+    let g = p["value"].as_object().expect("a grudge");
+    assert!(!g.is_empty() && g.values().all(Value::is_array), "{p}");
+    assert!(p["shape"].is_string(), "{p}");
+    // Clock ops carry every node's offset.
+    let c = nem
+        .iter()
+        .find(|e| e["type"] == "info" && (e["f"] == "bump" || e["f"] == "reset-clock"))
+        .unwrap();
+    assert_eq!(c["clock-offsets"].as_object().unwrap().len(), 3, "{c}");
+    // The final heal is the last nemesis op, and the final reads follow it.
+    let last = nem.last().unwrap();
+    assert_eq!(
+        (&last["f"], &last["final"]),
+        (&Value::from("heal"), &Value::Bool(true))
+    );
+    let heal_index = last["index"].as_u64().unwrap();
+    for n in ["n1", "n2", "n3"] {
+        assert!(h.iter().any(|e| e["node"] == n
+            && e["f"] == "read"
+            && e["type"] == "ok"
+            && e["index"].as_u64() > Some(heal_index)));
+    }
+    // The nodes ran with per-node libfaketime files.
+    assert!(run.join("clocks/n1.faketime").is_file());
+    assert_no_node_left(&run);
+
+    // `analyze` recomputes the consistency object.
+    let mut r = results.clone();
+    r.as_object_mut().unwrap().remove("consistency");
+    std::fs::write(run.join("results.json"), r.to_string()).unwrap();
+    let out = faultline(&["analyze", run.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("✓ linearizable"));
+    let again: Value =
+        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(again["consistency"], results["consistency"]);
 }
 
 /// SIGKILL the harness in the middle of a run: no node survives it, and the

@@ -3,6 +3,7 @@
 //! test` (after the run) and `faultline analyze <run-dir>` (from disk).
 
 use anyhow::{Context, Result};
+use checker::consistency::{ConsistencyOptions, Model};
 use checker::formats::{self, Format};
 use checker::history::{EventType, Process};
 use checker::linearizability::{LinOptions, LinResult, ModelKind};
@@ -48,6 +49,12 @@ pub struct Results {
     pub stats: Stats,
     /// The workload's checker.
     pub workload: Value,
+    /// Where the history sits on the single-object consistency hierarchy
+    /// (register workload): `consistency`, `measures`, `witnesses`,
+    /// `reasons`, `summary` (the checker's object, flattened in), or
+    /// `consistency-error`.
+    #[serde(flatten)]
+    pub consistency: serde_json::Map<String, Value>,
     pub check_seconds: f64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -149,6 +156,13 @@ pub fn check_run(
             )
         }
     };
+    let consistency = if workload == "register" {
+        let lin_secs = start.elapsed();
+        let left = timeout.saturating_sub(lin_secs);
+        consistency_json(&history, left, verdict, lin_secs)
+    } else {
+        serde_json::Map::new()
+    };
     let results = Results {
         verdict,
         valid: match verdict {
@@ -160,11 +174,126 @@ pub fn check_run(
         interrupted,
         stats,
         workload: workload_v,
+        consistency,
         check_seconds: start.elapsed().as_secs_f64(),
         warnings: history.warnings.clone(),
     };
     super::store::write_json(&run_dir.join("results.json"), &results)?;
     Ok(results)
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// The consistency checks' object for `results.json` (a checker error or
+/// panic becomes `consistency-error`, never a failed run).
+///
+/// The consistency checks include the same linearizability search as the
+/// workload's checker. When that search was quick it is simply run again
+/// (so the object is exactly the checker's); when it was slow its verdict
+/// `lin` is reused instead of paying twice: a valid one implies every
+/// weaker model, an invalid or unknown one is copied in.
+fn consistency_json(
+    history: &checker::History,
+    budget: Duration,
+    lin: Verdict,
+    lin_took: Duration,
+) -> serde_json::Map<String, Value> {
+    let budget = budget.max(Duration::from_secs(5));
+    let reuse = lin_took > Duration::from_secs(5);
+    let opts = ConsistencyOptions {
+        timeout: Some(budget),
+        sequential_timeout: Some(budget.min(Duration::from_secs(30))),
+        linearizable: !reuse,
+        sequential: !(reuse && lin == Verdict::Valid),
+        ..Default::default()
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        checker::consistency::check_history(history, &opts).map_err(|e| e.to_string())
+    }));
+    let mut m = serde_json::Map::new();
+    match outcome {
+        Ok(Ok(mut r)) => {
+            if reuse {
+                let from = "from the workload's linearizability check";
+                let all_ok = r.models.iter().all(|x| x.verdict != Verdict::Invalid);
+                for x in r.models.iter_mut() {
+                    if x.model == Model::Linearizable {
+                        x.verdict = lin;
+                        x.reason = Some(from.into());
+                    } else if lin == Verdict::Valid && all_ok {
+                        x.verdict = Verdict::Valid;
+                        x.witness = None;
+                        x.reason = Some("implied: linearizable".into());
+                    }
+                }
+                if lin == Verdict::Valid && all_ok {
+                    r.summary = "linearizable (every model holds)".into();
+                } else {
+                    r.summary = format!("{}; linearizable: {} ({from})", r.summary, lin.as_str());
+                }
+            }
+            if let Ok(Value::Object(o)) = serde_json::to_value(&r) {
+                m = o;
+            }
+        }
+        Ok(Err(e)) => {
+            m.insert("consistency-error".into(), json!(e));
+        }
+        Err(p) => {
+            m.insert(
+                "consistency-error".into(),
+                json!(format!(
+                    "the consistency checker panicked: {}",
+                    panic_message(p)
+                )),
+            );
+        }
+    }
+    m
+}
+
+/// The hierarchy row of the verdict table: ✓ valid, ✗ invalid, ? unknown
+/// per model, then the measures.
+pub fn consistency_row(r: &Results) -> Option<(String, String)> {
+    let c = r.consistency.get("consistency")?.as_object()?;
+    let models: Vec<String> = Model::ALL
+        .iter()
+        .map(|m| {
+            let mark = match c.get(m.key()).and_then(Value::as_str) {
+                Some("valid") => "✓",
+                Some("invalid") => "✗",
+                _ => "?",
+            };
+            format!("{mark} {}", m.name())
+        })
+        .collect();
+    let me = r
+        .consistency
+        .get("measures")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let stale = me["stale-reads"].as_u64().unwrap_or(0);
+    let mut measures = format!("stale reads {stale}");
+    if stale > 0 {
+        if let Some(ms) = me["max-staleness-ms"].as_f64() {
+            measures.push_str(&format!(" (max {ms:.0} ms)"));
+        }
+    }
+    measures.push_str(&format!(
+        ", lost writes {}, converged {}",
+        me["lost-writes"].as_u64().unwrap_or(0),
+        match me["converged"].as_bool() {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "?",
+        }
+    ));
+    Some((models.join("  "), measures))
 }
 
 fn lin_json(r: &LinResult) -> Value {
@@ -215,6 +344,19 @@ pub fn print_table(r: &Results, out: &mut impl Write) {
     );
     if let Some(reason) = w["reason"].as_str().or(w["error"].as_str()) {
         let _ = writeln!(out, "unknown    {reason}");
+    }
+    if let Some((models, measures)) = consistency_row(r) {
+        let _ = writeln!(out, "consistency {models}");
+        let _ = writeln!(out, "measures   {measures}");
+        if let Some(s) = r.consistency.get("summary").and_then(Value::as_str) {
+            let _ = writeln!(out, "summary    {s}");
+        }
+    } else if let Some(e) = r
+        .consistency
+        .get("consistency-error")
+        .and_then(Value::as_str)
+    {
+        let _ = writeln!(out, "consistency unknown: {e}");
     }
     if let Some(x) = w["counterexample"]["explanation"].as_str() {
         let _ = writeln!(out, "\n{x}\n");

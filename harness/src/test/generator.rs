@@ -4,9 +4,12 @@
 //! cluster. Which worker runs which op, and when ops complete, depends on
 //! the cluster; the sequence of ops handed out does not.
 
+use ::nemesis::schedule::{standard_package, FaultPackage, Phase, ScheduleConfig};
+use ::nemesis::{Grudge, LinkRule, PartitionShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// One client operation of the `register` workload.
@@ -131,35 +134,54 @@ impl OpGen {
     }
 }
 
-/// A process fault.
+/// A fault package (`--nemesis` names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FaultKind {
+    /// Network partitions through the proxy mesh (a grudge per fault).
+    Partition,
+    /// Delay, loss or a bandwidth limit on some links through the proxies.
+    Packet,
     /// SIGKILL, later restarted on the same data dir.
     Kill,
     /// SIGSTOP, later SIGCONT.
     Pause,
+    /// Wall-clock bumps and strobes through libfaketime.
+    Clock,
 }
 
 impl FaultKind {
+    pub const ALL: [FaultKind; 5] = [
+        FaultKind::Partition,
+        FaultKind::Packet,
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Clock,
+    ];
     pub fn parse(s: &str) -> Option<FaultKind> {
-        match s {
-            "kill" => Some(FaultKind::Kill),
-            "pause" => Some(FaultKind::Pause),
-            _ => None,
-        }
+        FaultKind::ALL.into_iter().find(|k| k.name() == s)
     }
     pub fn name(self) -> &'static str {
         match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Packet => "packet",
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
+            FaultKind::Clock => "clock",
         }
     }
     /// The history `f` of the fault's end.
     pub fn undo_name(self) -> &'static str {
         match self {
+            FaultKind::Partition => "heal",
+            FaultKind::Packet => "heal-packet",
             FaultKind::Kill => "start",
             FaultKind::Pause => "resume",
+            FaultKind::Clock => "reset-clock",
         }
+    }
+    /// Whether the fault needs the proxy mesh between the nodes.
+    pub fn needs_mesh(self) -> bool {
+        matches!(self, FaultKind::Partition | FaultKind::Packet)
     }
 }
 
@@ -198,69 +220,272 @@ impl Targeting {
     }
 }
 
-/// One step of the fault schedule: at `at` after the run starts, start or
-/// end `kind` on `nodes` (indexes into the node list).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FaultEvent {
-    pub at: Duration,
-    pub kind: FaultKind,
-    /// True for the fault's start, false for its end.
-    pub start: bool,
-    pub targeting: Targeting,
-    pub nodes: Vec<usize>,
+/// What one planned nemesis op does, with every random choice already made
+/// (so the plan is a pure function of the seed).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Kill or pause `nodes` (indexes into the node list).
+    Process {
+        targeting: Targeting,
+        nodes: Vec<usize>,
+    },
+    /// End a kill or pause on those of `nodes` where it is still in effect.
+    Undo {
+        nodes: Vec<usize>,
+    },
+    /// Cut the network by `grudge`; for `primary` the grudge depends on
+    /// which node leads at that moment, so it is `None` and `fallback` (a
+    /// random node isolated) is used when no leader is known.
+    Partition {
+        shape: PartitionShape,
+        grudge: Option<Grudge>,
+        fallback: Grudge,
+    },
+    Heal,
+    /// Packet faults on `links`.
+    Packet {
+        mode: &'static str,
+        targeting: &'static str,
+        links: Vec<(String, String, LinkRule)>,
+    },
+    HealPacket,
+    /// Move each node's wall clock by its delta (ms).
+    Bump {
+        deltas: BTreeMap<String, i64>,
+    },
+    /// Flip `node`'s clock between +`delta_ms` and its offset every
+    /// `period_ms` for `duration`.
+    Strobe {
+        node: String,
+        delta_ms: i64,
+        period_ms: u64,
+        duration: Duration,
+    },
+    ResetClock,
 }
 
-/// The fault schedule: a quiet gap, a fault, its end, a quiet gap, ... with
-/// the gap and the fault each lasting `interval` × U(0.4, 0.6), so about one
-/// fault per interval. A fault whose end falls past the time limit is ended
-/// by the final heal instead.
-pub fn fault_schedule(
+/// One step of the fault plan: at `at` after the run starts, `action`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedFault {
+    pub at: Duration,
+    pub kind: FaultKind,
+    pub phase: Phase,
+    pub action: Action,
+}
+
+/// A random subset of `nodes` indexes of `count` elements, sorted.
+fn pick(rng: &mut ChaCha8Rng, nodes: usize, count: usize) -> Vec<usize> {
+    let mut all: Vec<usize> = (0..nodes).collect();
+    // Partial Fisher-Yates: the first `count` entries are the targets.
+    for i in 0..count.min(nodes) {
+        let j = rng.random_range(i..nodes);
+        all.swap(i, j);
+    }
+    let mut out = all[..count.min(nodes)].to_vec();
+    out.sort_unstable();
+    out
+}
+
+/// Log-uniform in `lo..hi`.
+fn log_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
+    lo * (hi / lo).powf(rng.random_range(0.0..1.0))
+}
+
+fn start_action(
+    kind: FaultKind,
+    rng: &mut ChaCha8Rng,
+    ids: &[String],
+    shapes: &[PartitionShape],
+    interval: Duration,
+) -> Action {
+    let n = ids.len();
+    match kind {
+        FaultKind::Kill | FaultKind::Pause => {
+            let targeting = Targeting::ALL[rng.random_range(0..Targeting::ALL.len())];
+            let nodes = pick(rng, n, targeting.count(n));
+            Action::Process { targeting, nodes }
+        }
+        FaultKind::Partition => {
+            let usable: Vec<PartitionShape> = shapes
+                .iter()
+                .copied()
+                .filter(|s| s.min_nodes() <= n)
+                .collect();
+            let shape = if usable.is_empty() {
+                PartitionShape::One
+            } else {
+                usable[rng.random_range(0..usable.len())]
+            };
+            let fallback = ::nemesis::grudge::random_one(ids, rng).unwrap_or_default();
+            let grudge = if shape == PartitionShape::Primary {
+                None
+            } else {
+                Some(
+                    shape
+                        .build(ids, None, rng)
+                        .unwrap_or_else(|_| fallback.clone()),
+                )
+            };
+            Action::Partition {
+                shape,
+                grudge,
+                fallback,
+            }
+        }
+        FaultKind::Packet => {
+            let (mode, rule) = match rng.random_range(0..3) {
+                0 => {
+                    let ms = log_uniform(rng, 10.0, 500.0) as u64;
+                    let jitter_ms = rng.random_range(0..=ms / 2);
+                    ("delay", LinkRule::Delay { ms, jitter_ms })
+                }
+                1 => {
+                    let p = (rng.random_range(0.05..0.5f64) * 100.0).round() / 100.0;
+                    ("loss", LinkRule::Loss { p })
+                }
+                _ => {
+                    let bytes_per_sec = log_uniform(rng, 2_000.0, 100_000.0) as u64;
+                    ("slow", LinkRule::Slow { bytes_per_sec })
+                }
+            };
+            let all: Vec<(usize, usize)> = (0..n)
+                .flat_map(|a| (0..n).filter(move |&b| b != a).map(move |b| (a, b)))
+                .collect();
+            let (targeting, chosen): (&'static str, Vec<(usize, usize)>) =
+                match rng.random_range(0..3) {
+                    0 => {
+                        let x = rng.random_range(0..n.max(1));
+                        (
+                            "one",
+                            all.iter()
+                                .copied()
+                                .filter(|&(a, b)| a == x || b == x)
+                                .collect(),
+                        )
+                    }
+                    1 => ("all", all.clone()),
+                    _ => {
+                        let mut c: Vec<(usize, usize)> = all
+                            .iter()
+                            .copied()
+                            .filter(|_| rng.random_bool(0.5))
+                            .collect();
+                        if c.is_empty() && !all.is_empty() {
+                            c.push(all[rng.random_range(0..all.len())]);
+                        }
+                        ("random", c)
+                    }
+                };
+            Action::Packet {
+                mode,
+                targeting,
+                links: chosen
+                    .into_iter()
+                    .map(|(a, b)| (ids[a].clone(), ids[b].clone(), rule))
+                    .collect(),
+            }
+        }
+        FaultKind::Clock => {
+            if rng.random_range(0..3) < 2 {
+                // Bump: from milliseconds to minutes, either way.
+                let targeting = Targeting::ALL[rng.random_range(0..Targeting::ALL.len())];
+                let mut deltas = BTreeMap::new();
+                for i in pick(rng, n, targeting.count(n)) {
+                    let ms = log_uniform(rng, 10.0, 300_000.0) as i64;
+                    let sign = if rng.random_bool(0.5) { 1 } else { -1 };
+                    deltas.insert(ids[i].clone(), sign * ms);
+                }
+                Action::Bump { deltas }
+            } else {
+                let node = ids[rng.random_range(0..n)].clone();
+                let delta_ms = log_uniform(rng, 100.0, 60_000.0) as i64
+                    * if rng.random_bool(0.5) { 1 } else { -1 };
+                let period_ms = rng.random_range(10..=200);
+                let duration = (interval / 2).mul_f64(rng.random_range(0.5..1.0));
+                Action::Strobe {
+                    node,
+                    delta_ms,
+                    period_ms,
+                    duration,
+                }
+            }
+        }
+    }
+}
+
+/// The fault plan: each package in `kinds` runs its own cycle (quiet for
+/// about half of `interval`, faulty for about half, with ±10% jitter) laid
+/// out by [`::nemesis::schedule::generate`], and at `time_limit` every
+/// package's end is issued once more as the final heal. Every random choice
+/// (targets, shapes, offsets, link rules) is drawn here from the seed, one
+/// stream per package, so the plan is reproducible and adding a package
+/// moves no other. Only `primary` partitions are resolved at run time (they
+/// isolate whichever node leads then).
+pub fn fault_plan(
     seed: u64,
-    nodes: usize,
+    ids: &[String],
     kinds: &[FaultKind],
+    shapes: &[PartitionShape],
     interval: Duration,
     time_limit: Duration,
-) -> Vec<FaultEvent> {
-    let mut out = Vec::new();
-    if kinds.is_empty() || nodes == 0 || interval.is_zero() {
-        return out;
+) -> Vec<PlannedFault> {
+    if kinds.is_empty() || ids.is_empty() || interval.is_zero() {
+        return Vec::new();
     }
-    // A stream of its own, so that changing the op mix does not move faults.
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_6d65_7369_7321);
-    let mut t = Duration::ZERO;
-    loop {
-        t += interval.mul_f64(rng.random_range(0.4..0.6));
-        if t >= time_limit {
-            break;
-        }
-        let kind = kinds[rng.random_range(0..kinds.len())];
-        let targeting = Targeting::ALL[rng.random_range(0..Targeting::ALL.len())];
-        let mut all: Vec<usize> = (0..nodes).collect();
-        // Partial Fisher-Yates: the first `count` entries are the targets.
-        let count = targeting.count(nodes);
-        for i in 0..count {
-            let j = rng.random_range(i..nodes);
-            all.swap(i, j);
-        }
-        let mut targets = all[..count].to_vec();
-        targets.sort_unstable();
-        out.push(FaultEvent {
-            at: t,
+    let packages: Vec<FaultPackage> = kinds
+        .iter()
+        .map(|k| standard_package(k.name()).expect("every fault kind is a standard package"))
+        .collect();
+    let config = ScheduleConfig {
+        interval: interval / 2,
+        jitter: interval / 10,
+        // A stream of its own, so that changing the op mix does not move faults.
+        seed: seed ^ 0x6e65_6d65_7369_7321,
+        time_limit,
+    };
+    let mut rngs: HashMap<FaultKind, ChaCha8Rng> = kinds
+        .iter()
+        .map(|&k| {
+            let salt = FaultKind::ALL.iter().position(|&x| x == k).unwrap_or(0) as u64 + 1;
+            (
+                k,
+                ChaCha8Rng::seed_from_u64(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            )
+        })
+        .collect();
+    let mut last: HashMap<FaultKind, Vec<usize>> = HashMap::new();
+    let mut out = Vec::new();
+    for op in ::nemesis::schedule::generate(&packages, &config) {
+        let Some(kind) = FaultKind::parse(&op.package) else {
+            continue;
+        };
+        let rng = rngs.get_mut(&kind).expect("a stream per package");
+        let action = match op.phase {
+            Phase::Start => {
+                let a = start_action(kind, rng, ids, shapes, interval);
+                if let Action::Process { nodes, .. } = &a {
+                    last.insert(kind, nodes.clone());
+                }
+                a
+            }
+            Phase::Stop | Phase::FinalHeal => match kind {
+                FaultKind::Kill | FaultKind::Pause => Action::Undo {
+                    nodes: if op.phase == Phase::FinalHeal {
+                        (0..ids.len()).collect()
+                    } else {
+                        last.get(&kind).cloned().unwrap_or_default()
+                    },
+                },
+                FaultKind::Partition => Action::Heal,
+                FaultKind::Packet => Action::HealPacket,
+                FaultKind::Clock => Action::ResetClock,
+            },
+        };
+        out.push(PlannedFault {
+            at: op.at,
             kind,
-            start: true,
-            targeting,
-            nodes: targets.clone(),
-        });
-        t += interval.mul_f64(rng.random_range(0.4..0.6));
-        if t >= time_limit {
-            break;
-        }
-        out.push(FaultEvent {
-            at: t,
-            kind,
-            start: false,
-            targeting,
-            nodes: targets,
+            phase: op.phase,
+            action,
         });
     }
     out
@@ -281,41 +506,105 @@ mod tests {
         assert_ne!(ops(7, 2000), ops(8, 2000));
     }
 
+    fn ids(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    fn plan(seed: u64, kinds: &[FaultKind]) -> Vec<PlannedFault> {
+        fault_plan(
+            seed,
+            &ids(5),
+            kinds,
+            &PartitionShape::ALL,
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+        )
+    }
+
     #[test]
     fn the_fault_schedule_is_reproducible_from_the_seed() {
-        let kinds = [FaultKind::Kill, FaultKind::Pause];
-        let s = |seed| {
-            fault_schedule(
-                seed,
-                5,
-                &kinds,
-                Duration::from_secs(10),
-                Duration::from_secs(300),
-            )
-        };
-        assert_eq!(s(7), s(7));
-        assert_ne!(s(7), s(8));
-        let sched = s(7);
-        assert!(sched.len() >= 40, "{}", sched.len());
-        // Starts and ends alternate, and an end undoes its start.
-        for pair in sched.chunks(2) {
-            assert!(pair[0].start);
-            if let Some(end) = pair.get(1) {
-                assert!(!end.start);
-                assert_eq!((end.kind, &end.nodes), (pair[0].kind, &pair[0].nodes));
-                assert!(end.at > pair[0].at);
-            }
-        }
+        let kinds = FaultKind::ALL;
+        assert_eq!(plan(7, &kinds), plan(7, &kinds));
+        assert_ne!(plan(7, &kinds), plan(8, &kinds));
+        let sched = plan(7, &kinds);
+        assert!(sched.windows(2).all(|w| w[0].at <= w[1].at), "sorted");
+        // Per package: starts and ends alternate, an end undoes its start,
+        // and every package ends with a final heal at the time limit.
         for k in kinds {
-            assert!(sched.iter().any(|e| e.kind == k));
+            let mine: Vec<&PlannedFault> = sched.iter().filter(|e| e.kind == k).collect();
+            assert!(mine.len() >= 20, "{k:?}: {}", mine.len());
+            let last = mine.last().unwrap();
+            assert_eq!(
+                (last.phase, last.at),
+                (Phase::FinalHeal, Duration::from_secs(300))
+            );
+            for pair in mine[..mine.len() - 1].chunks(2) {
+                assert_eq!(pair[0].phase, Phase::Start);
+                if let Some(end) = pair.get(1) {
+                    assert_eq!(end.phase, Phase::Stop);
+                    assert!(end.at > pair[0].at);
+                    if let (Action::Process { nodes, .. }, Action::Undo { nodes: undo }) =
+                        (&pair[0].action, &end.action)
+                    {
+                        assert_eq!(nodes, undo);
+                    }
+                }
+            }
         }
         for t in Targeting::ALL {
             let e = sched
                 .iter()
-                .find(|e| e.targeting == t)
+                .find(|e| matches!(e.action, Action::Process { targeting, .. } if targeting == t))
                 .expect("every targeting");
-            assert_eq!(e.nodes.len(), t.count(5));
+            let Action::Process { nodes, .. } = &e.action else {
+                unreachable!()
+            };
+            assert_eq!(nodes.len(), t.count(5));
         }
+        // Every partition shape is drawn; every shape but primary is fixed
+        // by the plan.
+        for shape in PartitionShape::ALL {
+            let e = sched
+                .iter()
+                .find(|e| matches!(&e.action, Action::Partition { shape: s, .. } if *s == shape))
+                .unwrap_or_else(|| panic!("no {shape} partition"));
+            if let Action::Partition { grudge, .. } = &e.action {
+                assert_eq!(grudge.is_none(), shape == PartitionShape::Primary);
+            }
+        }
+        for want in ["bump", "strobe", "delay", "loss", "slow"] {
+            assert!(
+                sched.iter().any(|e| match &e.action {
+                    Action::Bump { .. } => want == "bump",
+                    Action::Strobe { .. } => want == "strobe",
+                    Action::Packet { mode, .. } => *mode == want,
+                    _ => false,
+                }),
+                "no {want} in the plan"
+            );
+        }
+        // Adding a package moves no other package's faults.
+        let kp: Vec<PlannedFault> = plan(7, &[FaultKind::Kill, FaultKind::Pause]);
+        let kpc: Vec<PlannedFault> =
+            plan(7, &[FaultKind::Kill, FaultKind::Pause, FaultKind::Clock])
+                .into_iter()
+                .filter(|e| e.kind != FaultKind::Clock)
+                .collect();
+        assert_eq!(kp, kpc);
+        // Only the chosen shapes are drawn.
+        let only = fault_plan(
+            3,
+            &ids(3),
+            &[FaultKind::Partition],
+            &[PartitionShape::OneWay, PartitionShape::Halves],
+            Duration::from_secs(4),
+            Duration::from_secs(200),
+        );
+        assert!(only.iter().all(|e| match &e.action {
+            Action::Partition { shape, .. } =>
+                matches!(shape, PartitionShape::OneWay | PartitionShape::Halves),
+            a => *a == Action::Heal,
+        }));
     }
 
     #[test]

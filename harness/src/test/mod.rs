@@ -12,9 +12,10 @@ pub mod supervisor;
 
 use anyhow::{bail, Context, Result};
 use client::{Client, KvClient, Outcome};
-use generator::{fault_schedule, Op, OpGen, OpKind};
+use generator::{fault_plan, FaultKind, Op, OpGen, OpKind};
 use serde_json::{json, Value};
 use spec::{TestArgs, TestSpec};
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -337,19 +338,70 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
     write_line(&format!("run dir: {}", run_dir.display()));
     tracing::info!(?spec, "test starting");
 
+    let kinds = spec.fault_kinds();
+    let infos = supervisor::layout(spec.nodes, &run_dir.join("nodes"))?;
+    let ids: Vec<String> = infos.iter().map(|n| n.id.clone()).collect();
+
+    // Clock faults: every node under libfaketime, or a clear refusal.
+    let clocks = if kinds.contains(&FaultKind::Clock) {
+        match ::nemesis::clock::preload_support(&bin) {
+            Ok(::nemesis::clock::PreloadSupport::Dynamic) => {}
+            Ok(other) => bail!(
+                "--nemesis clock: {} cannot be preloaded with libfaketime ({other:?} binary), so its clock cannot be moved; drop `clock` from --nemesis",
+                bin.display()
+            ),
+            Err(e) => bail!("--nemesis clock: inspecting {}: {e}", bin.display()),
+        }
+        let c = ::nemesis::ClockControl::new(run_dir.join("clocks"), ids.iter().cloned())
+            .map_err(|e| anyhow::anyhow!("--nemesis clock: {e}"))?;
+        Some(Arc::new(c))
+    } else {
+        None
+    };
+    let mut env = BTreeMap::new();
+    if let Some(c) = &clocks {
+        for id in &ids {
+            env.insert(
+                id.clone(),
+                c.env_for(id)
+                    .map_err(|e| anyhow::anyhow!("--nemesis clock: {e}"))?,
+            );
+        }
+    }
+
+    // Partitions and packet faults: a proxy on every directed link between
+    // nodes, started before the nodes. Clients talk to the nodes directly.
+    let mesh = if kinds.iter().any(|k| k.needs_mesh()) {
+        Some(Arc::new(start_mesh(&infos).await?))
+    } else {
+        None
+    };
+    let mut peer_addrs = BTreeMap::new();
+    if let Some(m) = &mesh {
+        for a in &ids {
+            for (b, addr) in m.peers_of(a) {
+                peer_addrs.insert((a.clone(), b), addr.to_string());
+            }
+        }
+        if spec.leave_running {
+            write_line("note: --leave-running with partition/packet faults: the nodes talk through the harness's proxies, which stop with it");
+        }
+    }
+
     let system = KvSystem {
         bin,
         prefix_args: bin_prefix,
         level: spec.level.clone(),
         fsync: spec.fsync.clone(),
         extra_args: spec.node_args.clone(),
+        peer_addrs,
+        env,
     };
-    let cluster = Arc::new(Cluster::new(
+    let cluster = Arc::new(Cluster::from_layout(
         Box::new(system),
-        spec.nodes,
-        &run_dir.join("nodes"),
+        infos,
         spec.leave_running,
-    )?);
+    ));
     cluster.start_all()?;
     cluster
         .wait_ready(Duration::from_secs_f64(spec.ready_timeout))
@@ -404,14 +456,22 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
     let progress_task = tokio::spawn(progress(shared.clone(), spec.time_limit, done_rx));
 
     // Nemesis.
-    let faults = Arc::new(Mutex::new(nemesis::ProcessFaults::new(
-        cluster.clone() as Arc<dyn FaultTarget>,
+    let procs =
+        nemesis::ProcessFaults::new(cluster.clone() as Arc<dyn FaultTarget>, recorder.clone());
+    let faults = Arc::new(Mutex::new(nemesis::Nemesis::new(
+        procs,
+        mesh.clone()
+            .map(|m| m as Arc<dyn ::nemesis::NetworkControl>),
+        clocks.clone(),
         recorder.clone(),
+        cluster.infos().to_vec(),
+        tokio::runtime::Handle::current(),
     )));
-    let schedule = fault_schedule(
+    let plan = fault_plan(
         spec.seed,
-        spec.nodes,
-        &spec.fault_kinds(),
+        &ids,
+        &kinds,
+        &spec.partition_shapes(),
         Duration::from_secs_f64(spec.nemesis_interval),
         Duration::from_secs_f64(spec.time_limit),
     );
@@ -419,7 +479,11 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
         let faults = faults.clone();
         let mut stop = shared.stop_rx.clone();
         tokio::spawn(async move {
-            for ev in schedule {
+            for ev in plan {
+                if ev.phase == ::nemesis::Phase::FinalHeal {
+                    // The final heal below ends everything.
+                    continue;
+                }
                 let at = tokio::time::Instant::from_std(start + ev.at);
                 tokio::select! {
                     _ = tokio::time::sleep_until(at) => {}
@@ -456,7 +520,7 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
     // Final heal.
     {
         let faults = faults.clone();
-        tokio::task::spawn_blocking(move || faults.lock().unwrap().heal())
+        tokio::task::spawn_blocking(move || faults.lock().unwrap().final_heal())
             .await
             .context("the final heal panicked")?;
     }
@@ -526,6 +590,30 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
     Ok(if interrupted && code == 0 { 2 } else { code })
 }
 
+/// Starts the proxy mesh for `infos` (retrying if a proxy happened to get a
+/// node's port, which the nodes have not bound yet).
+async fn start_mesh(infos: &[supervisor::NodeInfo]) -> Result<::nemesis::ProxyMesh> {
+    let nodes: Vec<(String, std::net::SocketAddr)> = infos
+        .iter()
+        .map(|n| Ok((n.id.clone(), n.addr.parse()?)))
+        .collect::<Result<_>>()?;
+    let node_addrs: std::collections::BTreeSet<std::net::SocketAddr> =
+        nodes.iter().map(|(_, a)| *a).collect();
+    for _ in 0..5 {
+        let mesh = ::nemesis::ProxyMesh::start(&nodes)
+            .await
+            .context("starting the proxy mesh")?;
+        let clash = nodes
+            .iter()
+            .any(|(a, _)| mesh.peers_of(a).iter().any(|(_, p)| node_addrs.contains(p)));
+        if !clash {
+            return Ok(mesh);
+        }
+        mesh.shutdown();
+    }
+    bail!("the proxy mesh kept getting the nodes' ports")
+}
+
 /// `faultline-kv` in `--bin-dir`; `None` when the default bin dir lacks it
 /// (the caller then runs the nodes from this executable).
 fn find_kv_binary(spec: &TestSpec) -> Result<Option<PathBuf>> {
@@ -586,8 +674,18 @@ pub fn systems_text() -> String {
     format!(
         "systems:\n  kv    faultline-kv, a replicated key-value store (binary: faultline-kv)\n        levels: {}\n\
          workloads:\n  register  independent cas-registers (read, write, cas), checked per key for linearizability\n\
-         faults (--nemesis):\n  kill      SIGKILL one / a minority / a majority / all nodes, then restart them on their data dirs\n  \
-         pause     SIGSTOP one / a minority / a majority / all nodes, then SIGCONT\n",
-        spec::LEVELS.join(", ")
+         faults (--nemesis, default {}):\n  \
+         partition  cut links through a proxy mesh; shapes (--partition): {}\n  \
+         packet     delay with jitter, loss or a bandwidth limit on some links (same proxies)\n  \
+         kill       SIGKILL one / a minority / a majority / all nodes, then restart them on their data dirs\n  \
+         pause      SIGSTOP one / a minority / a majority / all nodes, then SIGCONT\n  \
+         clock      bump wall clocks (ms to minutes, either way), strobe them, reset (libfaketime)\n",
+        spec::LEVELS.join(", "),
+        spec::DEFAULT_NEMESIS,
+        ::nemesis::PartitionShape::ALL
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     )
 }

@@ -1,12 +1,32 @@
-//! Process faults: runs the fault schedule against a [`FaultTarget`] and
-//! records every fault's start and end as ops of process `"nemesis"`.
+//! The nemesis: interprets the fault plan against the cluster (process
+//! faults), the proxy mesh (partitions, packet faults) and the clocks
+//! (libfaketime), and records every fault's start and end as ops of process
+//! `"nemesis"`:
+//!
+//! | f | value | extra fields |
+//! |---|---|---|
+//! | `kill`, `start`, `pause`, `resume` | `{"nodes": [...]}` | `targeting` |
+//! | `partition` | the grudge, `{"n1":["n2","n3"],...}` (node → nodes whose traffic it drops) | `shape` |
+//! | `heal` | `{}` (no grudge left) | `final: true` on the final heal |
+//! | `packet` | `[{"from":"n1","to":"n2","rule":"delay","ms":50,"jitter_ms":10},...]` | `mode`, `targeting` |
+//! | `heal-packet` | `[]` | |
+//! | `bump` | the deltas in ms, `{"n2":-120000}` | `clock-offsets` |
+//! | `strobe` | `{"n2":{"delta_ms":..,"period_ms":..,"duration_ms":..}}` | `clock-offsets` |
+//! | `reset-clock` | every node's offset after it (all 0) | `clock-offsets` |
+//!
+//! `clock-offsets` (on the `info` completion of every clock op) is every
+//! node's wall-clock offset in ms after the op, for plots. The final heal
+//! ends every fault in effect and then always records `heal` with
+//! `final: true`, which is where the consistency checks' final phase begins.
 
-use super::generator::{FaultEvent, FaultKind};
+use super::generator::{Action, FaultKind, PlannedFault};
 use super::store::{Recorder, Who};
-use super::supervisor::FaultTarget;
-use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use super::supervisor::{FaultTarget, NodeInfo};
+use ::nemesis::{ClockControl, Grudge, NetworkControl};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Applies process faults and remembers which are in effect, so that the
 /// final heal (or Ctrl-C) can undo them all.
@@ -89,31 +109,30 @@ impl ProcessFaults {
         self.publish();
     }
 
-    /// Applies one scheduled event.
-    pub fn apply(&mut self, ev: &FaultEvent) {
-        let f = if ev.start {
-            ev.kind.name()
-        } else {
-            ev.kind.undo_name()
-        };
-        // An end only undoes what is still in effect.
-        let nodes: Vec<usize> = if ev.start {
-            ev.nodes.clone()
-        } else {
-            let active = match ev.kind {
-                FaultKind::Kill => &self.killed,
-                FaultKind::Pause => &self.paused,
-            };
-            ev.nodes
-                .iter()
-                .copied()
-                .filter(|n| active.contains(n))
-                .collect()
-        };
+    /// Starts a kill or pause on `nodes`.
+    pub fn start_fault(&mut self, kind: FaultKind, nodes: &[usize], targeting: &str) {
         if nodes.is_empty() {
             return;
         }
-        self.act(f, &nodes, json!({ "targeting": ev.targeting.name() }));
+        self.act(kind.name(), nodes, json!({ "targeting": targeting }));
+    }
+
+    /// Ends a kill or pause on those of `nodes` where it is in effect.
+    pub fn end_fault(&mut self, kind: FaultKind, nodes: &[usize]) {
+        let active = match kind {
+            FaultKind::Kill => &self.killed,
+            FaultKind::Pause => &self.paused,
+            _ => return,
+        };
+        let nodes: Vec<usize> = nodes
+            .iter()
+            .copied()
+            .filter(|n| active.contains(n))
+            .collect();
+        if nodes.is_empty() {
+            return;
+        }
+        self.act(kind.undo_name(), &nodes, json!({}));
     }
 
     /// Undoes every fault in effect: resume the paused, start the killed.
@@ -125,6 +144,367 @@ impl ProcessFaults {
         let killed: Vec<usize> = self.killed.iter().copied().collect();
         if !killed.is_empty() {
             self.act("start", &killed, json!({ "heal": true }));
+        }
+    }
+}
+
+/// Every fault mechanism of a run. Its methods block (signals, reaping,
+/// leader look-ups): call them from a blocking task.
+pub struct Nemesis {
+    pub procs: ProcessFaults,
+    net: Option<Arc<dyn NetworkControl>>,
+    clocks: Option<Arc<ClockControl>>,
+    recorder: Arc<Recorder>,
+    infos: Vec<NodeInfo>,
+    handle: tokio::runtime::Handle,
+    partitioned: bool,
+    packet: bool,
+    strobe: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+impl Nemesis {
+    pub fn new(
+        procs: ProcessFaults,
+        net: Option<Arc<dyn NetworkControl>>,
+        clocks: Option<Arc<ClockControl>>,
+        recorder: Arc<Recorder>,
+        infos: Vec<NodeInfo>,
+        handle: tokio::runtime::Handle,
+    ) -> Nemesis {
+        Nemesis {
+            procs,
+            net,
+            clocks,
+            recorder,
+            infos,
+            handle,
+            partitioned: false,
+            packet: false,
+            strobe: None,
+        }
+    }
+
+    /// Records `invoke`, runs `act`, records `info` with its value (or the
+    /// error).
+    fn op(
+        &self,
+        f: &str,
+        value: &Value,
+        extra: Map<String, Value>,
+        act: impl FnOnce() -> anyhow::Result<(Value, Map<String, Value>)>,
+    ) {
+        self.recorder.record_extra(
+            Who::Named("nemesis"),
+            "invoke",
+            f,
+            None,
+            value,
+            None,
+            None,
+            Some(&extra),
+        );
+        let (out, more, err) = match act() {
+            Ok((v, m)) => (v, m, None),
+            Err(e) => {
+                tracing::error!("nemesis {f}: {e:#}");
+                (value.clone(), Map::new(), Some(json!(format!("{e:#}"))))
+            }
+        };
+        tracing::info!("nemesis {f} {out}");
+        let mut extra = extra;
+        extra.extend(more);
+        self.recorder.record_extra(
+            Who::Named("nemesis"),
+            "info",
+            f,
+            None,
+            &out,
+            None,
+            err.as_ref(),
+            Some(&extra),
+        );
+    }
+
+    fn offsets(&self) -> Map<String, Value> {
+        match &self.clocks {
+            Some(c) => {
+                let o: BTreeMap<String, i64> = c.offsets();
+                let mut m = Map::new();
+                m.insert("clock-offsets".into(), json!(o));
+                m
+            }
+            None => Map::new(),
+        }
+    }
+
+    /// Which node leads now, by the nodes' own `/status` (the leader most
+    /// of them name, else one that says it leads).
+    pub fn find_leader(&self) -> Option<String> {
+        let infos = self.infos.clone();
+        self.handle.block_on(async move {
+            let http = systems::runtime::http::HttpClient::new();
+            let mut named: BTreeMap<String, usize> = BTreeMap::new();
+            let mut claims = Vec::new();
+            for n in &infos {
+                let r = http
+                    .request(
+                        &n.addr,
+                        "GET",
+                        "/status",
+                        &[],
+                        b"",
+                        Duration::from_millis(300),
+                    )
+                    .await;
+                let Ok((200, body)) = r else { continue };
+                let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+                    continue;
+                };
+                if let Some(l) = v["leader"].as_str() {
+                    *named.entry(l.to_string()).or_default() += 1;
+                }
+                if matches!(v["role"].as_str(), Some("leader" | "primary")) {
+                    claims.push(n.id.clone());
+                }
+            }
+            named
+                .into_iter()
+                .max_by_key(|(_, c)| *c)
+                .map(|(l, _)| l)
+                .or_else(|| claims.into_iter().next())
+        })
+    }
+
+    fn publish_partition(&self, shape: Option<&str>) {
+        self.recorder.set_active_faults(
+            "partition",
+            shape.map(|s| vec![s.to_string()]).unwrap_or_default(),
+        );
+    }
+
+    fn heal_partition(&mut self, final_heal: bool) {
+        let Some(net) = self.net.clone() else { return };
+        let mut extra = Map::new();
+        if final_heal {
+            extra.insert("final".into(), json!(true));
+        }
+        self.op("heal", &json!({}), extra, || {
+            if final_heal {
+                net.heal()?;
+            } else {
+                net.apply_grudge(&Grudge::new())?;
+            }
+            Ok((json!({}), Map::new()))
+        });
+        self.partitioned = false;
+        if final_heal {
+            self.packet = false;
+            self.recorder.set_active_faults("packet", Vec::new());
+        }
+        self.publish_partition(None);
+    }
+
+    fn stop_strobe(&mut self) {
+        if let Some(h) = self.strobe.take() {
+            h.abort();
+            let _ = self.handle.block_on(h);
+        }
+    }
+
+    fn reset_clocks(&mut self) {
+        self.stop_strobe();
+        let Some(clocks) = self.clocks.clone() else {
+            return;
+        };
+        let before: BTreeMap<String, i64> = clocks.offsets();
+        self.op("reset-clock", &json!(before), Map::new(), || {
+            clocks.reset_all()?;
+            let after: BTreeMap<String, i64> = clocks.offsets();
+            let mut m = Map::new();
+            m.insert("clock-offsets".into(), json!(after));
+            Ok((json!(after), m))
+        });
+        self.recorder.set_active_faults("clock", Vec::new());
+    }
+
+    /// Applies one planned step (final-heal steps are left to
+    /// [`Nemesis::final_heal`]).
+    pub fn apply(&mut self, ev: &PlannedFault) {
+        match &ev.action {
+            Action::Process { targeting, nodes } => {
+                self.procs.start_fault(ev.kind, nodes, targeting.name())
+            }
+            Action::Undo { nodes } => self.procs.end_fault(ev.kind, nodes),
+            Action::Partition {
+                shape,
+                grudge,
+                fallback,
+            } => {
+                let Some(net) = self.net.clone() else { return };
+                let mut extra = Map::new();
+                extra.insert("shape".into(), json!(shape.to_string()));
+                let g = match grudge {
+                    Some(g) => g.clone(),
+                    None => {
+                        let ids: Vec<String> = self.infos.iter().map(|n| n.id.clone()).collect();
+                        match self
+                            .find_leader()
+                            .and_then(|l| ::nemesis::grudge::primary(&ids, &l).ok())
+                        {
+                            Some(g) => g,
+                            None => {
+                                extra.insert("leader".into(), json!(null));
+                                fallback.clone()
+                            }
+                        }
+                    }
+                };
+                let value = serde_json::to_value(&g).unwrap_or(Value::Null);
+                self.op("partition", &value, extra, || {
+                    net.apply_grudge(&g)?;
+                    Ok((value.clone(), Map::new()))
+                });
+                self.partitioned = true;
+                self.publish_partition(Some(&shape.to_string()));
+            }
+            Action::Heal => {
+                if self.partitioned {
+                    self.heal_partition(false)
+                }
+            }
+            Action::Packet {
+                mode,
+                targeting,
+                links,
+            } => {
+                let Some(net) = self.net.clone() else { return };
+                let value: Vec<Value> = links
+                    .iter()
+                    .map(|(a, b, r)| {
+                        let mut m = obj(json!({"from": a, "to": b}));
+                        m.extend(obj(serde_json::to_value(r).unwrap_or(Value::Null)));
+                        Value::Object(m)
+                    })
+                    .collect();
+                let value = Value::Array(value);
+                let extra = obj(json!({"mode": mode, "targeting": targeting}));
+                self.op("packet", &value, extra, || {
+                    net.set_links(links)?;
+                    Ok((value.clone(), Map::new()))
+                });
+                self.packet = true;
+                self.recorder
+                    .set_active_faults("packet", vec![mode.to_string()]);
+            }
+            Action::HealPacket => {
+                if !self.packet {
+                    return;
+                }
+                let Some(net) = self.net.clone() else { return };
+                let links: Vec<(String, String, ::nemesis::LinkRule)> = self
+                    .infos
+                    .iter()
+                    .flat_map(|a| {
+                        self.infos
+                            .iter()
+                            .filter(move |b| b.id != a.id)
+                            .map(move |b| (a.id.clone(), b.id.clone(), ::nemesis::LinkRule::Pass))
+                    })
+                    .collect();
+                self.op("heal-packet", &json!([]), Map::new(), || {
+                    net.set_links(&links)?;
+                    Ok((json!([]), Map::new()))
+                });
+                self.packet = false;
+                self.recorder.set_active_faults("packet", Vec::new());
+            }
+            Action::Bump { deltas } => {
+                let Some(clocks) = self.clocks.clone() else {
+                    return;
+                };
+                self.stop_strobe();
+                let value = json!(deltas);
+                self.op("bump", &value, Map::new(), || {
+                    for (n, d) in deltas {
+                        clocks.bump(n, *d)?;
+                    }
+                    let mut m = Map::new();
+                    m.insert("clock-offsets".into(), json!(clocks.offsets()));
+                    Ok((value.clone(), m))
+                });
+                self.recorder
+                    .set_active_faults("clock", deltas.keys().cloned().collect());
+            }
+            Action::Strobe {
+                node,
+                delta_ms,
+                period_ms,
+                duration,
+            } => {
+                let Some(clocks) = self.clocks.clone() else {
+                    return;
+                };
+                self.stop_strobe();
+                let value = json!({ node.clone(): {
+                    "delta_ms": delta_ms,
+                    "period_ms": period_ms,
+                    "duration_ms": duration.as_millis() as u64,
+                }});
+                let offsets = self.offsets();
+                let (node, delta, period, dur) = (node.clone(), *delta_ms, *period_ms, *duration);
+                let handle = self.handle.clone();
+                let mut task = None;
+                self.op("strobe", &value, Map::new(), || {
+                    task = Some(handle.spawn(async move {
+                        if let Err(e) = clocks.strobe(&node, delta, period, dur).await {
+                            tracing::error!("nemesis strobe {node}: {e}");
+                        }
+                    }));
+                    Ok((value.clone(), offsets))
+                });
+                self.strobe = task;
+                self.recorder
+                    .set_active_faults("clock", vec!["strobe".to_string()]);
+            }
+            Action::ResetClock => {
+                let active = self.strobe.is_some()
+                    || self
+                        .clocks
+                        .as_ref()
+                        .is_some_and(|c| c.offsets().values().any(|&o| o != 0));
+                if active {
+                    self.reset_clocks();
+                }
+            }
+        }
+    }
+
+    /// Ends every fault in effect (strobe, clocks, packet rules, partition,
+    /// pauses, kills), then records the final `heal` (which heals the whole
+    /// network again and marks where the final phase starts).
+    pub fn final_heal(&mut self) {
+        let clock_active = self.strobe.is_some()
+            || self
+                .clocks
+                .as_ref()
+                .is_some_and(|c| c.offsets().values().any(|&o| o != 0));
+        if clock_active {
+            self.reset_clocks();
+        }
+        self.procs.heal();
+        if self.net.is_some() {
+            self.heal_partition(true);
+        } else {
+            let mut extra = Map::new();
+            extra.insert("final".into(), json!(true));
+            self.op("heal", &json!({}), extra, || Ok((json!({}), Map::new())));
         }
     }
 }

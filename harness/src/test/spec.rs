@@ -2,6 +2,7 @@
 //! anything starts.
 
 use super::generator::FaultKind;
+use ::nemesis::PartitionShape;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -15,7 +16,9 @@ pub const LEVELS: [&str; 6] = [
     "gossip",
 ];
 pub const WORKLOADS: [&str; 1] = ["register"];
-pub const FAULTS: [&str; 2] = ["kill", "pause"];
+pub const FAULTS: [&str; 5] = ["partition", "packet", "kill", "pause", "clock"];
+/// The default `--nemesis`.
+pub const DEFAULT_NEMESIS: &str = "partition,kill,pause,clock";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TestArgs {
@@ -42,10 +45,17 @@ pub struct TestArgs {
     /// Seconds of the main phase (clients and faults).
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     pub time_limit: f64,
-    /// Faults, comma-separated: kill, pause; or `none`.
-    #[arg(long, default_value = "kill,pause")]
+    /// Faults, comma-separated: partition, packet, kill, pause, clock; or
+    /// `none`.
+    #[arg(long, default_value = DEFAULT_NEMESIS)]
     pub nemesis: String,
-    /// Seconds between faults (each fault lasts about half of it).
+    /// Partition shapes the `partition` fault draws among, comma-separated:
+    /// halves, one, majorities-ring, bridge, minority-third, one-way,
+    /// primary, random-halves; or `all`.
+    #[arg(long, default_value = "all")]
+    pub partition: String,
+    /// Seconds of each fault package's cycle: quiet for about half of it,
+    /// faulty for about half (packages cycle independently and overlap).
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub nemesis_interval: f64,
     /// Seed of the op and fault schedules (default: random, printed).
@@ -103,6 +113,8 @@ pub struct TestSpec {
     pub rate: Option<f64>,
     pub time_limit: f64,
     pub nemesis: Vec<&'static str>,
+    /// Partition shapes to draw among (by name).
+    pub partition: Vec<String>,
     pub nemesis_interval: f64,
     pub seed: u64,
     pub keys: usize,
@@ -126,6 +138,13 @@ impl TestSpec {
         self.nemesis
             .iter()
             .filter_map(|n| FaultKind::parse(n))
+            .collect()
+    }
+
+    pub fn partition_shapes(&self) -> Vec<PartitionShape> {
+        self.partition
+            .iter()
+            .filter_map(|s| s.parse().ok())
             .collect()
     }
 }
@@ -209,6 +228,53 @@ impl TestArgs {
                 ),
             }
         }
+        let mut partition: Vec<String> = Vec::new();
+        let all_shapes = matches!(self.partition.trim(), "all" | "");
+        let wanted: Vec<String> = if all_shapes {
+            PartitionShape::ALL.iter().map(|s| s.to_string()).collect()
+        } else {
+            self.partition
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let shape_names: Vec<String> = PartitionShape::ALL.iter().map(|s| s.to_string()).collect();
+        for w in wanted {
+            let shape: PartitionShape = w.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "--partition: unknown shape {w:?} (known: {}, or all)",
+                    shape_names.join(", ")
+                )
+            })?;
+            if shape.min_nodes() > self.nodes {
+                if all_shapes {
+                    continue;
+                }
+                bail!(
+                    "--partition: {shape} needs at least {} nodes, --nodes is {}",
+                    shape.min_nodes(),
+                    self.nodes
+                );
+            }
+            if !partition.contains(&w) {
+                partition.push(w);
+            }
+        }
+        if self.nodes < 2 {
+            if self.nemesis == DEFAULT_NEMESIS {
+                // One node has no links to cut: the default just skips it.
+                nemesis.retain(|f| *f != "partition" && *f != "packet");
+            }
+            for f in ["partition", "packet"] {
+                if nemesis.contains(&f) {
+                    bail!(
+                        "--nemesis: {f} needs at least 2 nodes, --nodes is {}",
+                        self.nodes
+                    );
+                }
+            }
+        }
         let keys = self.keys.unwrap_or(concurrency.div_ceil(2)).max(1);
         if self.keys == Some(0) {
             bail!("--keys: must be at least 1");
@@ -238,6 +304,7 @@ impl TestArgs {
             rate,
             time_limit: positive("--time-limit", self.time_limit)?,
             nemesis,
+            partition,
             nemesis_interval: positive("--nemesis-interval", self.nemesis_interval)?,
             seed,
             keys,

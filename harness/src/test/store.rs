@@ -103,6 +103,9 @@ pub struct EventOut<'a> {
     pub node: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a Value>,
+    /// Extra fields (e.g. a nemesis op's `shape` or `clock-offsets`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<&'a serde_json::Map<String, Value>>,
 }
 
 /// Live counts, for the progress line.
@@ -166,6 +169,22 @@ impl Recorder {
         node: Option<&str>,
         error: Option<&Value>,
     ) -> u64 {
+        self.record_extra(process, kind, f, key, value, node, error, None)
+    }
+
+    /// [`Recorder::record`] with extra top-level fields.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_extra(
+        &self,
+        process: Who,
+        kind: &str,
+        f: &str,
+        key: Option<u64>,
+        value: &Value,
+        node: Option<&str>,
+        error: Option<&Value>,
+        extra: Option<&serde_json::Map<String, Value>>,
+    ) -> u64 {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let index = g.next_index;
         g.next_index += 1;
@@ -180,6 +199,7 @@ impl Recorder {
             value,
             node,
             error,
+            extra: extra.filter(|m| !m.is_empty()),
         };
         let mut line = serde_json::to_vec(&ev).expect("events serialize");
         line.push(b'\n');

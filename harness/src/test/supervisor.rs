@@ -9,7 +9,7 @@
 //! Nodes are only ever signalled by their own process-group id.
 
 use anyhow::{anyhow, bail, Context, Result};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
@@ -125,6 +125,11 @@ pub struct KvSystem {
     pub level: String,
     pub fsync: String,
     pub extra_args: Vec<String>,
+    /// The address node A dials for node B, keyed `(A, B)` (the proxy mesh's
+    /// link A→B); a missing pair dials B's own address.
+    pub peer_addrs: BTreeMap<(String, String), String>,
+    /// Extra environment per node (libfaketime for clock faults).
+    pub env: BTreeMap<String, Vec<(String, String)>>,
 }
 
 impl System for KvSystem {
@@ -132,9 +137,18 @@ impl System for KvSystem {
         let peers: Vec<String> = cluster
             .iter()
             .filter(|n| n.id != node.id)
-            .map(|n| format!("{}={}", n.id, n.addr))
+            .map(|n| {
+                let addr = self
+                    .peer_addrs
+                    .get(&(node.id.clone(), n.id.clone()))
+                    .unwrap_or(&n.addr);
+                format!("{}={addr}", n.id)
+            })
             .collect();
         let mut cmd = Command::new(&self.bin);
+        if let Some(env) = self.env.get(&node.id) {
+            cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        }
         cmd.args(&self.prefix_args)
             .arg("--id")
             .arg(&node.id)
@@ -220,30 +234,35 @@ pub fn last_lines(path: &Path, n: usize) -> String {
     q.into_iter().collect::<Vec<_>>().join("\n")
 }
 
+/// Lays out `n` nodes `n1..nN` under `nodes_dir` on fresh loopback ports
+/// (creates their data dirs).
+pub fn layout(n: usize, nodes_dir: &Path) -> Result<Vec<NodeInfo>> {
+    let ports = free_ports(n)?;
+    let mut infos = Vec::new();
+    for (i, port) in ports.into_iter().enumerate() {
+        let id = format!("n{}", i + 1);
+        let dir = nodes_dir.join(&id);
+        let data_dir = dir.join("data");
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        infos.push(NodeInfo {
+            id,
+            addr: format!("127.0.0.1:{port}"),
+            dir,
+            data_dir,
+        });
+    }
+    Ok(infos)
+}
+
 impl Cluster {
-    /// Lays out `n` nodes `n1..nN` under `nodes_dir` on fresh loopback ports.
-    /// Nothing starts yet.
-    pub fn new(
+    /// A cluster of the nodes [`layout`] gave (when the system's command
+    /// needs their addresses first, e.g. for the proxy mesh).
+    pub fn from_layout(
         system: Box<dyn System>,
-        n: usize,
-        nodes_dir: &Path,
+        infos: Vec<NodeInfo>,
         leave_running: bool,
-    ) -> Result<Cluster> {
-        let ports = free_ports(n)?;
-        let mut infos = Vec::new();
-        for (i, port) in ports.into_iter().enumerate() {
-            let id = format!("n{}", i + 1);
-            let dir = nodes_dir.join(&id);
-            let data_dir = dir.join("data");
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("creating {}", data_dir.display()))?;
-            infos.push(NodeInfo {
-                id,
-                addr: format!("127.0.0.1:{port}"),
-                dir,
-                data_dir,
-            });
-        }
+    ) -> Cluster {
         let nodes = infos
             .iter()
             .map(|info| NodeProc {
@@ -253,12 +272,12 @@ impl Cluster {
                 starts: 0,
             })
             .collect();
-        Ok(Cluster {
+        Cluster {
             system,
             nodes: Mutex::new(nodes),
             infos,
             leave_running,
-        })
+        }
     }
 
     pub fn infos(&self) -> &[NodeInfo] {
