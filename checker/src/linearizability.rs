@@ -311,6 +311,21 @@ fn run<M: Model>(
                     }
                 }
             }
+            // Ops the model says cannot matter are left out of the search.
+            let keep: Vec<(&M::Op, bool)> = sops.iter().map(|o| (&o.op, o.ret.is_some())).collect();
+            let removable = model.removable(&keep);
+            if removable.iter().any(|&r| r) {
+                let mut i = 0;
+                sops.retain(|_| {
+                    i += 1;
+                    !removable[i - 1]
+                });
+                let mut j = 0;
+                origin.retain(|_| {
+                    j += 1;
+                    !removable[j - 1]
+                });
+            }
             let checked = sops.len();
             let limits = Limits {
                 deadline,

@@ -39,6 +39,12 @@ pub trait Model: Sync {
     fn read_only(&self, _op: &Self::Op) -> bool {
         false
     }
+    /// Which of a partition's ops the search can leave out without changing
+    /// the verdict (`ops[i].1` is true for an op with a return). The default
+    /// keeps every op.
+    fn removable(&self, _ops: &[(&Self::Op, bool)]) -> Vec<bool> {
+        Vec::new()
+    }
     fn describe_state(&self, state: &Self::State, vals: &ValTable) -> String;
     fn describe_op(&self, op: &Self::Op, vals: &ValTable) -> String;
     /// Why `op` cannot follow `state` (called only when `step` returned None).

@@ -141,6 +141,54 @@ impl Model for RegisterModel {
         }
     }
 
+    /// An indeterminate write (or cas) whose value no op observes (no read
+    /// returns it, no cas expects it) can be left out: wherever it was placed
+    /// in a linearization, taking it out only changes the state over a stretch
+    /// in which, by assumption, nothing depends on the register holding that
+    /// value (an indeterminate cas there that would now apply can be left
+    /// out too, as it was a no-op). Not done when failed cas ops are read as
+    /// observations (`fail_cas_observes`), since those depend on the register
+    /// *not* holding a value.
+    fn removable(&self, ops: &[(&RegisterOp, bool)]) -> Vec<bool> {
+        if ops.iter().any(|(o, _)| {
+            matches!(
+                o,
+                RegisterOp::Cas {
+                    outcome: CasOutcome::Failed,
+                    ..
+                }
+            )
+        }) {
+            return Vec::new();
+        }
+        let mut observed: rustc_hash::FxHashSet<u32> = Default::default();
+        for (o, _) in ops {
+            match **o {
+                RegisterOp::Read(v) => {
+                    observed.insert(v);
+                }
+                RegisterOp::Cas { from, .. } => {
+                    observed.insert(from);
+                }
+                RegisterOp::Write(_) => {}
+            }
+        }
+        ops.iter()
+            .map(|(o, completed)| {
+                !completed
+                    && match **o {
+                        RegisterOp::Write(v) => !observed.contains(&v),
+                        RegisterOp::Cas {
+                            to,
+                            outcome: CasOutcome::Unknown,
+                            ..
+                        } => !observed.contains(&to),
+                        _ => false,
+                    }
+            })
+            .collect()
+    }
+
     fn read_only(&self, op: &RegisterOp) -> bool {
         matches!(
             op,
