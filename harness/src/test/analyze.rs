@@ -179,6 +179,11 @@ pub fn check_run(
         warnings: history.warnings.clone(),
     };
     super::store::write_json(&run_dir.join("results.json"), &results)?;
+    // The HTML report; a failure to write it is logged and changes nothing
+    // about the verdict.
+    if let Err(e) = reports::render_run(run_dir) {
+        tracing::warn!("report not written: {e}");
+    }
     Ok(results)
 }
 
@@ -365,6 +370,10 @@ pub fn print_table(r: &Results, out: &mut impl Write) {
         let _ = writeln!(out, "interrupted: the history stops early");
     }
     let _ = writeln!(out, "run        {}", r.run_dir);
+    let page = Path::new(&r.run_dir).join("index.html");
+    if page.exists() {
+        let _ = writeln!(out, "report     {}", page.display());
+    }
     let _ = writeln!(out, "verdict    {}", r.verdict.as_str().to_uppercase());
 }
 
