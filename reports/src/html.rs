@@ -115,6 +115,109 @@ fn verdict_badge(v: &str) -> String {
     format!(r#"<span class="verdict {class}">{}</span>"#, esc(v))
 }
 
+/// The consistency models, strongest first, as `results.json` names them.
+const MODELS: [(&str, &str); 8] = [
+    ("linearizable", "linearizable"),
+    ("sequential", "sequential"),
+    ("causal", "causal"),
+    ("pram", "PRAM"),
+    ("monotonic-reads", "monotonic reads"),
+    ("monotonic-writes", "monotonic writes"),
+    ("read-your-writes", "read your writes"),
+    ("writes-follow-reads", "writes follow reads"),
+];
+
+/// The consistency hierarchy as a row of ✓/✗/?, the measures, the summary,
+/// and each failing model's witness with links into the timeline.
+fn consistency(run: &Run, out: &mut String) {
+    let Some(r) = &run.results else { return };
+    let cons = &r["consistency"];
+    if !cons.is_object() {
+        return;
+    }
+    out.push_str(
+        r#"<section id="consistency"><h2>Consistency</h2><table class="data"><thead><tr>"#,
+    );
+    for (_, label) in MODELS {
+        let _ = write!(out, "<th>{}</th>", esc(label));
+    }
+    out.push_str("</tr></thead><tbody><tr>");
+    for (key, _) in MODELS {
+        let v = str_of(&cons[key]).unwrap_or_else(|| "unknown".into());
+        let (sym, class) = match v.as_str() {
+            "valid" => ("✓", "valid"),
+            "invalid" => ("✗", "invalid"),
+            _ => ("?", "unknown"),
+        };
+        let why = str_of(&r["reasons"][key]).unwrap_or_default();
+        let _ = write!(
+            out,
+            r#"<td class="verdict-cell {class}" title="{}">{sym}</td>"#,
+            esc(&why)
+        );
+    }
+    out.push_str("</tr></tbody></table>");
+    if let Some(s) = str_of(&r["summary"]) {
+        let _ = write!(out, "<p><b>{}</b></p>", esc(&s));
+    }
+    let m = &r["measures"];
+    if m.is_object() {
+        let num = |k: &str| {
+            m[k].as_f64()
+                .map(|x| format!("{x}"))
+                .unwrap_or_else(|| "–".into())
+        };
+        let conv = match m["converged"].as_bool() {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "–",
+        };
+        let _ = write!(
+            out,
+            "<p>stale reads <b>{}</b> (worst {} ms) · lost writes <b>{}</b> · final reads converged <b>{}</b></p>",
+            esc(&num("stale-reads")),
+            esc(&m["max-staleness-ms"]
+                .as_f64()
+                .map(|x| format!("{x:.1}"))
+                .unwrap_or_else(|| "–".into())),
+            esc(&num("lost-writes")),
+            conv
+        );
+    }
+    if let Some(ws) = r["witnesses"].as_object() {
+        out.push_str("<dl class=\"witnesses\">");
+        for (key, label) in MODELS {
+            let Some(w) = ws.get(key) else { continue };
+            let _ = write!(
+                out,
+                "<dt>not {}{}</dt><dd>{}",
+                esc(label),
+                str_of(&w["key"])
+                    .map(|k| format!(" (key {})", esc(&k)))
+                    .unwrap_or_default(),
+                esc(&str_of(&w["explanation"]).unwrap_or_default())
+            );
+            if let Some(ops) = w["ops"].as_array() {
+                out.push_str("<br>");
+                for o in ops {
+                    if let Some(i) = o["index"].as_u64() {
+                        let _ = write!(
+                            out,
+                            r##"<a href="#op-{i}">{} {} {}</a> "##,
+                            esc(&o["process"].to_string()),
+                            esc(&str_of(&o["f"]).unwrap_or_default()),
+                            esc(&o["value"].to_string())
+                        );
+                    }
+                }
+            }
+            out.push_str("</dd>");
+        }
+        out.push_str("</dl>");
+    }
+    out.push_str("</section>");
+}
+
 /// (checker name, verdict) pairs from results.json.
 pub fn checker_verdicts(results: &Value) -> Vec<(String, String)> {
     let mut v = Vec::new();
@@ -250,7 +353,7 @@ fn header(run: &Run, out: &mut String) {
         let _ = write!(out, r#"<p class="warn">{}</p>"#, esc(w));
     }
     out.push_str(
-        r##"<nav><a href="#timeline">timeline</a><a href="#perf">performance</a><a href="#counterexample">counterexample</a><a href="#stats">stats</a><a href="#files">files</a></nav></header>"##,
+        r##"<nav><a href="#timeline">timeline</a><a href="#consistency">consistency</a><a href="#perf">performance</a><a href="#counterexample">counterexample</a><a href="#stats">stats</a><a href="#files">files</a></nav></header>"##,
     );
 }
 
@@ -642,6 +745,7 @@ pub fn page(run: &Run) -> String {
     header(run, &mut out);
     out.push_str("<main>");
     timeline(run, &mut out);
+    consistency(run, &mut out);
     counterexample::section(run, &mut out);
     perf(run, &mut out);
     stats(run, &mut out);

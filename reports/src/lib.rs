@@ -8,10 +8,10 @@
 //!
 //! See `README.md` for how the harness calls them.
 
+pub mod campaign;
 mod counterexample;
 pub mod faults;
 pub mod html;
-pub mod campaign;
 pub mod run;
 pub mod serve;
 mod svg;

@@ -426,3 +426,35 @@ fn server_refuses_paths_outside_the_store() {
     assert!(store.join("latest").exists());
     assert_eq!(request(addr, "GET", "/nope.txt").0, 404);
 }
+
+#[test]
+fn consistency_row_and_witnesses_are_shown_and_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    copy_dir(&data("primary-async-invalid"), &dir);
+    let path = dir.join("results.json");
+    let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    r["consistency"] = serde_json::json!({
+        "linearizable": "invalid", "sequential": "invalid", "causal": "valid", "pram": "valid",
+        "monotonic-reads": "valid", "monotonic-writes": "valid", "read-your-writes": "unknown",
+        "writes-follow-reads": "valid"
+    });
+    r["measures"] = serde_json::json!({"stale-reads": 7, "max-staleness-ms": 12.25, "lost-writes": 2, "converged": false});
+    r["summary"] = serde_json::json!("strongest that holds: causal; not sequential");
+    r["witnesses"] = serde_json::json!({"sequential": {"key": "<k>", "explanation": "<script>alert(1)</script>",
+        "ops": [{"index": 42, "process": 3, "f": "read", "value": 5}]}});
+    std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
+    let html = std::fs::read_to_string(reports::render_run(&dir).unwrap()).unwrap();
+    let sec = &html[html
+        .find(r#"id="consistency""#)
+        .expect("consistency section")..];
+    assert_eq!(sec.matches(r#"verdict-cell invalid"#).count(), 2, "two ✗");
+    assert_eq!(sec.matches(r#"verdict-cell unknown"#).count(), 1, "one ?");
+    assert!(
+        sec.contains("stale reads <b>7</b> (worst 12.2 ms)")
+            || sec.contains("stale reads <b>7</b> (worst 12.3 ms)")
+    );
+    assert!(sec.contains("lost writes <b>2</b>") && sec.contains("converged <b>no</b>"));
+    assert!(sec.contains(r##"href="#op-42""##));
+    assert!(sec.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && sec.contains("key &lt;k&gt;"));
+}
