@@ -70,6 +70,20 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run one faultline-queue node from this executable (used by `test`
+    /// when the faultline-queue binary is missing; same flags).
+    #[command(hide = true, disable_help_flag = true)]
+    QueueNode {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run one faultline-lock node from this executable (used by `test`
+    /// when the faultline-lock binary is missing; same flags).
+    #[command(hide = true, disable_help_flag = true)]
+    LockNode {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() {
@@ -147,6 +161,8 @@ fn main() {
             }
         },
         Command::KvNode { args } => test::kv_node(&args),
+        Command::QueueNode { args } => test::system_node("queue", &args),
+        Command::LockNode { args } => test::system_node("lock", &args),
         Command::Systems => {
             print!("{}", test::systems_text());
             0

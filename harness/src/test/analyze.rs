@@ -61,9 +61,12 @@ pub struct Results {
 }
 
 /// The model that checks a workload's history.
-pub fn model_for(_workload: &str) -> ModelKind {
-    // `register` is the only workload so far.
-    ModelKind::CasRegister
+pub fn model_for(workload: &str) -> ModelKind {
+    match workload {
+        "queue" => ModelKind::FifoQueue,
+        "lock" => ModelKind::Mutex,
+        _ => ModelKind::CasRegister,
+    }
 }
 
 /// Checks `run_dir/history.jsonl` for `workload`.
@@ -125,8 +128,24 @@ pub fn check_run(
         },
     };
     let model = model_for(workload);
+    let checker_name = match workload {
+        "queue" => "total-queue",
+        "lock" => "lock",
+        _ => "linearizability",
+    };
+    let level = std::fs::read(run_dir.join("test.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["spec"]["level"].as_str().map(str::to_string))
+        .unwrap_or_default();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let ops = history.operations().map_err(|e| e.to_string())?;
+        if workload == "queue" {
+            return Ok(queue_json(&ops, &level));
+        }
+        if workload == "lock" {
+            return Ok(lock_json(&ops, timeout));
+        }
         let opts = LinOptions {
             model,
             partition: true,
@@ -136,13 +155,14 @@ pub fn check_run(
             ..Default::default()
         };
         checker::check_linearizability(&ops, &opts, &path.display().to_string())
+            .map(|r| (r.verdict, lin_json(&r)))
             .map_err(|e| e.to_string())
     }));
     let (verdict, workload_v) = match outcome {
-        Ok(Ok(r)) => (r.verdict, lin_json(&r)),
+        Ok(Ok(r)) => r,
         Ok(Err(e)) => (
             Verdict::Unknown,
-            json!({"checker": "linearizability", "model": model.name(), "verdict": "unknown", "error": e}),
+            json!({"checker": checker_name, "model": model.name(), "verdict": "unknown", "error": e}),
         ),
         Err(p) => {
             let msg = p
@@ -152,7 +172,7 @@ pub fn check_run(
                 .unwrap_or_default();
             (
                 Verdict::Unknown,
-                json!({"checker": "linearizability", "model": model.name(), "verdict": "unknown", "error": format!("the checker panicked: {msg}")}),
+                json!({"checker": checker_name, "model": model.name(), "verdict": "unknown", "error": format!("the checker panicked: {msg}")}),
             )
         }
     };
@@ -301,6 +321,59 @@ pub fn consistency_row(r: &Results) -> Option<(String, String)> {
     Some((models.join("  "), measures))
 }
 
+/// The delivery guarantee a queue level declares.
+pub fn delivery_of(level: &str) -> checker::queue::Delivery {
+    match level {
+        "at-most-once" => checker::queue::Delivery::AtMostOnce,
+        _ => checker::queue::Delivery::AtLeastOnce,
+    }
+}
+
+/// `checker::queue::check_total` with the level's delivery guarantee.
+fn queue_json(ops: &[checker::Operation], level: &str) -> (Verdict, Value) {
+    let r = checker::queue::check_total(ops, delivery_of(level));
+    let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("checker".into(), json!("total-queue"));
+    }
+    (r.verdict, v)
+}
+
+/// `checker::lock::check`: mutual exclusion, fencing, mutex linearizability.
+fn lock_json(ops: &[checker::Operation], timeout: Duration) -> (Verdict, Value) {
+    let r = checker::lock::check(
+        ops,
+        &checker::lock::LockOptions {
+            timeout: Some(timeout),
+        },
+    );
+    let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("checker".into(), json!("lock"));
+        let me = &r.mutual_exclusion;
+        let f = &r.fencing;
+        let x = &r.mutex;
+        m.insert(
+            "summary".into(),
+            json!(format!(
+                "{}: mutual exclusion {} ({} holds, {} overlapping pairs); fencing {} ({} accepted, {} rejected writes, {} order violations); mutex {} ({} locks checked, {} skipped)",
+                r.verdict.as_str(),
+                me.verdict.as_str(),
+                me.holds,
+                me.violations,
+                f.verdict.as_str(),
+                f.accepted_writes,
+                f.rejected_writes,
+                f.order_violations,
+                x.verdict.as_str(),
+                x.checked_locks,
+                x.skipped_locks.len()
+            )),
+        );
+    }
+    (r.verdict, v)
+}
+
 fn lin_json(r: &LinResult) -> Value {
     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
@@ -338,15 +411,57 @@ pub fn print_table(r: &Results, out: &mut impl Write) {
         s.ops, s.seconds, s.ops_per_sec
     );
     let w = &r.workload;
-    let _ = writeln!(
-        out,
-        "checker    {} {}: {} keys, {} ops placed, {:.2} s",
-        w["checker"].as_str().unwrap_or("?"),
-        w["model"].as_str().unwrap_or("?"),
-        w["partitions"],
-        w["checked_ops"],
-        r.check_seconds
-    );
+    match w["checker"].as_str() {
+        Some("total-queue") => {
+            let _ = writeln!(
+                out,
+                "checker    total-queue ({}), {:.2} s",
+                w["delivery"].as_str().unwrap_or("?"),
+                r.check_seconds
+            );
+            let _ = writeln!(out, "summary    {}", w["summary"].as_str().unwrap_or("?"));
+        }
+        Some("lock") => {
+            let _ = writeln!(out, "checker    lock, {:.2} s", r.check_seconds);
+            let _ = writeln!(out, "summary    {}", w["summary"].as_str().unwrap_or("?"));
+            if let Some(o) = w["mutual_exclusion"]["witness"].as_object() {
+                let hold = |h: &Value| {
+                    format!(
+                        "process {} token {} from {:.3} s to {} ({})",
+                        h["acquire"]["process"],
+                        h["token"],
+                        h["start"].as_f64().unwrap_or(0.0) / 1e9,
+                        h["end"]
+                            .as_f64()
+                            .map_or("open".to_string(), |e| format!("{:.3} s", e / 1e9)),
+                        h["ended_by"].as_str().unwrap_or("?")
+                    )
+                };
+                let _ = writeln!(
+                    out,
+                    "overlap    {}\n           {}",
+                    hold(&o["first"]),
+                    hold(&o["second"])
+                );
+            }
+            for part in ["mutual_exclusion", "fencing", "mutex"] {
+                if let Some(reason) = w[part]["reason"].as_str() {
+                    let _ = writeln!(out, "{part}: {reason}");
+                }
+            }
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "checker    {} {}: {} keys, {} ops placed, {:.2} s",
+                w["checker"].as_str().unwrap_or("?"),
+                w["model"].as_str().unwrap_or("?"),
+                w["partitions"],
+                w["checked_ops"],
+                r.check_seconds
+            );
+        }
+    }
     if let Some(reason) = w["reason"].as_str().or(w["error"].as_str()) {
         let _ = writeln!(out, "unknown    {reason}");
     }

@@ -9,6 +9,7 @@ pub mod nemesis;
 pub mod spec;
 pub mod store;
 pub mod supervisor;
+pub mod workloads;
 
 use anyhow::{bail, Context, Result};
 use client::{Client, KvClient, Outcome};
@@ -18,7 +19,7 @@ use spec::{TestArgs, TestSpec};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::{Recorder, Who};
@@ -242,7 +243,7 @@ async fn progress(shared: Arc<Shared>, time_limit: f64, mut done: watch::Receive
 /// Waits until every node that has a leader role agrees on one (raft
 /// levels, primary-async), up to `timeout`.
 async fn wait_settled(cluster: &Cluster, level: &str, timeout: Duration) -> bool {
-    if !(level.starts_with("raft") || level == "primary-async") {
+    if !(level.starts_with("raft") || level == "primary-async" || level == "at-most-once") {
         return true;
     }
     let http = systems::runtime::http::HttpClient::new();
@@ -289,16 +290,18 @@ fn init_log(path: &Path) -> Result<()> {
 }
 
 async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i32> {
-    let (bin, bin_prefix) = match find_kv_binary(&spec)? {
+    let bin_name = spec::binary_of(&spec.system);
+    let (bin, bin_prefix) = match find_system_binary(&spec)? {
         Some(bin) => (bin, Vec::new()),
         None => {
             let me = std::env::current_exe().context("finding the running executable")?;
+            let sub = format!("{}-node", spec.system);
             write_line(&format!(
-                "note: {} not found; running the nodes as `{} kv-node` (same code, built into faultline)",
-                spec.bin_dir.join("faultline-kv").display(),
+                "note: {} not found; running the nodes as `{} {sub}` (same code, built into faultline)",
+                spec.bin_dir.join(bin_name).display(),
                 me.display()
             ));
-            (me, vec!["kv-node".to_string()])
+            (me, vec![sub])
         }
     };
     let run_dir = store::create_run_dir(&spec.store, &spec.name)?;
@@ -500,18 +503,34 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
     let infos = cluster.infos().to_vec();
     let timeout = Duration::from_secs_f64(spec.op_timeout);
     let mut tasks = Vec::new();
+    let mut wl_tasks = Vec::new();
+    let values = Arc::new(AtomicI64::new(1));
     for w in 0..spec.concurrency {
         let n = &infos[w % infos.len()];
-        let worker = Worker {
-            process: w as u64,
-            concurrency: spec.concurrency as u64,
-            client: KvClient::new(&n.id, &n.addr, timeout),
-        };
-        tasks.push(tokio::spawn(main_phase(worker, shared.clone())));
+        if spec.workload == "register" {
+            let worker = Worker {
+                process: w as u64,
+                concurrency: spec.concurrency as u64,
+                client: KvClient::new(&n.id, &n.addr, timeout),
+            };
+            tasks.push(tokio::spawn(main_phase(worker, shared.clone())));
+            continue;
+        }
+        let worker =
+            workloads::Worker::new(w, spec.concurrency, &infos, spec.seed, spec.rate, timeout);
+        wl_tasks.push(if spec.workload == "queue" {
+            tokio::spawn(worker.queue_main(shared.clone(), values.clone()))
+        } else {
+            tokio::spawn(worker.lock_main(shared.clone(), values.clone(), spec.level == "redlock"))
+        });
     }
     let mut workers = Vec::new();
     for t in tasks {
         workers.push(t.await.context("a worker panicked")?);
+    }
+    let mut wl_workers = Vec::new();
+    for t in wl_tasks {
+        wl_workers.push(t.await.context("a worker panicked")?);
     }
     let _ = nemesis_task.await;
     let main_secs = start.elapsed().as_secs_f64();
@@ -537,6 +556,9 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
             tracing::warn!("no agreed leader 15 s after the final heal");
         }
         tokio::time::sleep(Duration::from_secs_f64(spec.quiesce)).await;
+        if spec.workload == "queue" {
+            drain_queue(&spec, &shared, wl_workers).await?;
+        }
         let keys_used = shared.dispatch.lock().unwrap().gen.keys_used();
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut tasks = Vec::new();
@@ -614,10 +636,78 @@ async fn start_mesh(infos: &[supervisor::NodeInfo]) -> Result<::nemesis::ProxyMe
     bail!("the proxy mesh kept getting the nodes' ports")
 }
 
-/// `faultline-kv` in `--bin-dir`; `None` when the default bin dir lacks it
-/// (the caller then runs the nodes from this executable).
-fn find_kv_binary(spec: &TestSpec) -> Result<Option<PathBuf>> {
-    let bin = spec.bin_dir.join("faultline-kv");
+/// After the final heal: waits out the visibility timeout (levels with
+/// redelivery), then drains every node in turn (dequeue and ack until the
+/// node answers `message: null`), with the first worker bound to it.
+async fn drain_queue(
+    spec: &TestSpec,
+    shared: &Arc<Shared>,
+    workers: Vec<workloads::Worker>,
+) -> Result<()> {
+    if spec.level != "at-most-once" {
+        tokio::time::sleep(Duration::from_millis(workloads::VISIBILITY_MS + 500)).await;
+    }
+    // A message taken by a dequeue whose reply was lost stays in flight
+    // until its visibility deadline, stamped with the leader's wall clock:
+    // after a forward clock jump that can be minutes away. Drain again
+    // until nothing is in flight (or the deadline passes).
+    let deadline = Instant::now() + Duration::from_secs(DRAIN_SECS);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut drainers: Vec<workloads::Worker> = workers
+        .into_iter()
+        .filter(|w| seen.insert(w.conn.node.clone()))
+        .collect();
+    let http = systems::runtime::http::HttpClient::new();
+    loop {
+        let mut back = Vec::new();
+        for w in drainers {
+            tracing::info!(node = %w.conn.node, "draining");
+            back.push(
+                tokio::spawn(w.drain(shared.clone(), deadline))
+                    .await
+                    .context("a drain panicked")?,
+            );
+        }
+        drainers = back;
+        if Instant::now() >= deadline || shared.interrupted.load(Ordering::Relaxed) {
+            tracing::warn!("drain deadline passed");
+            return Ok(());
+        }
+        let mut in_flight = None;
+        for w in &drainers {
+            let r = http
+                .request(
+                    w.conn.addr(),
+                    "GET",
+                    "/queue/q0",
+                    &[],
+                    b"",
+                    Duration::from_secs(2),
+                )
+                .await;
+            if let Ok((200, b)) = r {
+                in_flight = serde_json::from_slice::<Value>(&b)
+                    .ok()
+                    .and_then(|v| v["in_flight"].as_u64());
+                break;
+            }
+        }
+        match in_flight {
+            Some(0) => return Ok(()),
+            n => tracing::info!(?n, "messages still in flight; draining again"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// How long the queue's final drain may take, seconds (clock bumps move
+/// visibility deadlines by up to 5 minutes).
+const DRAIN_SECS: u64 = 330;
+
+/// The system's binary in `--bin-dir`; `None` when the default bin dir
+/// lacks it (the caller then runs the nodes from this executable).
+fn find_system_binary(spec: &TestSpec) -> Result<Option<PathBuf>> {
+    let bin = spec.bin_dir.join(spec::binary_of(&spec.system));
     if bin.is_file() {
         return Ok(Some(bin));
     }
@@ -669,11 +759,40 @@ pub fn kv_node(args: &[String]) -> i32 {
     0
 }
 
+/// `faultline queue-node ARGS` / `faultline lock-node ARGS`: one
+/// `faultline-queue` / `faultline-lock` node run from this executable (same
+/// flags), for when the separate binary was not built.
+pub fn system_node(system: &str, args: &[String]) -> i32 {
+    use systems::runtime::node;
+    let (spec, run): (&node::Spec, fn(node::NodeConfig) -> anyhow::Result<()>) = match system {
+        "queue" => (&systems::queue::SPEC, systems::queue::run),
+        _ => (&systems::lock::SPEC, systems::lock::run),
+    };
+    let cfg = match node::parse(spec, args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("faultline {system}-node: {e}");
+            return 2;
+        }
+    };
+    node::init_logging(cfg.log_level);
+    if let Err(e) = run(cfg) {
+        tracing::error!("{e:#}");
+        eprintln!("faultline {system}-node: {e:#}");
+        return 1;
+    }
+    0
+}
+
 /// What `faultline systems` prints.
 pub fn systems_text() -> String {
     format!(
-        "systems:\n  kv    faultline-kv, a replicated key-value store (binary: faultline-kv)\n        levels: {}\n\
-         workloads:\n  register  independent cas-registers (read, write, cas), checked per key for linearizability\n\
+        "systems:\n  kv    faultline-kv, a replicated key-value store (binary: faultline-kv)\n        levels: {}\n        workloads: register\n  \
+         queue faultline-queue, a replicated work queue with acks and redelivery (binary: faultline-queue)\n        levels: {}\n        workloads: queue\n  \
+         lock  faultline-lock, a lock service with leases and a fenced resource (binary: faultline-lock)\n        levels: {}\n        workloads: lock\n\
+         workloads:\n  register  independent cas-registers (read, write, cas), checked per key for linearizability\n  \
+         queue     unique values enqueued, dequeued and acked concurrently, every node drained after the final heal; total-queue (lost, duplicated, unexpected, recovered) with the level's delivery guarantee (raft, primary-async: at-least-once; at-most-once: at-most-once)\n  \
+         lock      acquire with a TTL, sometimes hold past it, write the fenced resource with the token, release (redlock: the client runs the Redlock algorithm); mutual exclusion, fencing, mutex linearizability\n\
          faults (--nemesis, default {}):\n  \
          partition  cut links through a proxy mesh; shapes (--partition): {}\n  \
          packet     delay with jitter, loss or a bandwidth limit on some links (same proxies)\n  \
@@ -681,6 +800,8 @@ pub fn systems_text() -> String {
          pause      SIGSTOP one / a minority / a majority / all nodes, then SIGCONT\n  \
          clock      bump wall clocks (ms to minutes, either way), strobe them, reset (libfaketime)\n",
         spec::LEVELS.join(", "),
+        systems::queue::LEVELS.join(", "),
+        systems::lock::LEVELS.join(", "),
         spec::DEFAULT_NEMESIS,
         ::nemesis::PartitionShape::ALL
             .iter()

@@ -15,7 +15,36 @@ pub const LEVELS: [&str; 6] = [
     "quorum",
     "gossip",
 ];
-pub const WORKLOADS: [&str; 1] = ["register"];
+pub const WORKLOADS: [&str; 3] = ["register", "queue", "lock"];
+/// The systems `test` knows.
+pub const SYSTEMS: [&str; 3] = ["kv", "queue", "lock"];
+
+/// A system's levels.
+pub fn levels_of(system: &str) -> &'static [&'static str] {
+    match system {
+        "queue" => systems::queue::LEVELS,
+        "lock" => systems::lock::LEVELS,
+        _ => &LEVELS,
+    }
+}
+
+/// The workloads a system runs (the first is the default).
+pub fn workloads_of(system: &str) -> &'static [&'static str] {
+    match system {
+        "queue" => &["queue"],
+        "lock" => &["lock"],
+        _ => &["register"],
+    }
+}
+
+/// The node binary of a system.
+pub fn binary_of(system: &str) -> &'static str {
+    match system {
+        "queue" => "faultline-queue",
+        "lock" => "faultline-lock",
+        _ => "faultline-kv",
+    }
+}
 pub const FAULTS: [&str; 5] = ["partition", "packet", "kill", "pause", "clock"];
 /// The default `--nemesis`.
 pub const DEFAULT_NEMESIS: &str = "partition,kill,pause,clock";
@@ -28,10 +57,11 @@ pub struct TestArgs {
     /// The system's consistency level.
     #[arg(long, default_value = "raft")]
     pub level: String,
-    /// The workload: `register` (independent cas-registers, checked for
-    /// linearizability per key).
-    #[arg(long, default_value = "register")]
-    pub workload: String,
+    /// The workload: `register` (kv: independent cas-registers, checked for
+    /// linearizability per key), `queue` (queue: total-queue), `lock`
+    /// (lock: mutual exclusion, fencing); default: the system's own.
+    #[arg(long)]
+    pub workload: Option<String>,
     /// How many nodes (processes on loopback).
     #[arg(long, default_value_t = 5)]
     pub nodes: usize,
@@ -158,21 +188,39 @@ fn positive(name: &str, v: f64) -> Result<f64> {
 
 impl TestArgs {
     pub fn resolve(&self) -> Result<TestSpec> {
-        if self.system != "kv" {
-            bail!("--system: unknown system {:?} (known: kv)", self.system);
-        }
-        if !LEVELS.contains(&self.level.as_str()) {
+        if !SYSTEMS.contains(&self.system.as_str()) {
             bail!(
-                "--level: unknown level {:?} (known: {})",
-                self.level,
-                LEVELS.join(", ")
+                "--system: unknown system {:?} (known: {})",
+                self.system,
+                SYSTEMS.join(", ")
             );
         }
-        if !WORKLOADS.contains(&self.workload.as_str()) {
+        let levels = levels_of(&self.system);
+        if !levels.contains(&self.level.as_str()) {
+            bail!(
+                "--level: unknown level {:?} for --system {} (known: {})",
+                self.level,
+                self.system,
+                levels.join(", ")
+            );
+        }
+        let workloads = workloads_of(&self.system);
+        let workload = self
+            .workload
+            .clone()
+            .unwrap_or_else(|| workloads[0].to_string());
+        if !WORKLOADS.contains(&workload.as_str()) {
             bail!(
                 "--workload: unknown workload {:?} (known: {})",
-                self.workload,
+                workload,
                 WORKLOADS.join(", ")
+            );
+        }
+        if !workloads.contains(&workload.as_str()) {
+            bail!(
+                "--workload: {workload} does not run on --system {} (it runs: {})",
+                self.system,
+                workloads.join(", ")
             );
         }
         if self.nodes == 0 || self.nodes > 64 {
@@ -295,10 +343,10 @@ impl TestArgs {
             rand::rng().random_range(0..1u64 << 53)
         });
         Ok(TestSpec {
-            name: format!("{}-{}-{}", self.system, self.level, self.workload),
+            name: format!("{}-{}-{}", self.system, self.level, workload),
             system: self.system.clone(),
             level: self.level.clone(),
-            workload: self.workload.clone(),
+            workload,
             nodes: self.nodes,
             concurrency,
             rate,
