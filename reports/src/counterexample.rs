@@ -84,6 +84,26 @@ pub fn section(run: &Run, out: &mut String) {
             }
             out.push_str(r#"<table class="data"><thead><tr><th>index</th><th>process</th><th>node</th><th>f</th><th>value</th><th>status</th></tr></thead><tbody>"#);
             for o in ops {
+                let index = o["index"].clone();
+                // Fill in what a bare index leaves out from the history.
+                let o = match (o.get("f"), index.as_u64()) {
+                    (None, Some(i)) => run
+                        .ops
+                        .iter()
+                        .find(|op| op.invoke_index == i || op.complete_index == Some(i))
+                        .map(|op| {
+                            serde_json::json!({
+                                "index": i,
+                                "process": op.process.to_string(),
+                                "node": op.node,
+                                "f": op.f,
+                                "value": if op.output.is_null() { &op.input } else { &op.output },
+                                "status": format!("{:?}", op.status).to_lowercase(),
+                            })
+                        })
+                        .unwrap_or(o),
+                    _ => o,
+                };
                 let idx = &o["index"];
                 let _ =
                     write!(
@@ -129,13 +149,26 @@ fn collect_witnesses(v: &Value) -> Vec<(String, String, Vec<Value>)> {
         match v {
             Value::Object(m) => {
                 if let Some(Value::Array(ops)) = m.get("ops") {
+                    // Ops given as bare history indices (the queue and lock
+                    // checkers' examples) become `{"index": i}`.
+                    let ops: Vec<Value> = ops
+                        .iter()
+                        .map(|o| match o.as_u64() {
+                            Some(i) => serde_json::json!({ "index": i }),
+                            None => o.clone(),
+                        })
+                        .collect();
                     if !ops.is_empty() && ops.iter().all(|o| o.get("index").is_some()) {
                         let title = m
                             .get("model")
                             .and_then(str_of)
                             .unwrap_or_else(|| path.to_string());
-                        let expl = m.get("explanation").and_then(str_of).unwrap_or_default();
-                        out.push((title, expl, ops.clone()));
+                        let expl = m
+                            .get("explanation")
+                            .and_then(str_of)
+                            .or_else(|| m.get("value").map(|v| format!("value {}", value_text(v))))
+                            .unwrap_or_default();
+                        out.push((title, expl, ops));
                         return;
                     }
                 }

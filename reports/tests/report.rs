@@ -458,3 +458,36 @@ fn consistency_row_and_witnesses_are_shown_and_escaped() {
     assert!(sec.contains(r##"href="#op-42""##));
     assert!(sec.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && sec.contains("key &lt;k&gt;"));
 }
+
+#[test]
+fn checker_examples_given_as_bare_history_indices_link_into_the_timeline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    copy_dir(&data("raft-valid"), &dir);
+    // Take a real client op's invocation index from the history.
+    let hist = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let inv: serde_json::Value = hist
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["type"] == "invoke" && e["process"].is_u64())
+        .unwrap();
+    let idx = inv["index"].as_u64().unwrap();
+    let path = dir.join("results.json");
+    let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    r["workload"] = serde_json::json!({
+        "checker": "total-queue", "verdict": "invalid",
+        "lost": {"count": 1, "examples": [{"ops": [idx], "value": 329}]}
+    });
+    std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
+    let html = std::fs::read_to_string(reports::render_run(&dir).unwrap()).unwrap();
+    let sec = &html[html.find(r#"id="counterexample""#).expect("section")..];
+    assert!(
+        sec.contains(&format!(r##"href="#op-{idx}""##)),
+        "link to the op"
+    );
+    assert!(sec.contains("value 329"));
+    assert!(
+        sec.contains(&format!("<td>{}</td>", inv["f"].as_str().unwrap())),
+        "f filled in from the history"
+    );
+}
