@@ -66,68 +66,37 @@ impl KvClient {
     }
 }
 
-/// Maps a completed exchange to an outcome. `read` ops change nothing, so
-/// every failure of a read is definite.
+/// Maps a completed exchange to an outcome (see
+/// [`super::workloads::classify`]: definite errors fail, others are info,
+/// and every failure of a read is definite).
 pub fn complete(op: &Op, res: Result<(u16, Vec<u8>), ClientError>) -> Completion {
     let read = matches!(op.kind, OpKind::Read);
-    match res {
-        Ok((200, body)) => {
-            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let value = match op.kind {
-                OpKind::Read => v.get("value").cloned().unwrap_or(Value::Null),
-                _ => op.value(),
-            };
-            if read && v.get("value").is_none() {
-                return Completion {
-                    outcome: Outcome::Fail,
-                    value: Value::Null,
-                    error: Some(json!(format!(
-                        "bad answer: {}",
-                        String::from_utf8_lossy(&body)
-                    ))),
-                };
-            }
-            Completion {
-                outcome: Outcome::Ok,
-                value,
-                error: None,
-            }
-        }
-        Ok((status, body)) => {
-            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let code = v
-                .get("error")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("http-{status}"));
-            // Without a well-formed error body we cannot know: indefinite.
-            let definite = read || v.get("definite").and_then(Value::as_bool).unwrap_or(false);
-            Completion {
-                outcome: if definite {
-                    Outcome::Fail
-                } else {
-                    Outcome::Info
-                },
-                value: op.value(),
-                error: Some(json!(code)),
-            }
-        }
-        Err(e) => {
-            let (code, not_sent) = match &e {
-                ClientError::Connect { msg, .. } => (format!("connect: {msg}"), true),
-                ClientError::Io { msg, .. } => (format!("io: {msg}"), false),
-                ClientError::Timeout { .. } => ("client-timeout".to_string(), false),
-            };
-            Completion {
-                outcome: if read || not_sent {
-                    Outcome::Fail
-                } else {
-                    Outcome::Info
-                },
-                value: op.value(),
-                error: Some(json!(code)),
-            }
-        }
+    let a = super::workloads::classify(res, read);
+    if a.outcome != Outcome::Ok {
+        return Completion {
+            outcome: a.outcome,
+            value: op.value(),
+            error: a.error,
+        };
+    }
+    if !read {
+        return Completion {
+            outcome: Outcome::Ok,
+            value: op.value(),
+            error: None,
+        };
+    }
+    match a.body.get("value") {
+        Some(v) => Completion {
+            outcome: Outcome::Ok,
+            value: v.clone(),
+            error: None,
+        },
+        None => Completion {
+            outcome: Outcome::Fail,
+            value: Value::Null,
+            error: Some(json!(format!("bad answer: {}", a.body))),
+        },
     }
 }
 
