@@ -39,6 +39,15 @@ pub trait Model: Sync {
     fn read_only(&self, _op: &Self::Op) -> bool {
         false
     }
+    /// True when `op` is a blind overwrite: legal in every state, and
+    /// leading to the same state whatever the state before (a register
+    /// write). The search never places an indeterminate op right before a
+    /// blind one: a linearization that did could leave the indeterminate op
+    /// out (nothing could see its effect), and indeterminate ops may be left
+    /// out. Returning false is always safe.
+    fn blind(&self, _op: &Self::Op) -> bool {
+        false
+    }
     /// Which of a partition's ops the search can leave out without changing
     /// the verdict (`ops[i].1` is true for an op with a return). The default
     /// keeps every op.

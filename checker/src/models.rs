@@ -189,6 +189,10 @@ impl Model for RegisterModel {
             .collect()
     }
 
+    fn blind(&self, op: &RegisterOp) -> bool {
+        matches!(op, RegisterOp::Write(_))
+    }
+
     fn read_only(&self, op: &RegisterOp) -> bool {
         matches!(
             op,
@@ -394,6 +398,9 @@ impl Model for KvModel {
     }
     fn read_only(&self, op: &KvOp) -> bool {
         matches!(op, KvOp::Get(_))
+    }
+    fn blind(&self, op: &KvOp) -> bool {
+        matches!(op, KvOp::Put(_))
     }
     fn describe_state(&self, s: &Text, _: &ValTable) -> String {
         s.to_string()

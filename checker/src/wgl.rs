@@ -14,7 +14,20 @@
 //!
 //! Operations whose outcome is unknown (`info`) have no return entry: they
 //! may be linearized anywhere after their call, or never, so the search
-//! succeeds as soon as every completed op is linearized.
+//! succeeds as soon as every completed op is linearized. One placement of
+//! theirs is never tried: right before a blind op ([`Model::blind`], a
+//! register write). Whatever an indeterminate op did there, the blind op
+//! erased before anything could see it, so a linearization placing it there
+//! stays one with the op left out; and leaving it out is always allowed.
+//! Applied to every such pair in turn, this turns any linearization into one
+//! where each indeterminate op placed is followed by a non-blind op (or none
+//! is left after it, which the search needs not try either: it stops when
+//! every completed op is placed). The search state carries one bit, "the
+//! last op placed was indeterminate and changed the state", which is part
+//! of the memoized configuration. Histories full of indeterminate writes
+//! whose values *are* read (so they cannot simply be dropped) are where
+//! this matters: they stop being placeable at every point of their
+//! unbounded window.
 //!
 //! [`search_parallel`] runs several depth-first workers over the *same*
 //! partition, sharing the memo table and the state interner. A worker that
@@ -107,6 +120,8 @@ const DENSE_SLOTS: usize = 1 << 16;
 
 const UNSEEN: u32 = u32::MAX - 1;
 const ILLEGAL: u32 = u32::MAX;
+/// Marks, in a memo key, a configuration whose last op was indeterminate.
+const UNSURE_BIT: u32 = 1 << 30;
 
 fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -381,6 +396,11 @@ struct Layout {
     required: Vec<bool>,
     required_total: u32,
     read_only: Vec<bool>,
+    /// The op is blind (see [`Model::blind`]).
+    blind: Vec<bool>,
+    /// The op is indeterminate and not read-only: the op placed after it
+    /// must not be blind.
+    unsure: Vec<bool>,
     zobrist: Vec<u64>,
 }
 
@@ -428,6 +448,11 @@ impl Layout {
             required: ops.iter().map(|o| o.ret.is_some()).collect(),
             required_total,
             read_only: ops.iter().map(|o| model.read_only(&o.op)).collect(),
+            blind: ops.iter().map(|o| model.blind(&o.op)).collect(),
+            unsure: ops
+                .iter()
+                .map(|o| o.ret.is_none() && !model.read_only(&o.op))
+                .collect(),
             zobrist: (0..n as u64).map(|i| splitmix(i ^ 0x5EED)).collect(),
         }
     }
@@ -475,10 +500,12 @@ fn dfs<M: Model>(
 
     let mut bits = LinSet::new(n);
     let mut zob: u64 = 0;
-    // (call entry, state before, forced): a frame is forced when its op is
-    // read-only; see the note at the backtracking step.
-    let mut stack: Vec<(u32, u32, bool)> = Vec::with_capacity(n);
+    // (call entry, state before, forced, unsure before): a frame is forced
+    // when its op is read-only; see the note at the backtracking step.
+    let mut stack: Vec<(u32, u32, bool, bool)> = Vec::with_capacity(n);
     let mut state: u32 = 0;
+    // The last op placed was indeterminate: the next may not be blind.
+    let mut unsure = false;
     let mut remaining = lay.required_total;
     let mut best: Option<Stuck<u32>> = None;
     let mut cur = next[HEAD as usize];
@@ -506,7 +533,7 @@ fn dfs<M: Model>(
         if remaining == 0 {
             let order = stack
                 .iter()
-                .map(|&(e, _, _)| entry[e as usize] >> 1)
+                .map(|&(e, _, _, _)| entry[e as usize] >> 1)
                 .collect();
             stats.memo_entries = memo.entries() as u64;
             return finish(End::Found(order), best, stats, &mut || states.len());
@@ -548,7 +575,10 @@ fn dfs<M: Model>(
         }
         let en = entry[cur as usize];
         let op = en >> 1;
-        if en & 1 == 0 {
+        if en & 1 == 0 && unsure && lay.blind[op as usize] {
+            // Never right after an indeterminate op (see the module note).
+            cur = next[cur as usize];
+        } else if en & 1 == 0 {
             // A call entry: try to linearize `op` now.
             stats.steps += 1;
             let slot = if (state as usize) < dense_limit {
@@ -580,10 +610,15 @@ fn dfs<M: Model>(
             if ns != ILLEGAL {
                 bits.set(op);
                 zob ^= lay.zobrist[op as usize];
-                let h = zob ^ splitmix(ns as u64);
-                if memo.insert(h, ns, &bits) {
-                    stack.push((cur, state, lay.read_only[op as usize]));
+                let now_unsure = lay.unsure[op as usize];
+                // The configuration is (set, state, unsure): the flag rides
+                // in the state's top bit (state ids stay far below it).
+                let key = ns | if now_unsure { UNSURE_BIT } else { 0 };
+                let h = zob ^ splitmix(key as u64);
+                if memo.insert(h, key, &bits) {
+                    stack.push((cur, state, lay.read_only[op as usize], unsure));
                     state = ns;
+                    unsure = now_unsure;
                     unlink(&mut next, &mut prev, cur);
                     if lay.required[op as usize] {
                         unlink(&mut next, &mut prev, lay.ret_entry[op as usize]);
@@ -610,7 +645,7 @@ fn dfs<M: Model>(
                 best = Some(Stuck {
                     prefix: stack
                         .iter()
-                        .map(|&(e, _, _)| entry[e as usize] >> 1)
+                        .map(|&(e, _, _, _)| entry[e as usize] >> 1)
                         .collect(),
                     state,
                     stuck: op,
@@ -624,7 +659,7 @@ fn dfs<M: Model>(
             // op's state. So once its subtree failed, the alternatives at its
             // level fail too: keep popping.
             let e = loop {
-                let Some((e, s, forced)) = stack.pop() else {
+                let Some((e, s, forced, was_unsure)) = stack.pop() else {
                     stats.memo_entries = memo.entries() as u64;
                     return finish(End::Exhausted, best, stats, &mut || states.len());
                 };
@@ -638,6 +673,7 @@ fn dfs<M: Model>(
                 bits.clear(lop);
                 zob ^= lay.zobrist[lop as usize];
                 state = s;
+                unsure = was_unsure;
                 if !forced {
                     break e;
                 }

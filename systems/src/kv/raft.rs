@@ -76,7 +76,7 @@ fn apply_cmd(data: &mut BTreeMap<String, Value>, cmd: &Cmd) -> CmdResult {
 }
 
 impl Machine for KvMachine {
-    fn apply(&mut self, _index: u64, cmd: &Value) -> Value {
+    fn apply(&mut self, _index: u64, _term: u64, cmd: &Value) -> Value {
         let r = match serde_json::from_value::<Cmd>(cmd.clone()) {
             Ok(c) => apply_cmd(&mut self.data, &c),
             Err(e) => {

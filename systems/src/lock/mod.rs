@@ -4,8 +4,10 @@
 //! Levels:
 //! - `raft`: the lock table is a Raft state machine (the shared integration
 //!   in [`crate::runtime::raft`]); the leader stamps every acquire with its
-//!   wall clock, so lease expiry is decided by the leader; a grant's token
-//!   is its log index.
+//!   term clock (monotonic, see [`Stamp`]), so lease expiry is decided by
+//!   the leader and no wall-clock fault moves it; a lease granted under an
+//!   earlier leader runs a whole TTL of the new leader's clock. A grant's
+//!   token is its log index.
 //! - `single`: one node (the lowest id) holds the table in memory, persisted
 //!   to its data dir, and grants set-if-absent with a time-to-live measured
 //!   by its own wall clock; other nodes forward to it. No replication.
@@ -20,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::runtime::api::{error_response, ApiError};
-use crate::runtime::clock;
+use crate::runtime::clock::{self, Stamp};
 use crate::runtime::http::{self, Request, Response};
 use crate::runtime::node::{self, forward_raw, json_body, NodeConfig, Spec, NO_FORWARD};
 use crate::runtime::raft::{Machine, RaftCore};
@@ -56,7 +58,15 @@ pub const MAX_TTL_MS: u64 = 86_400_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Held {
     token: u64,
-    expires_ms: u64,
+    granted: Stamp,
+    ttl_ms: u64,
+}
+
+impl Held {
+    /// Milliseconds the lease still has at `now` (0 = expired).
+    fn left_ms(&self, now: &Stamp) -> u64 {
+        self.ttl_ms.saturating_sub(self.granted.elapsed_to(now))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -83,23 +93,20 @@ fn conflict(code: &str, msg: String, current: Value) -> ApiError {
 
 impl LockTable {
     /// Set-if-absent with a time-to-live: grants `token` unless an unexpired
-    /// lease exists at `now_ms`.
+    /// lease exists at `now`.
     pub fn acquire(
         &mut self,
         lock: &str,
         ttl_ms: u64,
-        now_ms: u64,
+        now: Stamp,
         token: u64,
     ) -> Result<Value, ApiError> {
         if let Some(h) = self.locks.get(lock) {
-            if h.expires_ms > now_ms {
+            let left = h.left_ms(&now);
+            if left > 0 {
                 return Err(conflict(
                     "locked",
-                    format!(
-                        "{lock} is held (token {}) for {} ms more",
-                        h.token,
-                        h.expires_ms - now_ms
-                    ),
+                    format!("{lock} is held (token {}) for {left} ms more", h.token),
                     json!(h.token),
                 ));
             }
@@ -108,7 +115,8 @@ impl LockTable {
             lock.to_string(),
             Held {
                 token,
-                expires_ms: now_ms + ttl_ms,
+                granted: now,
+                ttl_ms,
             },
         );
         self.last_token = self.last_token.max(token);
@@ -151,21 +159,17 @@ impl LockTable {
         json!({"resource": resource, "value": r.value, "token": r.token})
     }
 
-    /// The lock's current lease as seen at `now_ms`.
-    pub fn peek(&self, lock: &str, now_ms: u64) -> Value {
-        match self.locks.get(lock).filter(|h| h.expires_ms > now_ms) {
-            Some(h) => {
-                json!({"lock": lock, "token": h.token, "expires_in_ms": h.expires_ms - now_ms})
-            }
+    /// The lock's current lease as seen at `now`.
+    pub fn peek(&self, lock: &str, now: &Stamp) -> Value {
+        let held = self.locks.get(lock).map(|h| (h, h.left_ms(now)));
+        match held.filter(|(_, left)| *left > 0) {
+            Some((h, left)) => json!({"lock": lock, "token": h.token, "expires_in_ms": left}),
             None => json!({"lock": lock, "token": null, "expires_in_ms": null}),
         }
     }
 
-    pub fn held(&self, now_ms: u64) -> usize {
-        self.locks
-            .values()
-            .filter(|h| h.expires_ms > now_ms)
-            .count()
+    pub fn held(&self, now: &Stamp) -> usize {
+        self.locks.values().filter(|h| h.left_ms(now) > 0).count()
     }
 }
 
@@ -176,10 +180,10 @@ pub enum LockCmd {
     Acquire {
         lock: String,
         ttl_ms: u64,
-        /// The leader's wall clock (raft) or the node's (others); filled in
-        /// by the node that serves the request.
+        /// When the request was served: the leader's term clock (raft) or
+        /// the node's wall clock (others); filled in by the serving node.
         #[serde(default)]
-        now_ms: u64,
+        now: Stamp,
     },
     Release {
         lock: String,
@@ -227,7 +231,7 @@ pub fn parse(req: &Request) -> Result<Option<LockCmd>, ApiError> {
                 LockCmd::Acquire {
                     lock,
                     ttl_ms,
-                    now_ms: 0,
+                    now: Stamp::default(),
                 }
             }
             ("POST", "release") => LockCmd::Release {
@@ -275,24 +279,24 @@ fn method_not_allowed(req: &Request) -> ApiError {
 }
 
 /// Runs a command on a table; `token` is the token a grant would get.
-fn run_cmd(t: &mut LockTable, cmd: &LockCmd, token: u64, now_ms: u64) -> Result<Value, ApiError> {
+fn run_cmd(t: &mut LockTable, cmd: &LockCmd, token: u64, now: Stamp) -> Result<Value, ApiError> {
     match cmd {
-        LockCmd::Acquire { lock, ttl_ms, .. } => t.acquire(lock, *ttl_ms, now_ms, token),
+        LockCmd::Acquire { lock, ttl_ms, .. } => t.acquire(lock, *ttl_ms, now, token),
         LockCmd::Release { lock, token } => t.release(lock, *token),
         LockCmd::Write {
             resource,
             value,
             token,
         } => t.write(resource, value.clone(), *token),
-        LockCmd::Read { .. } | LockCmd::Peek { .. } => read_cmd(t, cmd, now_ms),
+        LockCmd::Read { .. } | LockCmd::Peek { .. } => read_cmd(t, cmd, &now),
     }
 }
 
 /// Runs a read-only command.
-fn read_cmd(t: &LockTable, cmd: &LockCmd, now_ms: u64) -> Result<Value, ApiError> {
+fn read_cmd(t: &LockTable, cmd: &LockCmd, now: &Stamp) -> Result<Value, ApiError> {
     match cmd {
         LockCmd::Read { resource } => Ok(t.read(resource)),
-        LockCmd::Peek { lock } => Ok(t.peek(lock, now_ms)),
+        LockCmd::Peek { lock } => Ok(t.peek(lock, now)),
         _ => Err(ApiError::invalid("not a read")),
     }
 }
@@ -318,12 +322,12 @@ pub struct LockMachine {
 }
 
 impl Machine for LockMachine {
-    fn apply(&mut self, index: u64, cmd: &Value) -> Value {
+    fn apply(&mut self, index: u64, term: u64, cmd: &Value) -> Value {
         match serde_json::from_value::<LockCmd>(cmd.clone()) {
             Ok(c) => {
                 let now = match &c {
-                    LockCmd::Acquire { now_ms, .. } => *now_ms,
-                    _ => 0,
+                    LockCmd::Acquire { now, .. } => now.for_entry(term),
+                    _ => Stamp::default(),
                 };
                 answer(run_cmd(&mut self.table, &c, index, now))
             }
@@ -364,10 +368,10 @@ impl LocalTable {
     /// `max(last token + 1, wall-clock µs)`.
     pub fn run(&self, cmd: &LockCmd) -> Result<Value, ApiError> {
         let mut t = self.t.lock().unwrap();
-        let now_ms = clock::wall_millis();
+        let now = Stamp::wall();
         let token = (t.last_token + 1).max(clock::wall_micros());
         let before = t.clone();
-        let r = run_cmd(&mut t, cmd, token, now_ms);
+        let r = run_cmd(&mut t, cmd, token, now);
         if r.is_ok() && !cmd.is_read() {
             if let Err(e) = wal::write_json_atomic(&self.path, &*t) {
                 *t = before;
@@ -379,7 +383,7 @@ impl LocalTable {
 
     pub fn status(&self) -> (usize, u64) {
         let t = self.t.lock().unwrap();
-        (t.held(clock::wall_millis()), t.last_token)
+        (t.held(&Stamp::wall()), t.last_token)
     }
 }
 
@@ -466,15 +470,17 @@ async fn serve_cmd(cfg: &NodeConfig, node: &LockNode, req: &Request, mut cmd: Lo
                 if let Err(e) = core.confirm_leadership().await {
                     return error_response(&e.for_read());
                 }
-                let now = clock::wall_millis();
-                let r = core.sm.read(|m| read_cmd(&m.table, &cmd, now));
+                let now = core.leader_stamp(&view).unwrap_or_default();
+                let r = core.sm.read(|m| read_cmd(&m.table, &cmd, &now));
                 return match r {
                     Ok(b) => Response::json(200, &b),
                     Err(e) => error_response(&e.for_read()),
                 };
             }
-            if let LockCmd::Acquire { now_ms, .. } = &mut cmd {
-                *now_ms = clock::wall_millis();
+            if let LockCmd::Acquire { now, .. } = &mut cmd {
+                // Not a leader any more: the stamp says no time has passed,
+                // and the write fails to commit anyway.
+                *now = core.leader_stamp(&view).unwrap_or_default();
             }
             let v = match serde_json::to_value(&cmd) {
                 Ok(v) => v,
@@ -531,21 +537,30 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    /// A wall-clock reading (what `single` and `redlock` use).
+    fn w(ms: u64) -> Stamp {
+        Stamp {
+            term: 0,
+            clock: 0,
+            ms,
+        }
+    }
+
     #[test]
     fn set_if_absent_with_ttl_and_fencing() {
         let mut t = LockTable::default();
-        assert_eq!(t.acquire("l", 100, 1000, 5).unwrap()["token"], 5);
-        let e = t.acquire("l", 100, 1050, 6).unwrap_err();
+        assert_eq!(t.acquire("l", 100, w(1000), 5).unwrap()["token"], 5);
+        let e = t.acquire("l", 100, w(1050), 6).unwrap_err();
         assert_eq!(
             (e.status, e.code.as_str(), e.definite),
             (409, "locked", true)
         );
         assert_eq!(e.current, Some(json!(5)));
         // Expired at 1100: granted again.
-        assert_eq!(t.acquire("l", 100, 1100, 7).unwrap()["token"], 7);
+        assert_eq!(t.acquire("l", 100, w(1100), 7).unwrap()["token"], 7);
         assert_eq!(t.release("l", 5).unwrap_err().code, "not-holder");
         assert!(t.release("l", 7).is_ok());
-        assert_eq!(t.peek("l", 0)["token"], Value::Null);
+        assert_eq!(t.peek("l", &w(0))["token"], Value::Null);
         assert!(t.write("r", json!(1), 7).is_ok());
         assert!(t.write("r", json!(2), 7).is_ok());
         let e = t.write("r", json!(3), 5).unwrap_err();
@@ -560,14 +575,27 @@ mod tests {
     #[test]
     fn raft_machine_tokens_are_log_indices() {
         let mut m = LockMachine::default();
-        let acq = |now: u64| json!({"op": "acquire", "lock": "l", "ttl_ms": 100, "now_ms": now});
-        let r = m.apply(7, &acq(0));
+        let acq = |term: u64, clock: u64, ms: u64| {
+            json!({"op": "acquire", "lock": "l", "ttl_ms": 100,
+                   "now": {"term": term, "clock": clock, "ms": ms}})
+        };
+        let r = m.apply(7, 2, &acq(2, 1, 0));
         assert_eq!(
             (r["status"].clone(), r["body"]["token"].clone()),
             (json!(200), json!(7))
         );
-        assert_eq!(m.apply(8, &acq(50))["status"], 409);
-        assert_eq!(m.apply(9, &acq(100))["body"]["token"], 9);
+        assert_eq!(m.apply(8, 2, &acq(2, 1, 50))["status"], 409);
+        assert_eq!(m.apply(9, 2, &acq(2, 1, 100))["body"]["token"], 9);
+        // A new leader (term 3) has no idea how old the term-2 lease is:
+        // it waits a whole TTL on its own clock, however far its stamps
+        // (or anybody's wall clock) have moved.
+        assert_eq!(m.apply(10, 3, &acq(3, 5, 99))["status"], 409);
+        assert_eq!(m.apply(11, 3, &acq(3, 5, 100))["body"]["token"], 11);
+        // The same holds for another process leading the same term.
+        assert_eq!(m.apply(12, 3, &acq(3, 6, 60))["status"], 409);
+        // A stamp taken in another term than its entry's counts as no time
+        // at all: the lease stays held.
+        assert_eq!(m.apply(13, 4, &acq(3, 5, 100_000))["status"], 409);
         let snap = m.snapshot();
         let mut m2 = LockMachine::default();
         m2.restore(snap).unwrap();
@@ -588,7 +616,7 @@ mod tests {
             Some(LockCmd::Acquire {
                 lock: "a".into(),
                 ttl_ms: 5,
-                now_ms: 0
+                now: Stamp::default()
             })
         );
         assert_eq!(

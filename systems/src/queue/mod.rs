@@ -3,8 +3,11 @@
 //!
 //! Levels (both on the shared Raft integration in [`crate::runtime::raft`]):
 //! - `raft`: at-least-once. A dequeue hides the message for the visibility
-//!   timeout (deadline stamped with the leader's wall clock); an ack deletes
-//!   it; an unacknowledged message is delivered again after the deadline.
+//!   timeout (measured on the leader's monotonic term clock, see
+//!   [`Stamp`], so no wall-clock fault moves it; a message in flight under
+//!   an earlier leader stays hidden for a whole timeout of the new one's);
+//!   an ack deletes it; an unacknowledged message is delivered again once
+//!   the timeout has run out.
 //! - `at-most-once`: a dequeue deletes the message at once; there is no
 //!   redelivery, so a message whose dequeue answer is lost is gone.
 //!
@@ -23,7 +26,7 @@ use serde_json::{json, Value};
 
 use crate::kv::primary::{PrimaryNode, PrimaryParams};
 use crate::runtime::api::{error_response, ApiError};
-use crate::runtime::clock;
+use crate::runtime::clock::Stamp;
 use crate::runtime::http::{self, Request, Response};
 use crate::runtime::node::{self, forward_raw, json_body, NodeConfig, Spec, NO_FORWARD};
 use crate::runtime::raft::{Machine, RaftCore};
@@ -58,9 +61,21 @@ pub const SPEC: Spec = Spec {
 struct Msg {
     id: String,
     value: Value,
-    /// Wall-clock ms until which the message is invisible (in flight).
-    invisible_until: u64,
+    /// When the message was last delivered (`None`: never) and for how
+    /// long it is then hidden (in flight).
+    #[serde(default)]
+    delivered_at: Option<Stamp>,
+    #[serde(default)]
+    visibility_ms: u64,
     deliveries: u64,
+}
+
+impl Msg {
+    /// Whether the message may be delivered at `now`.
+    fn visible(&self, now: &Stamp) -> bool {
+        self.delivered_at
+            .is_none_or(|d| d.elapsed_to(now) >= self.visibility_ms)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -94,8 +109,10 @@ pub enum QueueCmd {
         queue: String,
         #[serde(default)]
         visibility_ms: Option<u64>,
+        /// When the serving node took the request: the leader's term clock
+        /// (Raft levels) or the primary's wall clock (`primary-async`).
         #[serde(default)]
-        now_ms: u64,
+        now: Stamp,
         /// at-most-once: delete at once.
         #[serde(default)]
         delete: bool,
@@ -125,7 +142,8 @@ impl Queues {
                     Msg {
                         id: id.clone(),
                         value: value.clone(),
-                        invisible_until: 0,
+                        delivered_at: None,
+                        visibility_ms: 0,
                         deliveries: 0,
                     },
                 );
@@ -134,19 +152,19 @@ impl Queues {
             QueueCmd::Dequeue {
                 queue,
                 visibility_ms,
-                now_ms,
+                now,
                 delete,
             } => {
                 let Some(q) = self.queues.get_mut(queue) else {
                     return Ok(json!({"queue": queue, "message": null}));
                 };
-                let Some((&seq, _)) = q.msgs.iter().find(|(_, m)| m.invisible_until <= *now_ms)
-                else {
+                let Some((&seq, _)) = q.msgs.iter().find(|(_, m)| m.visible(now)) else {
                     return Ok(json!({"queue": queue, "message": null}));
                 };
                 let m = q.msgs.get_mut(&seq).unwrap();
                 m.deliveries += 1;
-                m.invisible_until = now_ms + visibility_ms.unwrap_or(0);
+                m.delivered_at = Some(*now);
+                m.visibility_ms = visibility_ms.unwrap_or(0);
                 let out = json!({"queue": queue, "message":
                     {"id": m.id, "value": m.value, "deliveries": m.deliveries}});
                 if *delete {
@@ -173,7 +191,7 @@ impl Queues {
                     format!("no message {id:?} in queue {queue:?}"),
                 ))
             }
-            QueueCmd::Stats { queue } => Ok(self.stats(queue, clock::wall_millis())),
+            QueueCmd::Stats { queue } => Ok(self.stats(queue, &Stamp::wall())),
         }
     }
 
@@ -195,15 +213,15 @@ impl Queues {
             .unwrap_or_default()
     }
 
-    fn stats(&self, queue: &str, now_ms: u64) -> Value {
+    fn stats(&self, queue: &str, now: &Stamp) -> Value {
         let q = self.queues.get(queue);
         let count = |f: &dyn Fn(&Msg) -> bool| {
             q.map(|q| q.msgs.values().filter(|m| f(m)).count())
                 .unwrap_or(0)
         };
         json!({"queue": queue,
-               "visible": count(&|m| m.invisible_until <= now_ms),
-               "in_flight": count(&|m| m.invisible_until > now_ms),
+               "visible": count(&|m| m.visible(now)),
+               "in_flight": count(&|m| !m.visible(now)),
                "done": q.map(|q| q.done.len()).unwrap_or(0)})
     }
 }
@@ -222,9 +240,14 @@ pub struct QueueMachine {
 }
 
 impl Machine for QueueMachine {
-    fn apply(&mut self, _index: u64, cmd: &Value) -> Value {
+    fn apply(&mut self, _index: u64, term: u64, cmd: &Value) -> Value {
         match serde_json::from_value::<QueueCmd>(cmd.clone()) {
-            Ok(c) => answer(self.queues.run(&c)),
+            Ok(mut c) => {
+                if let QueueCmd::Dequeue { now, .. } = &mut c {
+                    *now = now.for_entry(term);
+                }
+                answer(self.queues.run(&c))
+            }
             Err(e) => answer(Err(ApiError::invalid(format!("bad command: {e}")))),
         }
     }
@@ -276,7 +299,7 @@ pub fn parse(req: &Request) -> Result<Option<QueueCmd>, ApiError> {
                     ApiError::invalid("visibility_ms must be a positive integer")
                 })?),
             },
-            now_ms: 0,
+            now: Stamp::default(),
             delete: false,
         },
         ("POST", "ack") => QueueCmd::Ack {
@@ -337,17 +360,17 @@ pub async fn start(
     }))
 }
 
-/// Fills in what the serving node decides: the clock, the visibility
+/// Fills in what the serving node decides: the time `at`, the visibility
 /// timeout, and at-most-once deletion.
-fn stamp(cfg: &NodeConfig, cmd: &mut QueueCmd, visibility: Duration) {
+fn stamp(cfg: &NodeConfig, cmd: &mut QueueCmd, visibility: Duration, at: Stamp) {
     if let QueueCmd::Dequeue {
         visibility_ms,
-        now_ms,
+        now,
         delete,
         ..
     } = cmd
     {
-        *now_ms = clock::wall_millis();
+        *now = at;
         *delete = cfg.level == "at-most-once";
         visibility_ms.get_or_insert(visibility.as_millis() as u64);
     }
@@ -372,13 +395,13 @@ async fn serve_cmd(
     let no_forward = req.header(NO_FORWARD).is_some();
     match node {
         QueueNode::Primary { pa, visibility } => {
-            stamp(cfg, &mut cmd, *visibility);
+            stamp(cfg, &mut cmd, *visibility, Stamp::wall());
             let queue = queue_of(&cmd).to_string();
             let key = Queues::store_key(&queue);
             let r = pa.on_primary(|store| {
                 let mut qs = Queues::from_stored(&queue, &store.value(&key));
                 if let QueueCmd::Stats { .. } = cmd {
-                    return Ok((qs.stats(&queue, clock::wall_millis()), vec![]));
+                    return Ok((qs.stats(&queue, &Stamp::wall()), vec![]));
                 }
                 let body = qs.run(&cmd)?;
                 Ok((body, vec![(key.clone(), qs.stored(&queue))]))
@@ -409,10 +432,17 @@ async fn serve_cmd(
                 if let Err(e) = core.confirm_leadership().await {
                     return error_response(&e.for_read());
                 }
-                let now = clock::wall_millis();
-                return Response::json(200, &core.sm.read(|m| m.queues.stats(queue, now)));
+                let now = core.leader_stamp(&view).unwrap_or_default();
+                return Response::json(200, &core.sm.read(|m| m.queues.stats(queue, &now)));
             }
-            stamp(cfg, &mut cmd, *visibility);
+            // Not a leader any more: the stamp says no time has passed, and
+            // the write fails to commit anyway.
+            stamp(
+                cfg,
+                &mut cmd,
+                *visibility,
+                core.leader_stamp(&view).unwrap_or_default(),
+            );
             let v = match serde_json::to_value(&cmd) {
                 Ok(v) => v,
                 Err(e) => return error_response(&ApiError::invalid(e.to_string())),
@@ -482,11 +512,15 @@ mod tests {
         }
     }
 
-    fn deq(now: u64, delete: bool) -> QueueCmd {
+    fn deq(ms: u64, delete: bool) -> QueueCmd {
         QueueCmd::Dequeue {
             queue: "q".into(),
             visibility_ms: Some(100),
-            now_ms: now,
+            now: Stamp {
+                term: 0,
+                clock: 0,
+                ms,
+            },
             delete,
         }
     }
@@ -534,10 +568,35 @@ mod tests {
     }
 
     #[test]
+    fn visibility_runs_on_the_term_clock_and_restarts_under_a_new_leader() {
+        let mut m = QueueMachine::default();
+        let put = |m: &mut QueueMachine, cmd: QueueCmd, term| {
+            m.apply(0, term, &serde_json::to_value(cmd).unwrap())["body"].clone()
+        };
+        let deq_at = |term: u64, clock: u64, ms: u64| QueueCmd::Dequeue {
+            queue: "q".into(),
+            visibility_ms: Some(100),
+            now: Stamp { term, clock, ms },
+            delete: false,
+        };
+        put(&mut m, enq("a", 1), 2);
+        assert_eq!(put(&mut m, deq_at(2, 7, 1_000), 2)["message"]["id"], "a");
+        assert_eq!(put(&mut m, deq_at(2, 7, 1_099), 2)["message"], Value::Null);
+        // A new leader hides it for a whole timeout of its own clock.
+        assert_eq!(put(&mut m, deq_at(3, 9, 99), 3)["message"], Value::Null);
+        assert_eq!(put(&mut m, deq_at(3, 9, 100), 3)["message"]["id"], "a");
+        // A stamp from an earlier term than its entry's counts as no time.
+        assert_eq!(
+            put(&mut m, deq_at(3, 9, 900_000), 4)["message"],
+            Value::Null
+        );
+    }
+
+    #[test]
     fn machine_snapshots_round_trip() {
         let mut m = QueueMachine::default();
         let cmd = serde_json::to_value(enq("a", 1)).unwrap();
-        assert_eq!(m.apply(1, &cmd)["status"], 200);
+        assert_eq!(m.apply(1, 1, &cmd)["status"], 200);
         let mut m2 = QueueMachine::default();
         m2.restore(m.snapshot()).unwrap();
         assert_eq!(m2.queues, m.queues);

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::api::ApiError;
+use super::clock::{self, Stamp};
 use super::http::{HttpClient, Request, Response};
 use super::wal::{Fsync, Wal};
 
@@ -229,8 +230,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 /// and results are JSON; `apply` must depend only on its arguments and the
 /// state (anything time-dependent travels inside the command).
 pub trait Machine: Default + Send + Sync + 'static {
-    /// Applies the command committed at log `index`.
-    fn apply(&mut self, index: u64, cmd: &Value) -> Value;
+    /// Applies the command committed at log `index` in `term` (the term of
+    /// the leader that appended the entry).
+    fn apply(&mut self, index: u64, term: u64, cmd: &Value) -> Value;
     /// The whole state, for snapshots.
     fn snapshot(&self) -> Value;
     /// Replaces the state with a snapshot.
@@ -333,7 +335,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
             match ent.payload {
                 EntryPayload::Blank => out.push(Value::Null),
                 EntryPayload::Normal(cmd) => {
-                    let r = d.m.apply(ent.log_id.index, &cmd);
+                    let r = d.m.apply(ent.log_id.index, ent.log_id.leader_id.term, &cmd);
                     out.push(r)
                 }
                 EntryPayload::Membership(m) => {
@@ -520,6 +522,9 @@ pub struct RaftCore<M: Machine> {
     pub sm: StateMachine<M>,
     pub client: Arc<HttpClient>,
     names: BTreeMap<NodeId, String>,
+    /// The term clock: `(term, when this process first saw itself leader of
+    /// it)`.
+    term_clock: std::sync::Mutex<Option<(u64, std::time::Instant)>>,
 }
 
 /// Who leads, as this node sees it.
@@ -585,6 +590,7 @@ impl<M: Machine> RaftCore<M> {
             sm,
             client,
             names,
+            term_clock: std::sync::Mutex::new(None),
         })
     }
 
@@ -601,6 +607,30 @@ impl<M: Machine> RaftCore<M> {
             leader: self.name(m.current_leader),
             term: m.current_term,
         }
+    }
+
+    /// Now on this leader's term clock (see [`Stamp`]): monotonic
+    /// milliseconds since this process first saw itself leader of
+    /// `view.term`. Starting the clock late only makes leases longer.
+    /// `None` when `view` is not a leader's.
+    pub fn leader_stamp(&self, view: &LeaderView) -> Option<Stamp> {
+        if !view.is_leader {
+            return None;
+        }
+        let mut tc = self.term_clock.lock().unwrap();
+        let start = match *tc {
+            Some((term, start)) if term == view.term => start,
+            _ => {
+                let start = std::time::Instant::now();
+                *tc = Some((view.term, start));
+                start
+            }
+        };
+        Some(Stamp {
+            term: view.term,
+            clock: clock::process_nonce(),
+            ms: start.elapsed().as_millis() as u64,
+        })
     }
 
     /// The leadership view; with no leader known (an election under way)
