@@ -192,14 +192,18 @@ pub enum Targeting {
     Minority,
     Majority,
     All,
+    /// Every node that says it leads (Jepsen's `:primaries`), looked up
+    /// when the fault starts; the planned single node when none does.
+    Primaries,
 }
 
 impl Targeting {
-    pub const ALL: [Targeting; 4] = [
+    pub const ALL: [Targeting; 5] = [
         Targeting::One,
         Targeting::Minority,
         Targeting::Majority,
         Targeting::All,
+        Targeting::Primaries,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -207,11 +211,12 @@ impl Targeting {
             Targeting::Minority => "minority",
             Targeting::Majority => "majority",
             Targeting::All => "all",
+            Targeting::Primaries => "primaries",
         }
     }
     pub fn count(self, nodes: usize) -> usize {
         match self {
-            Targeting::One => 1,
+            Targeting::One | Targeting::Primaries => 1,
             Targeting::Minority => ((nodes - 1) / 2).max(1),
             Targeting::Majority => nodes / 2 + 1,
             Targeting::All => nodes,
@@ -224,7 +229,8 @@ impl Targeting {
 /// (so the plan is a pure function of the seed).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Kill or pause `nodes` (indexes into the node list).
+    /// Kill or pause `nodes` (indexes into the node list; for `primaries`,
+    /// the fallback when no node says it leads).
     Process {
         targeting: Targeting,
         nodes: Vec<usize>,
@@ -249,14 +255,19 @@ pub enum Action {
         links: Vec<(String, String, LinkRule)>,
     },
     HealPacket,
-    /// Move each node's wall clock by its delta (ms).
+    /// Move each node's wall clock by its delta (ms). With `primaries`,
+    /// `deltas` holds one entry, whose delta goes to every node that says
+    /// it leads when the fault starts (its node is the fallback).
     Bump {
         deltas: BTreeMap<String, i64>,
+        primaries: bool,
     },
     /// Flip `node`'s clock between +`delta_ms` and its offset every
-    /// `period_ms` for `duration`.
+    /// `period_ms` for `duration` (with `primaries`, the leader's clock
+    /// instead, `node` being the fallback).
     Strobe {
         node: String,
+        primaries: bool,
         delta_ms: i64,
         period_ms: u64,
         duration: Duration,
@@ -395,15 +406,20 @@ fn start_action(
                     let sign = if rng.random_bool(0.5) { 1 } else { -1 };
                     deltas.insert(ids[i].clone(), sign * ms);
                 }
-                Action::Bump { deltas }
+                Action::Bump {
+                    deltas,
+                    primaries: targeting == Targeting::Primaries,
+                }
             } else {
                 let node = ids[rng.random_range(0..n)].clone();
+                let primaries = rng.random_bool(0.5);
                 let delta_ms = log_uniform(rng, 100.0, 60_000.0) as i64
                     * if rng.random_bool(0.5) { 1 } else { -1 };
                 let period_ms = rng.random_range(10..=200);
                 let duration = (interval / 2).mul_f64(rng.random_range(0.5..1.0));
                 Action::Strobe {
                     node,
+                    primaries,
                     delta_ms,
                     period_ms,
                     duration,

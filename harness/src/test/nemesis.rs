@@ -19,12 +19,13 @@
 //! ends every fault in effect and then always records `heal` with
 //! `final: true`, which is where the consistency checks' final phase begins.
 
-use super::generator::{Action, FaultKind, PlannedFault};
+use super::generator::{Action, FaultKind, PlannedFault, Targeting};
 use super::store::{Recorder, Who};
 use super::supervisor::{FaultTarget, NodeInfo};
+use ::nemesis::schedule::Phase;
 use ::nemesis::{ClockControl, Grudge, NetworkControl};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,6 +161,13 @@ pub struct Nemesis {
     partitioned: bool,
     packet: bool,
     strobe: Option<tokio::task::JoinHandle<()>>,
+    /// The nodes each kill/pause start hit, for its stop.
+    started: HashMap<FaultKind, Vec<usize>>,
+}
+
+/// Whether a `/status` document says its node leads.
+fn is_leader_status(v: &Value) -> bool {
+    matches!(v["role"].as_str(), Some("leader" | "primary"))
 }
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -188,6 +196,7 @@ impl Nemesis {
             partitioned: false,
             packet: false,
             strobe: None,
+            started: HashMap::new(),
         }
     }
 
@@ -244,42 +253,76 @@ impl Nemesis {
         }
     }
 
+    /// Every node's `/status` document, asked concurrently (300 ms each;
+    /// a paused or dead node is simply missing).
+    fn statuses(&self) -> Vec<(usize, Value)> {
+        let infos = self.infos.clone();
+        self.handle.block_on(async move {
+            let http = Arc::new(systems::runtime::http::HttpClient::new());
+            let mut set = tokio::task::JoinSet::new();
+            for (i, n) in infos.into_iter().enumerate() {
+                let http = http.clone();
+                set.spawn(async move {
+                    let r = http
+                        .request(
+                            &n.addr,
+                            "GET",
+                            "/status",
+                            &[],
+                            b"",
+                            Duration::from_millis(300),
+                        )
+                        .await;
+                    let Ok((200, body)) = r else { return None };
+                    serde_json::from_slice::<Value>(&body).ok().map(|v| (i, v))
+                });
+            }
+            let mut out: Vec<(usize, Value)> = set.join_all().await.into_iter().flatten().collect();
+            out.sort_by_key(|(i, _)| *i);
+            out
+        })
+    }
+
     /// Which node leads now, by the nodes' own `/status` (the leader most
     /// of them name, else one that says it leads).
     pub fn find_leader(&self) -> Option<String> {
-        let infos = self.infos.clone();
-        self.handle.block_on(async move {
-            let http = systems::runtime::http::HttpClient::new();
-            let mut named: BTreeMap<String, usize> = BTreeMap::new();
-            let mut claims = Vec::new();
-            for n in &infos {
-                let r = http
-                    .request(
-                        &n.addr,
-                        "GET",
-                        "/status",
-                        &[],
-                        b"",
-                        Duration::from_millis(300),
-                    )
-                    .await;
-                let Ok((200, body)) = r else { continue };
-                let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-                    continue;
-                };
-                if let Some(l) = v["leader"].as_str() {
-                    *named.entry(l.to_string()).or_default() += 1;
-                }
-                if matches!(v["role"].as_str(), Some("leader" | "primary")) {
-                    claims.push(n.id.clone());
-                }
+        let mut named: BTreeMap<String, usize> = BTreeMap::new();
+        let mut claims = Vec::new();
+        for (i, v) in self.statuses() {
+            if let Some(l) = v["leader"].as_str() {
+                *named.entry(l.to_string()).or_default() += 1;
             }
-            named
-                .into_iter()
-                .max_by_key(|(_, c)| *c)
-                .map(|(l, _)| l)
-                .or_else(|| claims.into_iter().next())
-        })
+            if is_leader_status(&v) {
+                claims.push(self.infos[i].id.clone());
+            }
+        }
+        named
+            .into_iter()
+            .max_by_key(|(_, c)| *c)
+            .map(|(l, _)| l)
+            .or_else(|| claims.into_iter().next())
+    }
+
+    /// Every node that says it leads (after a partition, an old leader
+    /// that has not heard of its successor still does), by index; `None`
+    /// when none does.
+    fn primaries(&self) -> Option<Vec<usize>> {
+        let p: Vec<usize> = self
+            .statuses()
+            .into_iter()
+            .filter(|(_, v)| is_leader_status(v))
+            .map(|(i, _)| i)
+            .collect();
+        (!p.is_empty()).then_some(p)
+    }
+
+    fn index_of(&self, id: &str) -> Option<usize> {
+        self.infos.iter().position(|n| n.id == id)
+    }
+
+    /// The nodes a `primaries` fault hits: the leaders now, else `fallback`.
+    fn primaries_or(&self, fallback: Vec<usize>) -> Vec<usize> {
+        self.primaries().unwrap_or(fallback)
     }
 
     fn publish_partition(&self, shape: Option<&str>) {
@@ -339,9 +382,23 @@ impl Nemesis {
     pub fn apply(&mut self, ev: &PlannedFault) {
         match &ev.action {
             Action::Process { targeting, nodes } => {
-                self.procs.start_fault(ev.kind, nodes, targeting.name())
+                let nodes = if *targeting == Targeting::Primaries {
+                    self.primaries_or(nodes.clone())
+                } else {
+                    nodes.clone()
+                };
+                self.procs.start_fault(ev.kind, &nodes, targeting.name());
+                self.started.insert(ev.kind, nodes);
             }
-            Action::Undo { nodes } => self.procs.end_fault(ev.kind, nodes),
+            Action::Undo { nodes } => {
+                // A stop undoes what its start did (a `primaries` start hit
+                // whichever nodes led then); the final heal covers every node.
+                let nodes = match (ev.phase, self.started.remove(&ev.kind)) {
+                    (Phase::Stop, Some(started)) => started,
+                    _ => nodes.clone(),
+                };
+                self.procs.end_fault(ev.kind, &nodes)
+            }
             Action::Partition {
                 shape,
                 grudge,
@@ -425,14 +482,26 @@ impl Nemesis {
                 self.packet = false;
                 self.recorder.set_active_faults("packet", Vec::new());
             }
-            Action::Bump { deltas } => {
+            Action::Bump { deltas, primaries } => {
                 let Some(clocks) = self.clocks.clone() else {
                     return;
                 };
                 self.stop_strobe();
+                let mut deltas = deltas.clone();
+                let mut extra = Map::new();
+                if *primaries {
+                    extra.insert("targeting".into(), json!("primaries"));
+                    let fallback = deltas.keys().filter_map(|n| self.index_of(n)).collect();
+                    let d = deltas.values().next().copied().unwrap_or(0);
+                    deltas = self
+                        .primaries_or(fallback)
+                        .into_iter()
+                        .map(|i| (self.infos[i].id.clone(), d))
+                        .collect();
+                }
                 let value = json!(deltas);
-                self.op("bump", &value, Map::new(), || {
-                    for (n, d) in deltas {
+                self.op("bump", &value, extra, || {
+                    for (n, d) in &deltas {
                         clocks.bump(n, *d)?;
                     }
                     let mut m = Map::new();
@@ -444,6 +513,7 @@ impl Nemesis {
             }
             Action::Strobe {
                 node,
+                primaries,
                 delta_ms,
                 period_ms,
                 duration,
@@ -452,6 +522,15 @@ impl Nemesis {
                     return;
                 };
                 self.stop_strobe();
+                let mut extra = Map::new();
+                let node = if *primaries {
+                    extra.insert("targeting".into(), json!("primaries"));
+                    // A strobe flips one clock: the first node that leads.
+                    let fallback = self.index_of(node).into_iter().collect();
+                    self.infos[self.primaries_or(fallback)[0]].id.clone()
+                } else {
+                    node.clone()
+                };
                 let value = json!({ node.clone(): {
                     "delta_ms": delta_ms,
                     "period_ms": period_ms,
@@ -461,7 +540,7 @@ impl Nemesis {
                 let (node, delta, period, dur) = (node.clone(), *delta_ms, *period_ms, *duration);
                 let handle = self.handle.clone();
                 let mut task = None;
-                self.op("strobe", &value, Map::new(), || {
+                self.op("strobe", &value, extra, || {
                     task = Some(handle.spawn(async move {
                         if let Err(e) = clocks.strobe(&node, delta, period, dur).await {
                             tracing::error!("nemesis strobe {node}: {e}");
