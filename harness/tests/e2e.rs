@@ -250,6 +250,60 @@ fn raft_under_kills_and_pauses_is_valid_and_leaves_no_process() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("VALID"));
 }
 
+/// `--targets primaries`: every pause hits the node that leads when it
+/// starts (one, on a healthy 3-node raft cluster), and the run stays valid.
+#[test]
+fn pauses_aimed_at_the_primaries_hit_the_leader() {
+    let bins = bin_dir();
+    let store = tempfile::tempdir().unwrap();
+    let out = faultline(&[
+        "test",
+        "--level",
+        "raft",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "10",
+        "--nemesis",
+        "pause",
+        "--targets",
+        "primaries",
+        "--nemesis-interval",
+        "4",
+        "--rate",
+        "100",
+        "--seed",
+        "4",
+        "--quiesce",
+        "1",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--bin-dir",
+        bins.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let run = run_dir(store.path());
+    let h = history(&run);
+    let pauses: Vec<&Value> = h
+        .iter()
+        .filter(|e| e["process"] == "nemesis" && e["f"] == "pause" && e["type"] == "info")
+        .collect();
+    assert!(!pauses.is_empty(), "no pause in the history");
+    for p in &pauses {
+        assert_eq!(p["value"]["targeting"], "primaries", "{p}");
+        let nodes = p["value"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 1, "one leader paused: {p}");
+        // Found by asking the nodes (`/status` role leader), not the
+        // planned fallback for when none leads.
+        assert!(p["value"]["fallback"].is_null(), "no leader found: {p}");
+        assert!(p["error"].is_null(), "{p}");
+    }
+    let bad = faultline(&["test", "--targets", "leaders", "--time-limit", "1"]);
+    assert_eq!(bad.status.code(), Some(255), "{}", show(&bad));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--targets"));
+    assert_no_node_left(&run);
+}
+
 /// The default suite's second real run: 3 raft nodes, 15 s, partitions
 /// through the proxy mesh and clock faults through libfaketime. Valid, with
 /// the faults and clock offsets in the history and the consistency row in

@@ -186,7 +186,8 @@ impl FaultKind {
 }
 
 /// How many nodes a fault hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Targeting {
     One,
     Minority,
@@ -307,12 +308,18 @@ fn start_action(
     rng: &mut ChaCha8Rng,
     ids: &[String],
     shapes: &[PartitionShape],
+    targets: &[Targeting],
     interval: Duration,
 ) -> Action {
+    let targets = if targets.is_empty() {
+        &Targeting::ALL[..]
+    } else {
+        targets
+    };
     let n = ids.len();
     match kind {
         FaultKind::Kill | FaultKind::Pause => {
-            let targeting = Targeting::ALL[rng.random_range(0..Targeting::ALL.len())];
+            let targeting = targets[rng.random_range(0..targets.len())];
             let nodes = pick(rng, n, targeting.count(n));
             Action::Process { targeting, nodes }
         }
@@ -399,7 +406,7 @@ fn start_action(
         FaultKind::Clock => {
             if rng.random_range(0..3) < 2 {
                 // Bump: from milliseconds to minutes, either way.
-                let targeting = Targeting::ALL[rng.random_range(0..Targeting::ALL.len())];
+                let targeting = targets[rng.random_range(0..targets.len())];
                 let mut deltas = BTreeMap::new();
                 for i in pick(rng, n, targeting.count(n)) {
                     let ms = log_uniform(rng, 10.0, 300_000.0) as i64;
@@ -412,7 +419,10 @@ fn start_action(
                 }
             } else {
                 let node = ids[rng.random_range(0..n)].clone();
-                let primaries = rng.random_bool(0.5);
+                // One clock: the leader's when primaries are among the
+                // targets (half the time unless they are the only one).
+                let primaries = targets.contains(&Targeting::Primaries)
+                    && (targets.len() == 1 || rng.random_bool(0.5));
                 let delta_ms = log_uniform(rng, 100.0, 60_000.0) as i64
                     * if rng.random_bool(0.5) { 1 } else { -1 };
                 let period_ms = rng.random_range(10..=200);
@@ -435,13 +445,16 @@ fn start_action(
 /// package's end is issued once more as the final heal. Every random choice
 /// (targets, shapes, offsets, link rules) is drawn here from the seed, one
 /// stream per package, so the plan is reproducible and adding a package
-/// moves no other. Only `primary` partitions are resolved at run time (they
-/// isolate whichever node leads then).
+/// moves no other. Only `primary` partitions and `primaries` targets are
+/// resolved at run time (they hit whichever nodes lead then). `targets`
+/// (empty = every targeting) are what kill, pause and clock faults draw
+/// among.
 pub fn fault_plan(
     seed: u64,
     ids: &[String],
     kinds: &[FaultKind],
     shapes: &[PartitionShape],
+    targets: &[Targeting],
     interval: Duration,
     time_limit: Duration,
 ) -> Vec<PlannedFault> {
@@ -478,7 +491,7 @@ pub fn fault_plan(
         let rng = rngs.get_mut(&kind).expect("a stream per package");
         let action = match op.phase {
             Phase::Start => {
-                let a = start_action(kind, rng, ids, shapes, interval);
+                let a = start_action(kind, rng, ids, shapes, targets, interval);
                 if let Action::Process { nodes, .. } = &a {
                     last.insert(kind, nodes.clone());
                 }
@@ -532,6 +545,7 @@ mod tests {
             &ids(5),
             kinds,
             &PartitionShape::ALL,
+            &[],
             Duration::from_secs(10),
             Duration::from_secs(300),
         )
@@ -613,6 +627,7 @@ mod tests {
             &ids(3),
             &[FaultKind::Partition],
             &[PartitionShape::OneWay, PartitionShape::Halves],
+            &[],
             Duration::from_secs(4),
             Duration::from_secs(200),
         );
@@ -620,6 +635,44 @@ mod tests {
             Action::Partition { shape, .. } =>
                 matches!(shape, PartitionShape::OneWay | PartitionShape::Halves),
             a => *a == Action::Heal,
+        }));
+        // Only the chosen targets are drawn: with primaries alone, every
+        // kill, pause, bump and strobe is resolved to the leaders at run time.
+        let leaders = fault_plan(
+            5,
+            &ids(5),
+            &[FaultKind::Pause, FaultKind::Clock],
+            &[],
+            &[Targeting::Primaries],
+            Duration::from_secs(4),
+            Duration::from_secs(200),
+        );
+        let starts: Vec<&Action> = leaders
+            .iter()
+            .filter(|e| e.phase == Phase::Start)
+            .map(|e| &e.action)
+            .collect();
+        assert!(starts.len() > 20);
+        assert!(starts.iter().all(|a| match a {
+            Action::Process { targeting, nodes } =>
+                *targeting == Targeting::Primaries && nodes.len() == 1,
+            Action::Bump { deltas, primaries } => *primaries && deltas.len() == 1,
+            Action::Strobe { primaries, .. } => *primaries,
+            _ => false,
+        }));
+        let mixed = fault_plan(
+            5,
+            &ids(5),
+            &[FaultKind::Kill],
+            &[],
+            &[Targeting::One, Targeting::Majority],
+            Duration::from_secs(4),
+            Duration::from_secs(200),
+        );
+        assert!(mixed.iter().all(|e| match &e.action {
+            Action::Process { targeting, .. } =>
+                matches!(targeting, Targeting::One | Targeting::Majority),
+            _ => true,
         }));
     }
 

@@ -475,6 +475,7 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
         &ids,
         &kinds,
         &spec.partition_shapes(),
+        &spec.targets,
         Duration::from_secs_f64(spec.nemesis_interval),
         Duration::from_secs_f64(spec.time_limit),
     );
@@ -796,9 +797,10 @@ pub fn systems_text() -> String {
          faults (--nemesis, default {}):\n  \
          partition  cut links through a proxy mesh; shapes (--partition): {}\n  \
          packet     delay with jitter, loss or a bandwidth limit on some links (same proxies)\n  \
-         kill       SIGKILL one / a minority / a majority / all nodes, then restart them on their data dirs\n  \
-         pause      SIGSTOP one / a minority / a majority / all nodes, then SIGCONT\n  \
-         clock      bump wall clocks (ms to minutes, either way), strobe them, reset (libfaketime)\n",
+         kill       SIGKILL one / a minority / a majority / all nodes / the primaries, then restart them on their data dirs\n  \
+         pause      SIGSTOP one / a minority / a majority / all nodes / the primaries, then SIGCONT\n  \
+         clock      bump wall clocks (ms to minutes, either way), strobe them, reset (libfaketime)\n\
+         targets (--targets, default any): one, minority, majority, all, primaries (every node that says it leads when the fault starts)\n",
         spec::LEVELS.join(", "),
         systems::queue::LEVELS.join(", "),
         systems::lock::LEVELS.join(", "),

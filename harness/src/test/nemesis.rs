@@ -110,12 +110,23 @@ impl ProcessFaults {
         self.publish();
     }
 
-    /// Starts a kill or pause on `nodes`.
-    pub fn start_fault(&mut self, kind: FaultKind, nodes: &[usize], targeting: &str) {
+    /// Starts a kill or pause on `nodes`; `fallback` marks a `primaries`
+    /// fault that found no leader and hit its planned node instead.
+    pub fn start_fault(
+        &mut self,
+        kind: FaultKind,
+        nodes: &[usize],
+        targeting: &str,
+        fallback: bool,
+    ) {
         if nodes.is_empty() {
             return;
         }
-        self.act(kind.name(), nodes, json!({ "targeting": targeting }));
+        let mut extra = json!({ "targeting": targeting });
+        if fallback {
+            extra["fallback"] = json!(true);
+        }
+        self.act(kind.name(), nodes, extra);
     }
 
     /// Ends a kill or pause on those of `nodes` where it is in effect.
@@ -320,9 +331,13 @@ impl Nemesis {
         self.infos.iter().position(|n| n.id == id)
     }
 
-    /// The nodes a `primaries` fault hits: the leaders now, else `fallback`.
-    fn primaries_or(&self, fallback: Vec<usize>) -> Vec<usize> {
-        self.primaries().unwrap_or(fallback)
+    /// The nodes a `primaries` fault hits: the leaders now, else
+    /// `fallback` (and `true`).
+    fn primaries_or(&self, fallback: Vec<usize>) -> (Vec<usize>, bool) {
+        match self.primaries() {
+            Some(p) => (p, false),
+            None => (fallback, true),
+        }
     }
 
     fn publish_partition(&self, shape: Option<&str>) {
@@ -382,12 +397,13 @@ impl Nemesis {
     pub fn apply(&mut self, ev: &PlannedFault) {
         match &ev.action {
             Action::Process { targeting, nodes } => {
-                let nodes = if *targeting == Targeting::Primaries {
+                let (nodes, fallback) = if *targeting == Targeting::Primaries {
                     self.primaries_or(nodes.clone())
                 } else {
-                    nodes.clone()
+                    (nodes.clone(), false)
                 };
-                self.procs.start_fault(ev.kind, &nodes, targeting.name());
+                self.procs
+                    .start_fault(ev.kind, &nodes, targeting.name(), fallback);
                 self.started.insert(ev.kind, nodes);
             }
             Action::Undo { nodes } => {
@@ -493,8 +509,11 @@ impl Nemesis {
                     extra.insert("targeting".into(), json!("primaries"));
                     let fallback = deltas.keys().filter_map(|n| self.index_of(n)).collect();
                     let d = deltas.values().next().copied().unwrap_or(0);
-                    deltas = self
-                        .primaries_or(fallback)
+                    let (nodes, fell_back) = self.primaries_or(fallback);
+                    if fell_back {
+                        extra.insert("fallback".into(), json!(true));
+                    }
+                    deltas = nodes
                         .into_iter()
                         .map(|i| (self.infos[i].id.clone(), d))
                         .collect();
@@ -527,7 +546,11 @@ impl Nemesis {
                     extra.insert("targeting".into(), json!("primaries"));
                     // A strobe flips one clock: the first node that leads.
                     let fallback = self.index_of(node).into_iter().collect();
-                    self.infos[self.primaries_or(fallback)[0]].id.clone()
+                    let (nodes, fell_back) = self.primaries_or(fallback);
+                    if fell_back {
+                        extra.insert("fallback".into(), json!(true));
+                    }
+                    self.infos[nodes[0]].id.clone()
                 } else {
                     node.clone()
                 };

@@ -1,7 +1,7 @@
 //! `faultline test` flags, resolved into a validated [`TestSpec`] before
 //! anything starts.
 
-use super::generator::FaultKind;
+use super::generator::{FaultKind, Targeting};
 use ::nemesis::PartitionShape;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -84,6 +84,11 @@ pub struct TestArgs {
     /// primary, random-halves; or `all`.
     #[arg(long, default_value = "all")]
     pub partition: String,
+    /// Which nodes kill, pause and clock faults hit, drawn among these,
+    /// comma-separated: one, minority, majority, all, primaries (every
+    /// node that says it leads when the fault starts); or `any`.
+    #[arg(long, default_value = "any")]
+    pub targets: String,
     /// Seconds of each fault package's cycle: quiet for about half of it,
     /// faulty for about half (packages cycle independently and overlap).
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
@@ -145,6 +150,8 @@ pub struct TestSpec {
     pub nemesis: Vec<&'static str>,
     /// Partition shapes to draw among (by name).
     pub partition: Vec<String>,
+    /// Targetings of kill, pause and clock faults to draw among.
+    pub targets: Vec<Targeting>,
     pub nemesis_interval: f64,
     pub seed: u64,
     pub keys: usize,
@@ -323,6 +330,27 @@ impl TestArgs {
                 }
             }
         }
+        let targets: Vec<Targeting> = if matches!(self.targets.trim(), "any" | "") {
+            Targeting::ALL.to_vec()
+        } else {
+            let mut t = Vec::new();
+            for w in self.targets.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+                let x = Targeting::ALL
+                    .into_iter()
+                    .find(|x| x.name() == w)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = Targeting::ALL.iter().map(|x| x.name()).collect();
+                        anyhow::anyhow!(
+                            "--targets: unknown targeting {w:?} (known: {}, or any)",
+                            known.join(", ")
+                        )
+                    })?;
+                if !t.contains(&x) {
+                    t.push(x);
+                }
+            }
+            t
+        };
         let keys = self.keys.unwrap_or(concurrency.div_ceil(2)).max(1);
         if self.keys == Some(0) {
             bail!("--keys: must be at least 1");
@@ -353,6 +381,7 @@ impl TestArgs {
             time_limit: positive("--time-limit", self.time_limit)?,
             nemesis,
             partition,
+            targets,
             nemesis_interval: positive("--nemesis-interval", self.nemesis_interval)?,
             seed,
             keys,
