@@ -265,6 +265,9 @@ pub struct FifoOptions {
     /// `unknown`.
     pub max_ops_per_queue: usize,
     pub timeout: Option<Duration>,
+    /// Approximate bytes the search may use (the linearizability checker's
+    /// `max_bytes`); over it the verdict is `unknown`.
+    pub max_bytes: usize,
 }
 
 impl Default for FifoOptions {
@@ -272,6 +275,7 @@ impl Default for FifoOptions {
         FifoOptions {
             max_ops_per_queue: 2_000,
             timeout: Some(Duration::from_secs(30)),
+            max_bytes: LinOptions::default().max_bytes,
         }
     }
 }
@@ -324,6 +328,7 @@ pub fn check_fifo(ops: &[Operation], opts: &FifoOptions) -> FifoResult {
         model: ModelKind::FifoQueue,
         partition: true,
         timeout: opts.timeout,
+        max_bytes: opts.max_bytes,
         ..LinOptions::default()
     };
     let queues = per_queue.len() - skipped.len();

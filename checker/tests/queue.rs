@@ -191,6 +191,7 @@ fn fifo_catches_reordering_and_skips_long_queues() {
         &FifoOptions {
             max_ops_per_queue: 3,
             timeout: None,
+            ..Default::default()
         },
     );
     assert_eq!(f.verdict, Verdict::Unknown);

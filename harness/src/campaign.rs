@@ -33,6 +33,9 @@
 //! `monotonic-reads`, `monotonic-writes`, `read-your-writes`,
 //! `writes-follow-reads`). A run that ends in a harness error breaks its
 //! row's expectation.
+//!
+//! Each row also shows `first anomaly s (min/median)`: the smallest and the
+//! median `first_anomaly.seconds` (results.json) over its invalid seeds.
 
 use anyhow::{bail, Context, Result};
 use reports::campaign::{CampaignSummary, Row, RunRef};
@@ -350,6 +353,9 @@ fn run_one(row: &Planned, seed: u64, dir: &Path, bin_dir: Option<&Path>) -> Resu
             dir: rel,
             exit,
             seconds: start.elapsed().as_secs_f64(),
+            first_anomaly_s: results
+                .as_ref()
+                .and_then(|r| r["first_anomaly"]["seconds"].as_f64()),
         },
         results,
         run_dir,
@@ -605,6 +611,7 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
         row.availability = (ops > 0).then(|| ok as f64 / ops as f64);
         row.p50_ms = percentile(&lat, 0.5);
         row.p99_ms = percentile(&lat, 0.99);
+        row.set_first_anomaly();
         if let Some(e) = &p.expect {
             match check_expect(e, &row) {
                 Ok(()) => row.expect_ok = Some(true),

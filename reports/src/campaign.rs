@@ -36,6 +36,14 @@ pub struct Row {
     pub availability: Option<f64>,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// Seconds into the run of the first anomaly the checkers reported
+    /// (`first_anomaly.seconds` in results.json), over the invalid seeds
+    /// that have one: the smallest and the median. `None` when no invalid
+    /// seed has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_anomaly_min_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_anomaly_median_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expect: Option<String>,
     /// `None` when the row has no expectation.
@@ -56,7 +64,43 @@ pub struct RunRef {
     pub dir: Option<String>,
     pub exit: i32,
     pub seconds: f64,
+    /// `first_anomaly.seconds` from the run's results.json, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_anomaly_s: Option<f64>,
 }
+
+impl Row {
+    /// Sets `first_anomaly_min_s` and `first_anomaly_median_s` from the
+    /// invalid runs' `first_anomaly_s` (the median of an even count is the
+    /// mean of the middle two).
+    pub fn set_first_anomaly(&mut self) {
+        let mut xs: Vec<f64> = self
+            .runs
+            .iter()
+            .filter(|r| r.verdict == "invalid")
+            .filter_map(|r| r.first_anomaly_s)
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        let n = xs.len();
+        self.first_anomaly_min_s = xs.first().copied();
+        self.first_anomaly_median_s = match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(xs[n / 2]),
+            _ => Some((xs[n / 2 - 1] + xs[n / 2]) / 2.0),
+        };
+    }
+
+    /// `min / median` seconds of the first anomaly, or `–`.
+    pub fn first_anomaly_text(&self) -> String {
+        match (self.first_anomaly_min_s, self.first_anomaly_median_s) {
+            (Some(a), Some(m)) => format!("{a:.1} / {m:.1}"),
+            _ => "–".into(),
+        }
+    }
+}
+
+/// The header of the first-anomaly column.
+pub const FIRST_ANOMALY_COLUMN: &str = "first anomaly s (min/median)";
 
 /// How many seeds failed a column.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -105,7 +149,7 @@ pub fn render(s: &CampaignSummary) -> String {
         "<!doctype html><html><head><meta charset=utf-8><title>campaign {name}</title><style>{CSS}</style></head><body>\
          <h1>campaign {name} <span class='badge {cls}'>{verdict}</span></h1>\
          <p class=meta>started {started} · {rows} rows · {runs} runs · {wall:.0} s wall</p>\
-         <p class=help>Each cell counts the seeds whose run <b>failed</b> that model or showed that anomaly (✓ none, ✗ k/N failed, ? unknown); click it for the worst run's report. Availability is the fraction of client ops that completed ok; latencies are of ok ops, under the campaign's faults.</p>\
+         <p class=help>Each cell counts the seeds whose run <b>failed</b> that model or showed that anomaly (✓ none, ✗ k/N failed, ? unknown); click it for the worst run's report. Availability is the fraction of client ops that completed ok; latencies are of ok ops, under the campaign's faults. <i>First anomaly</i> is how many seconds into the run the earliest anomaly the checkers reported became observable (min / median over the invalid seeds; an upper bound on when the first anomaly happened).</p>\
          <input id=filter placeholder='filter rows…' oninput='f(this.value)'>\
          <table id=t><thead><tr><th>system</th><th>level</th><th>nemesis</th><th>seeds</th>",
         name = esc(&s.name),
@@ -123,14 +167,18 @@ pub fn render(s: &CampaignSummary) -> String {
     for c in &s.columns {
         let _ = write!(h, "<th>{}</th>", esc(c));
     }
-    h.push_str("<th>availability</th><th>p50 ms</th><th>p99 ms</th><th>expectation</th></tr></thead><tbody>");
+    let _ = write!(
+        h,
+        "<th>{}</th><th>availability</th><th>p50 ms</th><th>p99 ms</th><th>expectation</th></tr></thead><tbody>",
+        esc(FIRST_ANOMALY_COLUMN)
+    );
     let mut last_system = String::new();
     for r in &s.rows {
         if r.system != last_system {
             let _ = write!(
                 h,
                 "<tr class=group><td colspan={}>{}</td></tr>",
-                s.columns.len() + 8,
+                s.columns.len() + 9,
                 esc(&r.system)
             );
             last_system = r.system.clone();
@@ -189,6 +237,21 @@ pub fn render(s: &CampaignSummary) -> String {
             ),
             _ => "–".to_string(),
         };
+        let with: Vec<String> = r
+            .runs
+            .iter()
+            .filter(|x| x.verdict == "invalid")
+            .filter_map(|x| {
+                x.first_anomaly_s
+                    .map(|s| format!("seed {} {s:.2} s", x.seed))
+            })
+            .collect();
+        let _ = write!(
+            h,
+            "<td title='{}'>{}</td>",
+            esc(&with.join(", ")),
+            esc(&r.first_anomaly_text())
+        );
         let _ = write!(
             h,
             "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -229,11 +292,14 @@ pub fn markdown(s: &CampaignSummary) -> String {
     for c in &s.columns {
         let _ = write!(m, " {c} |");
     }
-    m.push_str(" availability | p50 ms | p99 ms | expectation |\n|---|---|---|---|");
+    let _ = write!(
+        m,
+        " {FIRST_ANOMALY_COLUMN} | availability | p50 ms | p99 ms | expectation |\n|---|---|---|---|"
+    );
     for _ in &s.columns {
         m.push_str("---|");
     }
-    m.push_str("---|---|---|---|\n");
+    m.push_str("---|---|---|---|---|\n");
     for r in &s.rows {
         let _ = write!(
             m,
@@ -259,7 +325,8 @@ pub fn markdown(s: &CampaignSummary) -> String {
         };
         let _ = writeln!(
             m,
-            " {} | {} | {} | {} |",
+            " {} | {} | {} | {} | {} |",
+            r.first_anomaly_text(),
             r.availability
                 .map(|a| format!("{:.1}%", a * 100.0))
                 .unwrap_or_else(|| "–".into()),
@@ -310,6 +377,14 @@ pub fn junit(s: &CampaignSummary) -> String {
             None => x.push_str("<skipped message=\"no expectation\"/>"),
             Some(true) => {}
         }
+        if r.first_anomaly_min_s.is_some() {
+            let _ = write!(
+                x,
+                "<system-out>{}: {}</system-out>",
+                xml(FIRST_ANOMALY_COLUMN),
+                xml(&r.first_anomaly_text())
+            );
+        }
         x.push_str("</testcase>\n");
     }
     x.push_str("</testsuite>\n");
@@ -345,6 +420,20 @@ mod tests {
                 expect: Some("valid".into()),
                 expect_ok: Some(false),
                 expect_message: Some("2 of 3 seeds invalid".into()),
+                runs: [
+                    ("invalid", Some(6.5)),
+                    ("valid", None),
+                    ("invalid", Some(1.5)),
+                ]
+                .iter()
+                .enumerate()
+                .map(|(i, (v, fa))| RunRef {
+                    seed: i as u64 + 1,
+                    verdict: v.to_string(),
+                    first_anomaly_s: *fa,
+                    ..Default::default()
+                })
+                .collect(),
                 ..Default::default()
             }],
             ok: false,
@@ -352,16 +441,64 @@ mod tests {
     }
 
     #[test]
+    fn first_anomaly_min_and_median_over_invalid_seeds() {
+        let mut r = sample().rows.remove(0);
+        r.set_first_anomaly();
+        assert_eq!(r.first_anomaly_min_s, Some(1.5));
+        assert_eq!(r.first_anomaly_median_s, Some(4.0));
+        // A valid seed's value (it should not have one) is not counted; an
+        // odd count takes the middle one.
+        r.runs[1].first_anomaly_s = Some(0.1);
+        r.runs.push(RunRef {
+            seed: 4,
+            verdict: "invalid".into(),
+            first_anomaly_s: Some(9.0),
+            ..Default::default()
+        });
+        r.set_first_anomaly();
+        assert_eq!(r.first_anomaly_min_s, Some(1.5));
+        assert_eq!(r.first_anomaly_median_s, Some(6.5));
+        assert_eq!(r.first_anomaly_text(), "1.5 / 6.5");
+        r.runs.retain(|x| x.verdict != "invalid");
+        r.set_first_anomaly();
+        assert_eq!(
+            (r.first_anomaly_min_s, r.first_anomaly_median_s),
+            (None, None)
+        );
+        assert_eq!(r.first_anomaly_text(), "–");
+        // Old summaries without the fields still load.
+        let old = r#"{"seed":1,"verdict":"valid","exit":0,"seconds":1.0}"#;
+        let x: RunRef = serde_json::from_str(old).unwrap();
+        assert_eq!(x.first_anomaly_s, None);
+    }
+
+    #[test]
     fn page_markdown_and_junit_show_the_failing_cell() {
-        let s = sample();
+        let mut s = sample();
+        s.rows[0].set_first_anomaly();
         let page = render(&s);
         assert!(page.contains("✗ 2/3"));
+        assert!(page.contains("first anomaly s (min/median)") && page.contains("1.5 / 4.0"));
+        assert!(page.contains("seed 1 6.50 s, seed 3 1.50 s"), "{page}");
         assert!(page.contains("runs/a/index.html"));
         assert!(!page.contains("<script>\"") && page.contains("t&lt;script&gt;"));
         let md = markdown(&s);
         assert!(md.contains("| kv | raft-local | partition |"), "{md}");
         assert!(md.contains("✗ 2/3"));
+        assert!(md.contains("| first anomaly s (min/median) |"), "{md}");
+        assert!(md.contains("| 1.5 / 4.0 |"), "{md}");
+        // Header, separator and row have the same number of cells.
+        let pipes: Vec<usize> = md
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .map(|l| l.matches(" |").count() + l.matches("---|").count())
+            .collect();
+        assert!(pipes.windows(2).all(|w| w[0] == w[1]), "{md}");
         let j = junit(&s);
+        assert!(
+            j.contains("<system-out>first anomaly s (min/median): 1.5 / 4.0</system-out>"),
+            "{j}"
+        );
         assert!(j.contains("failures=\"1\""));
         assert!(j.contains("kv/raft-local/partition"));
         assert!(j.contains("<failure"));

@@ -76,7 +76,13 @@ pub fn section(run: &Run, out: &mut String) {
     }
     let witnesses = collect_witnesses(w);
     if !witnesses.is_empty() {
-        out.push_str(r#"<section id="counterexample"><h2>Offending operations</h2>"#);
+        // A valid run's examples (redeliveries an at-least-once queue may
+        // make, recovered info ops) are allowed, not offending.
+        if verdict == "valid" {
+            out.push_str(r#"<section id="counterexample"><h2>Operations of note</h2><p class="muted">The run is valid: these are what the checker lists as allowed (for instance redeliveries under at-least-once, or indeterminate ops that turned out to have happened).</p>"#);
+        } else {
+            out.push_str(r#"<section id="counterexample"><h2>Offending operations</h2>"#);
+        }
         for (title, expl, ops) in witnesses {
             let _ = write!(out, "<h3>{}</h3>", esc(&title));
             if !expl.is_empty() {
@@ -119,6 +125,7 @@ pub fn section(run: &Run, out: &mut String) {
             }
             out.push_str("</tbody></table>");
         }
+        fifo(w, out);
         out.push_str("</section>");
         return;
     }
@@ -139,7 +146,39 @@ pub fn section(run: &Run, out: &mut String) {
             );
         }
     }
+    fifo(w, out);
     out.push_str("</section>");
+}
+
+/// The queue workload's informational fifo-queue pass: its verdict and,
+/// when invalid, the op that cannot be linearized, linked into the timeline.
+fn fifo(w: &Value, out: &mut String) {
+    let f = &w["fifo_linearizable"];
+    let Some(verdict) = str_of(&f["verdict"]) else {
+        return;
+    };
+    let skipped = f["skipped_queues"].as_array().map_or(0, Vec::len);
+    let _ = write!(
+        out,
+        r#"<h3>FIFO order (informational)</h3><p class="explain">fifo-queue linearizability: <b>{}</b> ({} queue(s) searched, {} over {} ops skipped). This never changes the verdict: the queues under test do not promise FIFO order (redelivery, skipped in-flight messages, failover), so a violation here is expected, not a bug.</p>"#,
+        esc(&verdict),
+        esc(&value_text(&f["checked_queues"])),
+        skipped,
+        esc(&value_text(&f["max_ops_per_queue"]))
+    );
+    if let Some(r) = str_of(&f["reason"]) {
+        let _ = write!(out, r#"<p class="muted">{}</p>"#, esc(&r));
+    }
+    let ce = &f["counterexample"];
+    if ce.is_object() {
+        let op = &ce["op"];
+        let _ = write!(
+            out,
+            r#"<p class="explain">The op that cannot be linearized: {}. {}</p>"#,
+            op_link(&op["invoke_index"], &opview_label(op)),
+            esc(&str_of(&ce["explanation"]).unwrap_or_default())
+        );
+    }
 }
 
 /// (title, explanation, ops) for every witness-like object under `v`: an

@@ -334,10 +334,19 @@ fn header(run: &Run, out: &mut String) {
         for (n, v) in checker_verdicts(r) {
             let _ = write!(out, "<span>{} {}</span>", esc(&n), verdict_badge(&v));
         }
+        let fifo = &r["workload"]["fifo_linearizable"];
+        if let Some(v) = str_of(&fifo["verdict"]) {
+            let _ = write!(
+                out,
+                r#"<span title="informational: never changes the verdict">fifo-queue linearizability <span class="muted">(informational)</span> {}</span>"#,
+                verdict_badge(&v)
+            );
+        }
         if r["interrupted"].as_bool() == Some(true) {
             out.push_str(r#"<span class="verdict unknown">interrupted</span>"#);
         }
         out.push_str("</div>");
+        first_anomaly(r, out);
     }
     if let Some(cmd) = rerun_command(run) {
         let _ = write!(
@@ -354,6 +363,21 @@ fn header(run: &Run, out: &mut String) {
     }
     out.push_str(
         r##"<nav><a href="#timeline">timeline</a><a href="#consistency">consistency</a><a href="#perf">performance</a><a href="#counterexample">counterexample</a><a href="#stats">stats</a><a href="#files">files</a></nav></header>"##,
+    );
+}
+
+/// The `first_anomaly` line of the verdict area, linked to the op in the
+/// timeline.
+fn first_anomaly(results: &Value, out: &mut String) {
+    let a = &results["first_anomaly"];
+    let (Some(secs), Some(i)) = (a["seconds"].as_f64(), a["index"].as_u64()) else {
+        return;
+    };
+    let _ = write!(
+        out,
+        r##"<p class="first-anomaly">first anomaly <b>{secs:.2} s</b> into the run (<a href="#op-{i}" class="oplink">history index {i}</a>): {} <span class="muted" title="the earliest anomaly the checkers reported: an upper bound on when the first one happened">({})</span></p>"##,
+        esc(&str_of(&a["what"]).unwrap_or_default()),
+        esc(&str_of(&a["source"]).unwrap_or_default())
     );
 }
 

@@ -491,3 +491,44 @@ fn checker_examples_given_as_bare_history_indices_link_into_the_timeline() {
         "f filled in from the history"
     );
 }
+
+#[test]
+fn first_anomaly_and_the_informational_fifo_pass_are_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    copy_dir(&data("raft-valid"), &dir);
+    let path = dir.join("results.json");
+    let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    r["first_anomaly"] = serde_json::json!({"seconds": 4.734, "index": 175,
+        "what": "linearizable: cas 51 -> 55 on key <1>", "source": "workload"});
+    r["workload"] = serde_json::json!({
+        "checker": "total-queue", "verdict": "valid",
+        "fifo_linearizable": {"checker": "fifo-queue linearizability", "informational": true,
+            "verdict": "invalid", "checked_queues": 1, "skipped_queues": [], "max_ops_per_queue": 300,
+            "explanation": "In key 0: dequeue -> 25 cannot follow",
+            "counterexample": {"partition": "0", "explanation": "x",
+                "op": {"invoke_index": 244, "description": "dequeue -> 25"}}}
+    });
+    std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
+    let html = std::fs::read_to_string(reports::render_run(&dir).unwrap()).unwrap();
+    let head = &html[..html.find("<main>").expect("main")];
+    assert!(
+        head.contains(r##"first anomaly <b>4.73 s</b> into the run (<a href="#op-175" class="oplink">history index 175</a>)"##),
+        "first anomaly line in the verdict area"
+    );
+    assert!(head.contains("on key &lt;1&gt;"), "escaped");
+    assert!(
+        head.contains("fifo-queue linearizability <span class=\"muted\">(informational)</span>")
+    );
+    let sec = &html[html.find(r#"id="counterexample""#).expect("section")..];
+    assert!(sec.contains("FIFO order (informational)"));
+    assert!(
+        sec.contains(r##"href="#op-244""##),
+        "link to the failing dequeue"
+    );
+    // Without the field, no line.
+    r.as_object_mut().unwrap().remove("first_anomaly");
+    std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
+    let html = std::fs::read_to_string(reports::render_run(&dir).unwrap()).unwrap();
+    assert!(!html.contains("first anomaly <b>"));
+}

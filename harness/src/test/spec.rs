@@ -334,7 +334,12 @@ impl TestArgs {
             Targeting::ALL.to_vec()
         } else {
             let mut t = Vec::new();
-            for w in self.targets.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            for w in self
+                .targets
+                .split(',')
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+            {
                 let x = Targeting::ALL
                     .into_iter()
                     .find(|x| x.name() == w)

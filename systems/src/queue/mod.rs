@@ -321,7 +321,7 @@ pub fn parse(req: &Request) -> Result<Option<QueueCmd>, ApiError> {
 /// A queue node: Raft (`raft`, `at-most-once`) or primary-backup.
 pub enum QueueNode {
     Raft {
-        core: RaftCore<QueueMachine>,
+        core: Box<RaftCore<QueueMachine>>,
         visibility: Duration,
     },
     Primary {
@@ -354,7 +354,7 @@ pub async fn start(
         }
     } else {
         QueueNode::Raft {
-            core: RaftCore::start(cfg.raft_params("faultline-queue"), client).await?,
+            core: Box::new(RaftCore::start(cfg.raft_params("faultline-queue"), client).await?),
             visibility,
         }
     }))
