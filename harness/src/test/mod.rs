@@ -251,22 +251,9 @@ async fn wait_settled(cluster: &Cluster, level: &str, timeout: Duration) -> bool
     while Instant::now() < deadline {
         let mut leaders = Vec::new();
         for n in cluster.infos() {
-            let r = http
-                .request(
-                    &n.addr,
-                    "GET",
-                    "/status",
-                    &[],
-                    b"",
-                    Duration::from_millis(500),
-                )
-                .await;
-            let leader = match r {
-                Ok((200, b)) => serde_json::from_slice::<Value>(&b)
-                    .ok()
-                    .and_then(|v| v["leader"].as_str().map(str::to_string)),
-                _ => None,
-            };
+            let leader = nemesis::node_status(&http, &n.addr, Duration::from_millis(500))
+                .await
+                .and_then(|v| v["leader"].as_str().map(str::to_string));
             leaders.push(leader);
         }
         if leaders.iter().all(|l| l.is_some() && *l == leaders[0]) {

@@ -176,6 +176,22 @@ pub struct Nemesis {
     started: HashMap<FaultKind, Vec<usize>>,
 }
 
+/// A node's `GET /status` document; `None` when it does not answer 200
+/// with JSON within `timeout`.
+pub async fn node_status(
+    http: &systems::runtime::http::HttpClient,
+    addr: &str,
+    timeout: Duration,
+) -> Option<Value> {
+    match http
+        .request(addr, "GET", "/status", &[], b"", timeout)
+        .await
+    {
+        Ok((200, body)) => serde_json::from_slice(&body).ok(),
+        _ => None,
+    }
+}
+
 /// Whether a `/status` document says its node leads.
 fn is_leader_status(v: &Value) -> bool {
     matches!(v["role"].as_str(), Some("leader" | "primary"))
@@ -274,18 +290,9 @@ impl Nemesis {
             for (i, n) in infos.into_iter().enumerate() {
                 let http = http.clone();
                 set.spawn(async move {
-                    let r = http
-                        .request(
-                            &n.addr,
-                            "GET",
-                            "/status",
-                            &[],
-                            b"",
-                            Duration::from_millis(300),
-                        )
-                        .await;
-                    let Ok((200, body)) = r else { return None };
-                    serde_json::from_slice::<Value>(&body).ok().map(|v| (i, v))
+                    node_status(&http, &n.addr, Duration::from_millis(300))
+                        .await
+                        .map(|v| (i, v))
                 });
             }
             let mut out: Vec<(usize, Value)> = set.join_all().await.into_iter().flatten().collect();

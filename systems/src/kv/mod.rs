@@ -10,6 +10,7 @@ pub mod quorum;
 pub mod raft;
 pub mod store;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -222,39 +223,39 @@ pub fn handler(cfg: Arc<Config>, node: Arc<dyn KvNode>) -> http::Handler {
 
 /// Starts a node and serves until the process is killed.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
-    use anyhow::Context;
-    clock::set_offset_ms(cfg.clock_offset_ms);
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("--data-dir: cannot create {}", cfg.data_dir.display()))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&cfg.listen)
-            .await
-            .with_context(|| format!("--listen: cannot bind {}", cfg.listen))?;
-        let cfg = Arc::new(cfg);
-        let client = HttpClient::new();
-        let node: Arc<dyn KvNode> = match cfg.level {
-            Level::Raft | Level::RaftLease | Level::RaftLocal => {
-                raft::RaftNode::start(cfg.clone(), client).await?
-            }
-            Level::PrimaryAsync => primary::PrimaryNode::start(cfg.clone(), client)?,
-            Level::Quorum => quorum::QuorumNode::start(cfg.clone(), client)?,
-            Level::Gossip => gossip::GossipNode::start(cfg.clone(), client)?,
-        };
-        tracing::info!(
-            "node {} ready: level {}, listening on {}, peers {:?}",
-            cfg.id,
-            cfg.level.name(),
-            cfg.listen,
-            cfg.peers
-        );
-        http::serve(listener, handler(cfg, node)).await;
-        Ok(())
+    crate::runtime::node::serve(cfg, start, handler)
+}
+
+async fn start(cfg: Arc<Config>, client: Arc<HttpClient>) -> anyhow::Result<Arc<dyn KvNode>> {
+    Ok(match cfg.level {
+        Level::Raft | Level::RaftLease | Level::RaftLocal => {
+            raft::RaftNode::start(cfg.clone(), client).await?
+        }
+        Level::PrimaryAsync => primary::PrimaryNode::start(cfg.clone(), client)?,
+        Level::Quorum => quorum::QuorumNode::start(cfg.clone(), client)?,
+        Level::Gossip => gossip::GossipNode::start(cfg.clone(), client)?,
     })
+}
+
+impl crate::runtime::node::Listen for Config {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn listen(&self) -> &str {
+        &self.listen
+    }
+    fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+    fn level_name(&self) -> &str {
+        self.level.name()
+    }
+    fn clock_offset_ms(&self) -> i64 {
+        self.clock_offset_ms
+    }
+    fn peers(&self) -> &BTreeMap<String, String> {
+        &self.peers
+    }
 }
 
 #[cfg(test)]

@@ -510,20 +510,14 @@ pub fn handler(cfg: Arc<NodeConfig>, node: Arc<LockNode>) -> http::Handler {
                     LockNode::Local(_) => error_response(&ApiError::not_found("no peer traffic")),
                 };
             }
-            if let Some(r) = node::common_route(&cfg, &req) {
-                return r;
-            }
-            if (req.method.as_str(), req.path.as_str()) == ("GET", "/status") {
-                return Response::json(200, &status(&cfg, &node));
-            }
-            match parse(&req) {
-                Ok(Some(cmd)) => serve_cmd(&cfg, &node, &req, cmd).await,
-                Ok(None) => error_response(&ApiError::not_found(format!(
-                    "no route for {} {}",
-                    req.method, req.path
-                ))),
-                Err(e) => error_response(&e),
-            }
+            node::route(
+                &cfg,
+                &req,
+                || status(&cfg, &node),
+                parse,
+                |cmd| serve_cmd(&cfg, &node, &req, cmd),
+            )
+            .await
         })
     })
 }

@@ -473,24 +473,14 @@ pub fn handler(cfg: Arc<NodeConfig>, node: Arc<QueueNode>) -> http::Handler {
                     QueueNode::Primary { pa, .. } => pa.internal_sync(&req),
                 };
             }
-            if let Some(r) = node::common_route(&cfg, &req) {
-                return r;
-            }
-            if (req.method.as_str(), req.path.as_str()) == ("GET", "/status") {
-                let st = match &*node {
-                    QueueNode::Raft { core, .. } => core.status(&cfg.level),
-                    QueueNode::Primary { pa, .. } => pa.status_doc(),
-                };
-                return Response::json(200, &st);
-            }
-            match parse(&req) {
-                Ok(Some(cmd)) => serve_cmd(&cfg, &node, &req, cmd).await,
-                Ok(None) => error_response(&ApiError::not_found(format!(
-                    "no route for {} {}",
-                    req.method, req.path
-                ))),
-                Err(e) => error_response(&e),
-            }
+            let status = || match &*node {
+                QueueNode::Raft { core, .. } => core.status(&cfg.level),
+                QueueNode::Primary { pa, .. } => pa.status_doc(),
+            };
+            node::route(&cfg, &req, status, parse, |cmd| {
+                serve_cmd(&cfg, &node, &req, cmd)
+            })
+            .await
         })
     })
 }

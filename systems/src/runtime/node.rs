@@ -280,43 +280,104 @@ pub fn main_with(spec: &Spec, run: fn(NodeConfig) -> anyhow::Result<()>) -> Exit
     ExitCode::SUCCESS
 }
 
+/// What [`serve`] needs of a node's configuration.
+pub trait Listen: Send + Sync + 'static {
+    fn id(&self) -> &str;
+    fn listen(&self) -> &str;
+    fn data_dir(&self) -> &std::path::Path;
+    fn level_name(&self) -> &str;
+    fn clock_offset_ms(&self) -> i64;
+    fn peers(&self) -> &BTreeMap<String, String>;
+}
+
+impl Listen for NodeConfig {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn listen(&self) -> &str {
+        &self.listen
+    }
+    fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+    fn level_name(&self) -> &str {
+        &self.level
+    }
+    fn clock_offset_ms(&self) -> i64 {
+        self.clock_offset_ms
+    }
+    fn peers(&self) -> &BTreeMap<String, String> {
+        &self.peers
+    }
+}
+
 /// Binds, builds the node with `make` inside the async runtime, and serves
 /// `handler(node)` until the process is killed.
-pub fn serve<N, F, Fut>(
-    cfg: NodeConfig,
+pub fn serve<C, N, F, Fut>(
+    cfg: C,
     make: F,
-    handler: fn(Arc<NodeConfig>, Arc<N>) -> http::Handler,
+    handler: fn(Arc<C>, Arc<N>) -> http::Handler,
 ) -> anyhow::Result<()>
 where
-    N: Send + Sync + 'static,
-    F: FnOnce(Arc<NodeConfig>, Arc<HttpClient>) -> Fut,
+    C: Listen,
+    N: Send + Sync + ?Sized + 'static,
+    F: FnOnce(Arc<C>, Arc<HttpClient>) -> Fut,
     Fut: Future<Output = anyhow::Result<Arc<N>>>,
 {
     use anyhow::Context;
-    clock::set_offset_ms(cfg.clock_offset_ms);
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("--data-dir: cannot create {}", cfg.data_dir.display()))?;
+    clock::set_offset_ms(cfg.clock_offset_ms());
+    std::fs::create_dir_all(cfg.data_dir())
+        .with_context(|| format!("--data-dir: cannot create {}", cfg.data_dir().display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        let listener = tokio::net::TcpListener::bind(cfg.listen())
             .await
-            .with_context(|| format!("--listen: cannot bind {}", cfg.listen))?;
+            .with_context(|| format!("--listen: cannot bind {}", cfg.listen()))?;
         let cfg = Arc::new(cfg);
         let node = make(cfg.clone(), HttpClient::new()).await?;
         tracing::info!(
             "node {} ready: level {}, listening on {}, peers {:?}",
-            cfg.id,
-            cfg.level,
-            cfg.listen,
-            cfg.peers
+            cfg.id(),
+            cfg.level_name(),
+            cfg.listen(),
+            cfg.peers()
         );
         http::serve(listener, handler(cfg, node)).await;
         Ok(())
     })
+}
+
+/// The client side of a node's HTTP handler: [`common_route`], then
+/// `GET /status` (answered by `status`), then the system's own requests
+/// (`parse`d, then `serve`d); anything else is a 404.
+pub async fn route<C, Fut>(
+    cfg: &NodeConfig,
+    req: &Request,
+    status: impl FnOnce() -> Value,
+    parse: fn(&Request) -> Result<Option<C>, ApiError>,
+    serve: impl FnOnce(C) -> Fut,
+) -> Response
+where
+    Fut: Future<Output = Response>,
+{
+    if let Some(r) = common_route(cfg, req) {
+        return r;
+    }
+    if (req.method.as_str(), req.path.as_str()) == ("GET", "/status") {
+        return Response::json(200, &status());
+    }
+    match parse(req) {
+        Ok(Some(cmd)) => serve(cmd).await,
+        Ok(None) => error_response(&ApiError::not_found(format!(
+            "no route for {} {}",
+            req.method, req.path
+        ))),
+        Err(e) => error_response(&e),
+    }
 }
 
 /// `GET /health` and (with `--debug-endpoints`) `POST /debug/clock`.
