@@ -7,115 +7,12 @@
 //! Slower runs are `#[ignore]`d: `cargo test --release -p faultline --test
 //! e2e -- --ignored`.
 
+mod common;
+
+use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
-
-/// The directory holding `faultline-kv`: next to `faultline`, where `cargo
-/// test --workspace` puts it. Under `cargo test -p faultline` it may be
-/// missing; then it is built with the same cargo and profile.
-fn bin_dir() -> PathBuf {
-    let dir = Path::new(BIN).parent().unwrap().to_path_buf();
-    if dir.join("faultline-kv").is_file() {
-        return dir;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "systems", "--bin", "faultline-kv"]);
-    if dir.file_name().and_then(|n| n.to_str()) == Some("release") {
-        cmd.arg("--release");
-    }
-    if let Some(target) = dir.parent() {
-        cmd.arg("--target-dir").arg(target);
-    }
-    let st = cmd
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo to build faultline-kv");
-    assert!(st.success(), "building faultline-kv failed");
-    assert!(
-        dir.join("faultline-kv").is_file(),
-        "{} still missing",
-        dir.display()
-    );
-    dir
-}
-
-fn faultline(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run faultline")
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn history(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("history.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// Every pid a run's nodes ever had.
-fn node_pids(run: &Path) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir(run.join("nodes")).unwrap() {
-        let text = std::fs::read_to_string(e.unwrap().path().join("pids")).unwrap_or_default();
-        pids.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
-    }
-    pids
-}
-
-/// A pid that still runs `faultline-kv` (a zombie counts as gone; a reused
-/// pid running something else is not ours).
-fn alive_node(pid: u32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .next();
-    !stat.is_empty() && state != Some("Z") && {
-        let cmd = String::from_utf8_lossy(&cmd);
-        cmd.contains("faultline-kv") || cmd.contains("kv-node")
-    }
-}
-
-fn assert_no_node_left(run: &Path) {
-    let pids = node_pids(run);
-    assert!(!pids.is_empty(), "no pids recorded under {}", run.display());
-    // Killed processes may take a moment to be reaped by init.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let alive: Vec<u32> = pids.iter().copied().filter(|&p| alive_node(p)).collect();
-        if alive.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node processes left running: {alive:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn run_dir(store: &Path) -> PathBuf {
-    std::fs::canonicalize(store.join("latest")).expect("store/latest points at the run")
-}
 
 #[test]
 fn bad_flags_fail_fast_naming_the_flag() {

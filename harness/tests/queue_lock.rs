@@ -2,71 +2,12 @@
 //! loopback (3 raft nodes, about 12 s each, kills and pauses), which must
 //! come out valid; and the flag checks for the new systems.
 
+mod common;
+
+use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Instant;
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
-
-/// The directory holding `faultline-queue` and `faultline-lock`: next to
-/// `faultline`, else built there with the same cargo and profile.
-fn bin_dir() -> PathBuf {
-    let dir = Path::new(BIN).parent().unwrap().to_path_buf();
-    let bins = ["faultline-queue", "faultline-lock"];
-    if bins.iter().all(|b| dir.join(b).is_file()) {
-        return dir;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "systems"]);
-    for b in bins {
-        cmd.args(["--bin", b]);
-    }
-    if dir.file_name().and_then(|n| n.to_str()) == Some("release") {
-        cmd.arg("--release");
-    }
-    if let Some(target) = dir.parent() {
-        cmd.arg("--target-dir").arg(target);
-    }
-    let st = cmd
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo to build the systems");
-    assert!(st.success(), "building the systems failed");
-    for b in bins {
-        assert!(
-            dir.join(b).is_file(),
-            "{b} still missing in {}",
-            dir.display()
-        );
-    }
-    dir
-}
-
-fn faultline(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run faultline")
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn history(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("history.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
 
 /// Runs a short raft test of `system` and returns (stdout, run dir, results).
 fn short_raft_run(system: &str, rate: &str, store: &Path) -> (String, PathBuf, Value) {
