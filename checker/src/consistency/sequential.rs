@@ -5,7 +5,10 @@
 //! `ok` ops must be placed; an `info` op (a process's last) may be placed or
 //! left out. A legal read is placed greedily and its alternatives are not
 //! explored: a read changes no state, so if any completion exists from here,
-//! one exists with the read placed now.
+//! one exists with the read placed now. As in the linearizability search
+//! (`wgl`), an `info` op is never placed right before a blind write: the
+//! write would erase it before anything saw it, so the order with it left
+//! out is as good; the configuration carries that one bit.
 
 use super::{Act, Key, Witness};
 use crate::history::Operation;
@@ -81,7 +84,13 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
     let mut h: u64 = (0..np).fold(0, |a, p| a ^ z(p, 0));
     let mut state: u32 = NIL;
     let mut remaining = total;
-    let mut stack: Vec<(u32, u32, bool)> = Vec::new();
+    // (process, state before, forced, unsure before)
+    let mut stack: Vec<(u32, u32, bool, bool)> = Vec::new();
+    // The last op placed was an info op that may have changed the state:
+    // the next may not be a blind write.
+    let mut unsure = false;
+    const UNSURE_BIT: u32 = 1 << 30;
+    let key_of = |state: u32, unsure: bool| state | if unsure { UNSURE_BIT } else { 0 };
     let mut choice = 0usize;
     let mut steps: u64 = 0;
     let mut memo: HashTable<(u64, u32, u32)> = HashTable::new();
@@ -151,9 +160,10 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
             if model.read_only(&s.op) && model.step(&state, &s.op).is_some() {
                 h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
                 pos[p] += 1;
-                if insert(&mut memo, &mut arena, h, state, &pos) {
+                if insert(&mut memo, &mut arena, h, key_of(state, false), &pos) {
                     remaining -= s.required as u32;
-                    stack.push((p as u32, state, true));
+                    stack.push((p as u32, state, true, unsure));
+                    unsure = false;
                     moved = true;
                 } else {
                     pos[p] -= 1;
@@ -171,13 +181,16 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
             let mut p = choice;
             while p < np {
                 if let Some(s) = seqs[p].get(pos[p] as usize) {
-                    if let Some(ns) = model.step(&state, &s.op) {
+                    let allowed = !(unsure && model.blind(&s.op));
+                    if let Some(ns) = model.step(&state, &s.op).filter(|_| allowed) {
                         h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
                         pos[p] += 1;
-                        if insert(&mut memo, &mut arena, h, ns, &pos) {
+                        let now_unsure = !s.required && !model.read_only(&s.op);
+                        if insert(&mut memo, &mut arena, h, key_of(ns, now_unsure), &pos) {
                             remaining -= s.required as u32;
-                            stack.push((p as u32, state, false));
+                            stack.push((p as u32, state, false, unsure));
                             state = ns;
+                            unsure = now_unsure;
                             moved = true;
                             break;
                         }
@@ -200,7 +213,7 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
             best = (stack.len(), state, next);
         }
         loop {
-            let Some((p, prev, forced)) = stack.pop() else {
+            let Some((p, prev, forced, was_unsure)) = stack.pop() else {
                 let kops: Vec<&super::KOp> = best
                     .2
                     .iter()
@@ -229,6 +242,7 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
             h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
             remaining += seqs[p][pos[p] as usize].required as u32;
             state = prev;
+            unsure = was_unsure;
             if !forced {
                 choice = p + 1;
                 break;
