@@ -504,10 +504,24 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 /// Latencies (ms) of ok client ops in a run's history.
-fn ok_latencies(run_dir: &Path, out: &mut Vec<f64>) {
+/// Error codes that are the system's answer, not a sign it was unavailable
+/// (a cas on a changed value, a lock someone holds, a stale token...).
+const ANSWER_CODES: [&str; 5] = [
+    "cas-mismatch",
+    "locked",
+    "not-holder",
+    "fenced",
+    "unknown-message",
+];
+
+/// One pass over a run's history: the latency (ms) of every `ok` client op
+/// goes to `out`; returns (client ops completed, ops the system answered:
+/// `ok`, or `fail` with one of [`ANSWER_CODES`]).
+fn history_figures(run_dir: &Path, out: &mut Vec<f64>) -> (u64, u64) {
     let Ok(text) = std::fs::read_to_string(run_dir.join("history.jsonl")) else {
-        return;
+        return (0, 0);
     };
+    let (mut ops, mut answered) = (0u64, 0u64);
     let mut open: BTreeMap<String, i64> = BTreeMap::new();
     for line in text.lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
@@ -528,6 +542,15 @@ fn ok_latencies(run_dir: &Path, out: &mut Vec<f64>) {
                 open.insert(p, t);
             }
             other => {
+                ops += 1;
+                let code = v
+                    .get("error")
+                    .and_then(|e| e.as_str().or(e["code"].as_str()));
+                if other == "ok"
+                    || (other == "fail" && code.is_some_and(|c| ANSWER_CODES.contains(&c)))
+                {
+                    answered += 1;
+                }
                 if let Some(s) = open.remove(&p) {
                     if other == "ok" {
                         out.push((t - s) as f64 / 1e6);
@@ -536,6 +559,7 @@ fn ok_latencies(run_dir: &Path, out: &mut Vec<f64>) {
             }
         }
     }
+    (ops, answered)
 }
 
 /// Runs the campaign; returns the exit code (0 every expectation holds, 1
@@ -598,12 +622,10 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
                     _ => {}
                 }
             }
-            if let Some(stats) = o.results.as_ref().and_then(|r| r.get("stats")) {
-                ops += stats.get("ops").and_then(Value::as_u64).unwrap_or(0);
-                ok += stats.get("ok").and_then(Value::as_u64).unwrap_or(0);
-            }
             if let Some(d) = &o.run_dir {
-                ok_latencies(d, &mut lat);
+                let (n, answered) = history_figures(d, &mut lat);
+                ops += n;
+                ok += answered;
             }
             row.runs.push(o.run);
         }
@@ -672,6 +694,28 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
 mod tests {
     use super::*;
     use reports::campaign::Cell;
+
+    #[test]
+    fn availability_counts_answers_not_outages() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = [
+            r#"{"process":0,"type":"invoke","f":"acquire","time":0}"#,
+            r#"{"process":0,"type":"ok","f":"acquire","time":2000000}"#,
+            r#"{"process":1,"type":"invoke","f":"acquire","time":0}"#,
+            r#"{"process":1,"type":"fail","f":"acquire","error":"locked","time":1000000}"#,
+            r#"{"process":2,"type":"invoke","f":"cas","time":0}"#,
+            r#"{"process":2,"type":"fail","f":"cas","error":{"code":"cas-mismatch"},"time":1000000}"#,
+            r#"{"process":3,"type":"invoke","f":"read","time":0}"#,
+            r#"{"process":3,"type":"fail","f":"read","error":"connect: Connection refused","time":1000000}"#,
+            r#"{"process":4,"type":"invoke","f":"write","time":0}"#,
+            r#"{"process":4,"type":"info","f":"write","error":"timeout","time":1000000}"#,
+            r#"{"process":"nemesis","type":"info","f":"kill","time":5}"#,
+        ];
+        std::fs::write(dir.path().join("history.jsonl"), lines.join("\n")).unwrap();
+        let mut lat = Vec::new();
+        assert_eq!(history_figures(dir.path(), &mut lat), (5, 3));
+        assert_eq!(lat, vec![2.0]);
+    }
 
     fn args(file: &Path) -> CampaignArgs {
         CampaignArgs {

@@ -32,7 +32,8 @@ pub struct Row {
     pub runs: Vec<RunRef>,
     /// Column name -> cell.
     pub cells: BTreeMap<String, Cell>,
-    /// Fraction of client ops that completed ok, over all seeds.
+    /// Fraction of client ops the system answered (`ok`, or a definite
+    /// answer such as a cas mismatch or a held lock), over all seeds.
     pub availability: Option<f64>,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
