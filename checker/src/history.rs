@@ -204,6 +204,54 @@ impl InputError {
 }
 
 impl History {
+    /// Reads values that are Jepsen `independent` tuples, `[key value]`, as
+    /// keyed events (`key` = the first element, `value` = the second), so
+    /// that each key is checked on its own. Done only when no event carries
+    /// a `key` already, every non-null client value is a two-element array
+    /// whose first element is a number or string, and some op other than a
+    /// cas has one (a history of plain cas ops, `[old new]`, looks the same
+    /// and is left alone). An event without a value (a completion that
+    /// dropped it) takes the key of its process's invocation. Returns whether
+    /// it did so.
+    pub fn split_independent(&mut self) -> bool {
+        let tuple = |v: &Value| match v.as_array().map(Vec::as_slice) {
+            Some([k, _]) => k.is_number() || k.is_string(),
+            _ => false,
+        };
+        let mut non_cas = false;
+        for e in self.events.iter().filter(|e| e.process.is_client()) {
+            if e.key.is_some() {
+                return false;
+            }
+            if e.value.is_null() {
+                continue;
+            }
+            if !tuple(&e.value) {
+                return false;
+            }
+            non_cas |= e.f.trim_start_matches(':') != "cas";
+        }
+        if !non_cas {
+            return false;
+        }
+        let mut open: std::collections::HashMap<String, Value> = Default::default();
+        for e in self.events.iter_mut().filter(|e| e.process.is_client()) {
+            let p = e.process.to_string();
+            if let Value::Array(mut kv) = std::mem::take(&mut e.value) {
+                e.value = kv.pop().unwrap_or(Value::Null);
+                e.key = kv.pop();
+            } else {
+                e.key = open.get(&p).cloned();
+            }
+            if e.kind == EventType::Invoke {
+                if let Some(k) = &e.key {
+                    open.insert(p, k.clone());
+                }
+            }
+        }
+        true
+    }
+
     /// Pairs each client invocation with the completion of the same process.
     ///
     /// Events of named processes (the nemesis) are skipped. A completion with

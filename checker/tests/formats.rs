@@ -1069,3 +1069,66 @@ fn valid_samples_parse() {
         assert!(h.events.len() >= 2);
     }
 }
+
+#[test]
+fn jepsen_independent_tuples_become_keys() {
+    // jepsen.independent: every value is [key value]; a read's invocation
+    // carries [k nil], a cas [k [old new]]; a completion without a value
+    // keeps its invocation's key.
+    let text = r#"{:type :invoke, :f :write, :value [1 3], :process 0, :time 1}
+{:type :ok, :f :write, :value [1 3], :process 0, :time 2}
+{:type :invoke, :f :cas, :value ["a" [nil 4]], :process 2, :time 5}
+{:type :info, :f :cas, :value nil, :process 2, :time 6}
+{:type :info, :f :start, :value [1 2], :process :nemesis, :time 9}
+{:type :invoke, :f :read, :value [1 nil], :process 1, :time 10}
+{:type :ok, :f :read, :value [1 5], :process 1, :time 11}
+"#;
+    let h = ok(text, Format::Edn);
+    let kv: Vec<(Option<Value>, Value)> = h
+        .events
+        .iter()
+        .filter(|e| e.process.is_client())
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect();
+    assert_eq!(
+        kv,
+        vec![
+            (Some(json!(1)), json!(3)),
+            (Some(json!(1)), json!(3)),
+            (Some(json!("a")), json!([null, 4])),
+            (Some(json!("a")), Value::Null),
+            (Some(json!(1)), Value::Null),
+            (Some(json!(1)), json!(5)),
+        ]
+    );
+    // The nemesis keeps its value.
+    assert_eq!(h.events[4].value, json!([1, 2]));
+    assert!(h.warnings.iter().any(|w| w.contains("independent")));
+    // Checked per key: key 1 read 5, never written, is the violation.
+    let r = checker::check_linearizability(
+        &h.operations().unwrap(),
+        &checker::LinOptions {
+            model: checker::ModelKind::CasRegister,
+            ..Default::default()
+        },
+        "t",
+    )
+    .unwrap();
+    assert_eq!(r.verdict, checker::Verdict::Invalid);
+    assert!(r
+        .counterexample
+        .unwrap()
+        .explanation
+        .starts_with("In key 1"));
+
+    // Plain cas-register ops look like tuples ([old new]) but are left
+    // alone, and so is a history mixing tuples with scalar values.
+    for plain in [
+        "{:type :invoke, :f :cas, :value [1 2], :process 0}\n{:type :ok, :f :cas, :value [1 2], :process 0}\n",
+        "{:type :invoke, :f :write, :value [1 2], :process 0}\n{:type :ok, :f :write, :value [1 2], :process 0}\n{:type :invoke, :f :write, :value 3, :process 0}\n",
+    ] {
+        let h = ok(plain, Format::Edn);
+        assert!(h.events.iter().all(|e| e.key.is_none()), "{plain}");
+        assert!(h.warnings.is_empty());
+    }
+}

@@ -17,6 +17,10 @@
 //! literal `#tag value` (`#inst "..."`, `#uuid "..."`, a record
 //! `#jepsen.history.Op{...}`) is its value; `#_ form` is discarded.
 //!
+//! Values that are Jepsen `independent` tuples (`[key value]` on every
+//! client op) are unwrapped into keyed events: see
+//! [`History::split_independent`].
+//!
 //! No input makes a reader panic: EDN nesting is capped at 512 levels (JSON
 //! at serde_json's 128), and errors name the source, the line and, where one
 //! applies, the field.
@@ -129,12 +133,19 @@ pub fn detect(bytes: &[u8]) -> Format {
 ///
 /// With `format: None` the format is guessed with [`detect`].
 pub fn parse(bytes: &[u8], source: &str, format: Option<Format>) -> Result<History, InputError> {
-    match format.unwrap_or_else(|| detect(bytes)) {
-        Format::Jsonl => jsonl::parse(bytes, source),
-        Format::Edn => edn::parse(bytes, source),
-        Format::PorcupineEtcd => porcupine::parse_etcd(bytes, source),
-        Format::PorcupineKv => porcupine::parse_kv(bytes, source),
+    let mut h = match format.unwrap_or_else(|| detect(bytes)) {
+        Format::Jsonl => jsonl::parse(bytes, source)?,
+        Format::Edn => edn::parse(bytes, source)?,
+        Format::PorcupineEtcd => return porcupine::parse_etcd(bytes, source),
+        Format::PorcupineKv => return porcupine::parse_kv(bytes, source),
+    };
+    if h.split_independent() {
+        h.warnings.push(
+            "values are Jepsen independent [key value] tuples: each key is checked on its own"
+                .to_string(),
+        );
     }
+    Ok(h)
 }
 
 /// Reads and parses a file.
