@@ -84,8 +84,10 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
     let mut h: u64 = (0..np).fold(0, |a, p| a ^ z(p, 0));
     let mut state: u32 = NIL;
     let mut remaining = total;
-    // (process, state before, forced, unsure before)
-    let mut stack: Vec<(u32, u32, bool, bool)> = Vec::new();
+    // (process, state before, forced, unsure before, rank of the process
+    // among the candidates)
+    let mut stack: Vec<(u32, u32, bool, bool, u32)> = Vec::new();
+    let mut order: Vec<usize> = Vec::with_capacity(np);
     // The last op placed was an info op that may have changed the state:
     // the next may not be a blind write.
     let mut unsure = false;
@@ -162,7 +164,7 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
                 pos[p] += 1;
                 if insert(&mut memo, &mut arena, h, key_of(state, false), &pos) {
                     remaining -= s.required as u32;
-                    stack.push((p as u32, state, true, unsure));
+                    stack.push((p as u32, state, true, unsure, 0));
                     unsure = false;
                     moved = true;
                 } else {
@@ -178,8 +180,16 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
             continue;
         }
         if !dead {
-            let mut p = choice;
-            while p < np {
+            // Candidates in the order their ops were invoked: a history that
+            // is nearly linearizable is then nearly sequenced already, and
+            // the first branches tried are the likely ones. The order is a
+            // function of the configuration, so a backtrack resumes it.
+            order.clear();
+            order.extend((0..np).filter(|&p| (pos[p] as usize) < seqs[p].len()));
+            order.sort_unstable_by_key(|&p| seqs[p][pos[p] as usize].kop);
+            let mut rank = choice;
+            while rank < order.len() {
+                let p = order[rank];
                 if let Some(s) = seqs[p].get(pos[p] as usize) {
                     let allowed = !(unsure && model.blind(&s.op));
                     if let Some(ns) = model.step(&state, &s.op).filter(|_| allowed) {
@@ -188,7 +198,7 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
                         let now_unsure = !s.required && !model.read_only(&s.op);
                         if insert(&mut memo, &mut arena, h, key_of(ns, now_unsure), &pos) {
                             remaining -= s.required as u32;
-                            stack.push((p as u32, state, false, unsure));
+                            stack.push((p as u32, state, false, unsure, rank as u32));
                             state = ns;
                             unsure = now_unsure;
                             moved = true;
@@ -198,7 +208,7 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
                         h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
                     }
                 }
-                p += 1;
+                rank += 1;
             }
             if moved {
                 choice = 0;
@@ -213,7 +223,7 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
             best = (stack.len(), state, next);
         }
         loop {
-            let Some((p, prev, forced, was_unsure)) = stack.pop() else {
+            let Some((p, prev, forced, was_unsure, rank)) = stack.pop() else {
                 let kops: Vec<&super::KOp> = best
                     .2
                     .iter()
@@ -244,7 +254,7 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
             state = prev;
             unsure = was_unsure;
             if !forced {
-                choice = p + 1;
+                choice = rank as usize + 1;
                 break;
             }
         }
