@@ -201,6 +201,53 @@ fn pauses_aimed_at_the_primaries_hit_the_leader() {
     assert_no_node_left(&run);
 }
 
+/// On a machine without libfaketime the default nemesis still runs (clock
+/// faults skipped, and said so); asking for clock faults there is an error.
+#[test]
+fn without_libfaketime_the_default_skips_clock_faults_and_says_so() {
+    let bins = bin_dir();
+    let store = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .env("FAULTLINE_LIBFAKETIME", "none")
+            .args([
+                "test",
+                "--nodes",
+                "3",
+                "--time-limit",
+                "3",
+                "--nemesis-interval",
+                "1",
+                "--seed",
+                "2",
+                "--quiesce",
+                "0.5",
+                "--store",
+                store.path().to_str().unwrap(),
+                "--bin-dir",
+                bins.to_str().unwrap(),
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("nemesis partition,kill,pause every"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("note: clock faults skipped"), "{stdout}");
+    let h = history(&run_dir(store.path()));
+    assert!(!h
+        .iter()
+        .any(|e| e["process"] == "nemesis" && (e["f"] == "bump" || e["f"] == "strobe")));
+    let out = run(&["--nemesis", "clock"]);
+    assert_eq!(out.status.code(), Some(255), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("libfaketime not found"));
+}
+
 /// The default suite's second real run: 3 raft nodes, 15 s, partitions
 /// through the proxy mesh and clock faults through libfaketime. Valid, with
 /// the faults and clock offsets in the history and the consistency row in

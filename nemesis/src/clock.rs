@@ -49,10 +49,14 @@ pub enum ClockError {
 }
 
 /// Locate `libfaketime.so.1`: `$FAULTLINE_LIBFAKETIME` if it names an
-/// existing file, else the Debian/Ubuntu multiarch directories
-/// (`/usr/lib/<triplet>/faketime/`), else other usual prefixes.
+/// existing file (`none` says there is none to use), else the Debian/Ubuntu
+/// multiarch directories (`/usr/lib/<triplet>/faketime/`), else other usual
+/// prefixes.
 pub fn find_libfaketime() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(LIBFAKETIME_ENV) {
+        if p == "none" {
+            return None;
+        }
         let p = PathBuf::from(p);
         if p.is_file() {
             return Some(p);

@@ -326,6 +326,9 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
         spec.seed
     ));
     write_line(&format!("run dir: {}", run_dir.display()));
+    for n in &spec.notes {
+        write_line(&format!("note: {n}"));
+    }
     tracing::info!(?spec, "test starting");
 
     let kinds = spec.fault_kinds();

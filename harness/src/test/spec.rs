@@ -168,6 +168,9 @@ pub struct TestSpec {
     pub fsync: String,
     pub node_args: Vec<String>,
     pub check_timeout: f64,
+    /// What the defaults left out on this machine, said at the start.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl TestSpec {
@@ -316,6 +319,18 @@ impl TestArgs {
                 partition.push(w);
             }
         }
+        let mut notes = Vec::new();
+        if self.nemesis == DEFAULT_NEMESIS
+            && nemesis.contains(&"clock")
+            && ::nemesis::find_libfaketime().is_none()
+        {
+            // A fresh machine: the default still runs, without clock faults.
+            nemesis.retain(|f| *f != "clock");
+            notes.push(
+                "clock faults skipped: libfaketime is not installed (run scripts/install-deps.sh; with an explicit --nemesis clock this is an error)"
+                    .to_string(),
+            );
+        }
         if self.nodes < 2 {
             if self.nemesis == DEFAULT_NEMESIS {
                 // One node has no links to cut: the default just skips it.
@@ -408,6 +423,7 @@ impl TestArgs {
             fsync: self.fsync.clone(),
             node_args: self.node_args.clone(),
             check_timeout: positive("--check-timeout", self.check_timeout)?,
+            notes,
         })
     }
 }
