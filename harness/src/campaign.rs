@@ -295,6 +295,43 @@ fn safe(s: &str) -> String {
         .collect()
 }
 
+/// The `faultline test` arguments of one run of `row`.
+fn test_args(
+    row: &Planned,
+    seed: u64,
+    store: &Path,
+    bin_dir: Option<&Path>,
+) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = Vec::new();
+    let mut push = |x: &str| a.push(x.into());
+    for x in ["--system", &row.system, "--level", &row.level] {
+        push(x);
+    }
+    for x in ["--nemesis", &row.nemesis, "--seed", &seed.to_string()] {
+        push(x);
+    }
+    if let Some(w) = &row.workload {
+        push("--workload");
+        push(w);
+    }
+    if let Some(n) = row.nodes {
+        push("--nodes");
+        push(&n.to_string());
+    }
+    if let Some(t) = row.time_limit {
+        push("--time-limit");
+        push(&t.to_string());
+    }
+    a.push("--store".into());
+    a.push(store.into());
+    if let Some(b) = bin_dir {
+        a.push("--bin-dir".into());
+        a.push(b.into());
+    }
+    a.extend(row.args.iter().map(Into::into));
+    a
+}
+
 fn run_one(row: &Planned, seed: u64, dir: &Path, bin_dir: Option<&Path>) -> Result<Outcome> {
     let store = dir
         .join("runs")
@@ -303,25 +340,7 @@ fn run_one(row: &Planned, seed: u64, dir: &Path, bin_dir: Option<&Path>) -> Resu
     std::fs::create_dir_all(&store).with_context(|| format!("creating {}", store.display()))?;
     let exe = std::env::current_exe().context("locating the faultline binary")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("test")
-        .args(["--system", &row.system, "--level", &row.level])
-        .args(["--nemesis", &row.nemesis])
-        .args(["--seed", &seed.to_string()])
-        .arg("--store")
-        .arg(&store);
-    if let Some(w) = &row.workload {
-        cmd.args(["--workload", w]);
-    }
-    if let Some(n) = row.nodes {
-        cmd.args(["--nodes", &n.to_string()]);
-    }
-    if let Some(t) = row.time_limit {
-        cmd.args(["--time-limit", &t.to_string()]);
-    }
-    if let Some(b) = bin_dir {
-        cmd.arg("--bin-dir").arg(b);
-    }
-    cmd.args(&row.args);
+    cmd.arg("test").args(test_args(row, seed, &store, bin_dir));
     let log = std::fs::File::create(store.join("faultline-test.log"))?;
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -694,6 +713,39 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
 mod tests {
     use super::*;
     use reports::campaign::Cell;
+
+    /// Every campaign file shipped in `campaigns/` plans, and every run it
+    /// would start has `faultline test` arguments that resolve.
+    #[test]
+    fn the_bundled_campaigns_are_well_formed() {
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            t: crate::test::spec::TestArgs,
+        }
+        use clap::Parser;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../campaigns");
+        let mut files = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().and_then(|x| x.to_str()) != Some("toml") {
+                continue;
+            }
+            files += 1;
+            let (_, rows) =
+                plan(&path, &args(&path)).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            assert!(!rows.is_empty(), "{}", path.display());
+            for row in &rows {
+                let mut argv: Vec<std::ffi::OsString> = vec!["test".into()];
+                argv.extend(test_args(row, 1, Path::new("/tmp/x"), None));
+                let t = T::try_parse_from(&argv)
+                    .unwrap_or_else(|e| panic!("{} {}: {e}", path.display(), row.id));
+                t.t.resolve()
+                    .unwrap_or_else(|e| panic!("{} {}: {e:#}", path.display(), row.id));
+            }
+        }
+        assert!(files >= 5, "only {files} campaign files");
+    }
 
     #[test]
     fn availability_counts_answers_not_outages() {
