@@ -8,4 +8,6 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 STORE=${STORE:-store}
 cargo build --release -p faultline -p systems
-target/release/faultline campaign campaigns/nightly.toml --store "$STORE" "$@"
+# Data dirs of valid runs are dropped (the artifact stays small); invalid
+# runs keep everything.
+target/release/faultline campaign campaigns/nightly.toml --store "$STORE" --keep-data invalid "$@"

@@ -67,6 +67,10 @@ pub struct CampaignArgs {
     /// Directory of the system binaries (passed to `faultline test`).
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
+    /// Passed to every `faultline test`: keep the nodes' data dirs always,
+    /// only for runs that are not valid (`invalid`), or never.
+    #[arg(long, value_parser = ["always", "invalid", "never"])]
+    pub keep_data: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -301,6 +305,7 @@ fn test_args(
     seed: u64,
     store: &Path,
     bin_dir: Option<&Path>,
+    extra: &[String],
 ) -> Vec<std::ffi::OsString> {
     let mut a: Vec<std::ffi::OsString> = Vec::new();
     let mut push = |x: &str| a.push(x.into());
@@ -329,10 +334,17 @@ fn test_args(
         a.push(b.into());
     }
     a.extend(row.args.iter().map(Into::into));
+    a.extend(extra.iter().map(Into::into));
     a
 }
 
-fn run_one(row: &Planned, seed: u64, dir: &Path, bin_dir: Option<&Path>) -> Result<Outcome> {
+fn run_one(
+    row: &Planned,
+    seed: u64,
+    dir: &Path,
+    bin_dir: Option<&Path>,
+    extra: &[String],
+) -> Result<Outcome> {
     let store = dir
         .join("runs")
         .join(safe(&row.id))
@@ -340,7 +352,8 @@ fn run_one(row: &Planned, seed: u64, dir: &Path, bin_dir: Option<&Path>) -> Resu
     std::fs::create_dir_all(&store).with_context(|| format!("creating {}", store.display()))?;
     let exe = std::env::current_exe().context("locating the faultline binary")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("test").args(test_args(row, seed, &store, bin_dir));
+    cmd.arg("test")
+        .args(test_args(row, seed, &store, bin_dir, extra));
     let log = std::fs::File::create(store.join("faultline-test.log"))?;
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -585,6 +598,10 @@ fn history_figures(run_dir: &Path, out: &mut Vec<f64>) -> (u64, u64) {
 /// one broke).
 pub fn run(args: &CampaignArgs) -> Result<i32> {
     let (name, rows) = plan(&args.file, args)?;
+    let extra: Vec<String> = match &args.keep_data {
+        Some(k) => vec!["--keep-data".into(), k.clone()],
+        None => Vec::new(),
+    };
     let started = crate::test::store::timestamp(SystemTime::now());
     let dir = args
         .store
@@ -620,7 +637,7 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
                 String::new()
             };
             eprintln!("[{}/{total}] {} seed {seed}{eta}", done + 1, p.id);
-            let o = run_one(p, seed, &dir, args.bin_dir.as_deref())?;
+            let o = run_one(p, seed, &dir, args.bin_dir.as_deref(), &extra)?;
             done += 1;
             eprintln!("        {} in {:.1} s", o.run.verdict, o.run.seconds);
             for col in MODELS.iter().chain(ANOMALIES.iter()) {
@@ -737,7 +754,8 @@ mod tests {
             assert!(!rows.is_empty(), "{}", path.display());
             for row in &rows {
                 let mut argv: Vec<std::ffi::OsString> = vec!["test".into()];
-                argv.extend(test_args(row, 1, Path::new("/tmp/x"), None));
+                let extra = ["--keep-data".to_string(), "invalid".to_string()];
+                argv.extend(test_args(row, 1, Path::new("/tmp/x"), None, &extra));
                 let t = T::try_parse_from(&argv)
                     .unwrap_or_else(|e| panic!("{} {}: {e}", path.display(), row.id));
                 t.t.resolve()
@@ -777,6 +795,7 @@ mod tests {
             filter: None,
             store: PathBuf::from("store"),
             bin_dir: None,
+            keep_data: None,
         }
     }
 

@@ -165,6 +165,8 @@ fn pauses_aimed_at_the_primaries_hit_the_leader() {
         "pause",
         "--targets",
         "primaries",
+        "--keep-data",
+        "never",
         "--nemesis-interval",
         "4",
         "--rate",
@@ -194,6 +196,12 @@ fn pauses_aimed_at_the_primaries_hit_the_leader() {
         // planned fallback for when none leads.
         assert!(p["value"]["fallback"].is_null(), "no leader found: {p}");
         assert!(p["error"].is_null(), "{p}");
+    }
+    // --keep-data never: the data dirs are gone, the logs and pids stay.
+    for n in ["n1", "n2", "n3"] {
+        let node = run.join("nodes").join(n);
+        assert!(!node.join("data").exists(), "{n}: data dir kept");
+        assert!(node.join("stderr.log").is_file() && node.join("pids").is_file());
     }
     let bad = faultline(&["test", "--targets", "leaders", "--time-limit", "1"]);
     assert_eq!(bad.status.code(), Some(255), "{}", show(&bad));

@@ -598,6 +598,19 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
     })
     .await??;
     tracing::info!(verdict = %results.verdict, "done");
+    let drop_data = !spec.leave_running
+        && match spec.keep_data.as_str() {
+            "never" => true,
+            "invalid" => results.verdict == checker::Verdict::Valid,
+            _ => false,
+        };
+    if drop_data {
+        for n in cluster.infos() {
+            if let Err(e) = std::fs::remove_dir_all(&n.data_dir) {
+                tracing::warn!("--keep-data: removing {}: {e}", n.data_dir.display());
+            }
+        }
+    }
     analyze::print_table(&results, &mut std::io::stdout().lock());
     let code = results.verdict.exit_code();
     Ok(if interrupted && code == 0 { 2 } else { code })

@@ -89,6 +89,10 @@ pub struct TestArgs {
     /// node that says it leads when the fault starts); or `any`.
     #[arg(long, default_value = "any")]
     pub targets: String,
+    /// Keep the nodes' data dirs after the check: always, invalid (only
+    /// when the run is not valid) or never. Logs and pids are always kept.
+    #[arg(long, default_value = "always", value_parser = ["always", "invalid", "never"])]
+    pub keep_data: String,
     /// Seconds of each fault package's cycle: quiet for about half of it,
     /// faulty for about half (packages cycle independently and overlap).
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
@@ -152,6 +156,8 @@ pub struct TestSpec {
     pub partition: Vec<String>,
     /// Targetings of kill, pause and clock faults to draw among.
     pub targets: Vec<Targeting>,
+    /// always | invalid | never.
+    pub keep_data: String,
     pub nemesis_interval: f64,
     pub seed: u64,
     pub keys: usize,
@@ -402,6 +408,7 @@ impl TestArgs {
             nemesis,
             partition,
             targets,
+            keep_data: self.keep_data.clone(),
             nemesis_interval: positive("--nemesis-interval", self.nemesis_interval)?,
             seed,
             keys,
