@@ -318,35 +318,22 @@ impl ConsistencyResult {
     }
 }
 
-struct Verdicts<'a>(&'a [ModelResult]);
-impl Serialize for Verdicts<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for r in self.0 {
-            m.serialize_entry(r.model.key(), r.verdict.as_str())?;
-        }
-        m.end()
-    }
-}
-struct Witnesses<'a>(&'a [ModelResult]);
-impl Serialize for Witnesses<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        for r in self.0 {
-            if let Some(w) = &r.witness {
-                m.serialize_entry(r.model.key(), w)?;
-            }
-        }
-        m.end()
-    }
-}
-struct Reasons<'a>(&'a [ModelResult]);
-impl Serialize for Reasons<'_> {
+/// A map from each model's key to `pick(result)`, for the models where
+/// `pick` gives something.
+struct PerModel<'a, T: ?Sized + 'a, F>(&'a [ModelResult], F)
+where
+    F: Fn(&'a ModelResult) -> Option<&'a T>;
+
+impl<'a, T, F> Serialize for PerModel<'a, T, F>
+where
+    T: Serialize + ?Sized + 'a,
+    F: Fn(&'a ModelResult) -> Option<&'a T>,
+{
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         for r in self.0 {
-            if let Some(w) = &r.reason {
-                m.serialize_entry(r.model.key(), w)?;
+            if let Some(v) = (self.1)(r) {
+                m.serialize_entry(r.model.key(), v)?;
             }
         }
         m.end()
@@ -356,10 +343,13 @@ impl Serialize for Reasons<'_> {
 impl Serialize for ConsistencyResult {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(5))?;
-        m.serialize_entry("consistency", &Verdicts(&self.models))?;
+        m.serialize_entry(
+            "consistency",
+            &PerModel(&self.models, |r| Some(r.verdict.as_str())),
+        )?;
         m.serialize_entry("measures", &self.measures)?;
-        m.serialize_entry("witnesses", &Witnesses(&self.models))?;
-        m.serialize_entry("reasons", &Reasons(&self.models))?;
+        m.serialize_entry("witnesses", &PerModel(&self.models, |r| r.witness.as_ref()))?;
+        m.serialize_entry("reasons", &PerModel(&self.models, |r| r.reason.as_deref()))?;
         m.serialize_entry("summary", &self.summary)?;
         m.end()
     }
