@@ -769,6 +769,27 @@ fn queue_prepare(
     }
 }
 
+/// Which queue ops the search may leave out: an indeterminate enqueue of
+/// an element that no dequeue returned. Had it happened, the element would
+/// have sat in the queue (FIFO: ahead of every later element, none of which
+/// could then come out past it) until the end; taking it out only lets more
+/// dequeues find the queue empty, and an indeterminate dequeue that took it
+/// may be left out as well. So the verdict is the same without it.
+fn queue_removable(ops: &[(&QueueOp, bool)]) -> Vec<bool> {
+    let returned: rustc_hash::FxHashSet<u32> = ops
+        .iter()
+        .filter_map(|(o, _)| match o {
+            QueueOp::Dequeue(x) => Some(*x),
+            _ => None,
+        })
+        .collect();
+    ops.iter()
+        .map(|(o, completed)| {
+            !completed && matches!(o, QueueOp::Enqueue(x) if !returned.contains(x))
+        })
+        .collect()
+}
+
 fn describe_queue_op(op: &QueueOp, vals: &ValTable) -> String {
     match op {
         QueueOp::Enqueue(x) => format!("enqueue {}", vals.show(*x)),
@@ -807,6 +828,9 @@ impl Model for FifoQueueModel {
     }
     fn prepare(&self, op: &Operation, vals: &mut ValTable) -> Result<Option<QueueOp>, OpError> {
         queue_prepare(op, vals, false)
+    }
+    fn removable(&self, ops: &[(&QueueOp, bool)]) -> Vec<bool> {
+        queue_removable(ops)
     }
     fn read_only(&self, op: &QueueOp) -> bool {
         matches!(op, QueueOp::DequeueEmpty)
@@ -867,6 +891,9 @@ impl Model for UnorderedQueueModel {
     }
     fn prepare(&self, op: &Operation, vals: &mut ValTable) -> Result<Option<QueueOp>, OpError> {
         queue_prepare(op, vals, true)
+    }
+    fn removable(&self, ops: &[(&QueueOp, bool)]) -> Vec<bool> {
+        queue_removable(ops)
     }
     fn describe_state(&self, s: &Arc<[u32]>, vals: &ValTable) -> String {
         show_list(s, vals)

@@ -786,3 +786,75 @@ fn observed_indeterminate_writes_do_not_blow_up_the_search() {
     evs.push((1, "ok", "read", json!(1000)));
     assert_eq!(verdict_with(CasRegister, opts, &evs), Invalid);
 }
+
+/// A random queue history: up to 8 ops by 1–3 processes, enqueues of unique
+/// values (1 in 3 indeterminate), dequeues returning an enqueued value, an
+/// unused one, empty, or unknown.
+fn random_queue_history(steps: &[(u8, u8, u8)], procs: u64) -> History {
+    let mut evs: Vec<(u64, &str, &str, Value)> = Vec::new();
+    let mut open: Vec<Option<(&str, Value)>> = vec![None; procs as usize];
+    let (mut invoked, mut next) = (0, 1i64);
+    for &(p, a, v) in steps {
+        let p = (p as u64 % procs) as usize;
+        match open[p].take() {
+            None if invoked < 8 => {
+                if a % 2 == 0 {
+                    evs.push((p as u64, "invoke", "enqueue", json!(next)));
+                    open[p] = Some(("enqueue", json!(next)));
+                    next += 1;
+                } else {
+                    evs.push((p as u64, "invoke", "dequeue", json!(null)));
+                    let out = match v % 4 {
+                        0 => json!(null),
+                        _ => json!(1 + (v as i64 % 5)),
+                    };
+                    open[p] = Some(("dequeue", out));
+                }
+                invoked += 1;
+            }
+            None => {}
+            Some((f, val)) => {
+                let kind = if a % 3 == 0 { "info" } else { "ok" };
+                evs.push((p as u64, kind, f, val));
+            }
+        }
+    }
+    hist(&evs)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    /// The queue models, with indeterminate enqueues that nothing dequeues
+    /// left out, agree with brute force over every op.
+    #[test]
+    fn queue_models_agree_with_brute_force(
+        steps in proptest::collection::vec((0u8..3, 0u8..12, 0u8..8), 4..24),
+        procs in 1u64..=3,
+        fifo in any::<bool>(),
+    ) {
+        let h = random_queue_history(&steps, procs);
+        let ops = h.operations().unwrap();
+        fn oracle<M: Model>(m: &M, ops: &[checker::Operation]) -> bool {
+            let mut vals = ValTable::new();
+            let sops: Vec<SearchOp<M::Op>> = ops
+                .iter()
+                .filter_map(|o| {
+                    m.prepare(o, &mut vals).unwrap().map(|x| SearchOp {
+                        op: x,
+                        call: o.call as u64,
+                        ret: o.ret.map(|r| r as u64),
+                    })
+                })
+                .collect();
+            brute_force(m, &sops)
+        }
+        let (expected, kind) = if fifo {
+            (oracle(&checker::models::FifoQueueModel, &ops), FifoQueue)
+        } else {
+            (oracle(&checker::models::UnorderedQueueModel, &ops), UnorderedQueue)
+        };
+        let opts = LinOptions { model: kind, ..Default::default() };
+        let got = check_linearizability(&ops, &opts, "prop").unwrap().verdict;
+        prop_assert_eq!(got == Valid, expected, "history: {:?}", h.events);
+    }
+}

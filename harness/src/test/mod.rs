@@ -14,7 +14,7 @@ pub mod workloads;
 use anyhow::{bail, Context, Result};
 use client::{Client, KvClient, Outcome};
 use generator::{fault_plan, FaultKind, Op, OpGen, OpKind};
-use serde_json::{json, Value};
+use serde_json::json;
 use spec::{TestArgs, TestSpec};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -496,6 +496,7 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
     let mut tasks = Vec::new();
     let mut wl_tasks = Vec::new();
     let values = Arc::new(AtomicI64::new(1));
+    let queues = Arc::new(workloads::QueueRotation::new(spec.ops_per_key));
     for w in 0..spec.concurrency {
         let n = &infos[w % infos.len()];
         if spec.workload == "register" {
@@ -510,7 +511,7 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
         let worker =
             workloads::Worker::new(w, spec.concurrency, &infos, spec.seed, spec.rate, timeout);
         wl_tasks.push(if spec.workload == "queue" {
-            tokio::spawn(worker.queue_main(shared.clone(), values.clone()))
+            tokio::spawn(worker.queue_main(shared.clone(), values.clone(), queues.clone()))
         } else {
             tokio::spawn(worker.lock_main(shared.clone(), values.clone(), spec.level == "redlock"))
         });
@@ -548,7 +549,7 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
         }
         tokio::time::sleep(Duration::from_secs_f64(spec.quiesce)).await;
         if spec.workload == "queue" {
-            drain_queue(&spec, &shared, wl_workers).await?;
+            drain_queue(&spec, &shared, wl_workers, queues.used()).await?;
         }
         let keys_used = shared.dispatch.lock().unwrap().gen.keys_used();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -641,20 +642,22 @@ async fn start_mesh(infos: &[supervisor::NodeInfo]) -> Result<::nemesis::ProxyMe
 }
 
 /// After the final heal: waits out the visibility timeout (levels with
-/// redelivery), then drains every node in turn (dequeue and ack until the
-/// node answers `message: null`), with the first worker bound to it.
+/// redelivery), then drains every node in turn (on each of the `queues`
+/// queues used, dequeue and ack until the node answers `message: null`),
+/// with the first worker bound to it.
 async fn drain_queue(
     spec: &TestSpec,
     shared: &Arc<Shared>,
     workers: Vec<workloads::Worker>,
+    queues: u64,
 ) -> Result<()> {
     if spec.level != "at-most-once" {
         tokio::time::sleep(Duration::from_millis(workloads::VISIBILITY_MS + 500)).await;
     }
     // A message taken by a dequeue whose reply was lost stays in flight
-    // until its visibility deadline, stamped with the leader's wall clock:
-    // after a forward clock jump that can be minutes away. Drain again
-    // until nothing is in flight (or the deadline passes).
+    // until its visibility timeout runs out (on primary-async, by the
+    // primary's wall clock: after a forward clock jump that can be minutes
+    // away). Drain again until nothing is in flight (or the deadline passes).
     let deadline = Instant::now() + Duration::from_secs(DRAIN_SECS);
     let mut seen = std::collections::BTreeSet::new();
     let mut drainers: Vec<workloads::Worker> = workers
@@ -667,7 +670,7 @@ async fn drain_queue(
         for w in drainers {
             tracing::info!(node = %w.conn.node, "draining");
             back.push(
-                tokio::spawn(w.drain(shared.clone(), deadline))
+                tokio::spawn(w.drain(shared.clone(), deadline, queues))
                     .await
                     .context("a drain panicked")?,
             );
@@ -677,22 +680,29 @@ async fn drain_queue(
             tracing::warn!("drain deadline passed");
             return Ok(());
         }
+        // Messages still in flight, summed over the queues (asked of the
+        // first node that answers).
         let mut in_flight = None;
         for w in &drainers {
-            let r = http
-                .request(
+            let mut sum = Some(0u64);
+            for q in 0..queues {
+                let r = nemesis::node_json(
+                    &http,
                     w.conn.addr(),
-                    "GET",
-                    "/queue/q0",
-                    &[],
-                    b"",
+                    &format!("/queue/q{q}"),
                     Duration::from_secs(2),
                 )
                 .await;
-            if let Ok((200, b)) = r {
-                in_flight = serde_json::from_slice::<Value>(&b)
-                    .ok()
-                    .and_then(|v| v["in_flight"].as_u64());
+                sum = match (sum, r.and_then(|v| v["in_flight"].as_u64())) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    _ => None,
+                };
+                if sum.is_none() {
+                    break;
+                }
+            }
+            if sum.is_some() {
+                in_flight = sum;
                 break;
             }
         }
@@ -795,7 +805,7 @@ pub fn systems_text() -> String {
          queue faultline-queue, a replicated work queue with acks and redelivery (binary: faultline-queue)\n        levels: {}\n        workloads: queue\n  \
          lock  faultline-lock, a lock service with leases and a fenced resource (binary: faultline-lock)\n        levels: {}\n        workloads: lock\n\
          workloads:\n  register  independent cas-registers (read, write, cas), checked per key for linearizability\n  \
-         queue     unique values enqueued, dequeued and acked concurrently, every node drained after the final heal; total-queue (lost, duplicated, unexpected, recovered) with the level's delivery guarantee (raft, primary-async: at-least-once; at-most-once: at-most-once)\n  \
+         queue     unique values enqueued, dequeued and acked concurrently on short-lived queues (--ops-per-key ops each), every queue drained on every node after the final heal; total-queue (lost, duplicated, unexpected, recovered) with the level's delivery guarantee (raft, primary-async: at-least-once; at-most-once: at-most-once)\n  \
          lock      acquire with a TTL, sometimes hold past it, write the fenced resource with the token, release (redlock: the client runs the Redlock algorithm); mutual exclusion, fencing, mutex linearizability\n\
          faults (--nemesis, default {}):\n  \
          partition  cut links through a proxy mesh; shapes (--partition): {}\n  \

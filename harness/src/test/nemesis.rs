@@ -183,10 +183,18 @@ pub async fn node_status(
     addr: &str,
     timeout: Duration,
 ) -> Option<Value> {
-    match http
-        .request(addr, "GET", "/status", &[], b"", timeout)
-        .await
-    {
+    node_json(http, addr, "/status", timeout).await
+}
+
+/// `GET path` on a node; `None` unless it answers 200 with JSON within
+/// `timeout`.
+pub async fn node_json(
+    http: &systems::runtime::http::HttpClient,
+    addr: &str,
+    path: &str,
+    timeout: Duration,
+) -> Option<Value> {
+    match http.request(addr, "GET", path, &[], b"", timeout).await {
         Ok((200, body)) => serde_json::from_slice(&body).ok(),
         _ => None,
     }

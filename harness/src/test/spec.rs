@@ -103,7 +103,8 @@ pub struct TestArgs {
     /// Registers in use at once (default: half the concurrency).
     #[arg(long)]
     pub keys: Option<usize>,
-    /// Ops on one register before it is retired for a fresh one.
+    /// Ops on one register (or, for `queue`, on one queue) before it is
+    /// retired for a fresh one.
     #[arg(long, default_value_t = 100)]
     pub ops_per_key: usize,
     /// Where runs are stored.

@@ -10,13 +10,41 @@ use super::Shared;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use systems::runtime::http::{ClientError, HttpClient};
 
-/// The queue every queue op uses (history key 0).
-const QUEUE_KEY: u64 = 0;
+/// Which queue the `queue` workload's ops go to: the queues are short-lived
+/// (`per_queue` ops each, then the next one), so that each queue's history
+/// is short enough for the fifo-queue linearizability pass; the final drain
+/// empties every queue used. The history key of an op is its queue number.
+pub struct QueueRotation {
+    ops: AtomicU64,
+    per_queue: u64,
+}
+
+impl QueueRotation {
+    pub fn new(per_queue: usize) -> QueueRotation {
+        QueueRotation {
+            ops: AtomicU64::new(0),
+            per_queue: per_queue.max(1) as u64,
+        }
+    }
+
+    /// The queue the next op goes to.
+    fn next(&self) -> u64 {
+        self.ops.fetch_add(1, Ordering::Relaxed) / self.per_queue
+    }
+
+    /// How many queues have been used (0..used).
+    pub fn used(&self) -> u64 {
+        self.ops
+            .load(Ordering::Relaxed)
+            .div_ceil(self.per_queue)
+            .max(1)
+    }
+}
 /// The lock and the fenced resource (history key 0 for both: `checker::lock`
 /// tells them apart by `f`).
 const LOCK_KEY: u64 = 0;
@@ -227,33 +255,33 @@ impl Worker {
     // -----------------------------------------------------------------
     // queue
 
-    async fn enqueue(&mut self, shared: &Shared, v: i64) -> Answer {
+    async fn enqueue(&mut self, shared: &Shared, q: u64, v: i64) -> Answer {
         let node = self.conn.node.clone();
         let value = json!(v);
-        self.invoke(shared, "enqueue", QUEUE_KEY, &value, &node);
+        self.invoke(shared, "enqueue", q, &value, &node);
         let a = self
             .conn
             .call(
                 "POST",
-                &format!("/queue/q{QUEUE_KEY}/enqueue"),
+                &format!("/queue/q{q}/enqueue"),
                 &json!({"id": format!("m{v}"), "value": v}),
                 self.timeout,
             )
             .await;
-        self.complete(shared, "enqueue", QUEUE_KEY, &a, &value, &node);
+        self.complete(shared, "enqueue", q, &a, &value, &node);
         a
     }
 
     /// A dequeue, then an ack of what it delivered. Returns the dequeue's
     /// answer and whether a message was delivered.
-    async fn dequeue_and_ack(&mut self, shared: &Shared) -> (Answer, bool) {
+    async fn dequeue_and_ack(&mut self, shared: &Shared, q: u64) -> (Answer, bool) {
         let node = self.conn.node.clone();
-        self.invoke(shared, "dequeue", QUEUE_KEY, &Value::Null, &node);
+        self.invoke(shared, "dequeue", q, &Value::Null, &node);
         let a = self
             .conn
             .call(
                 "POST",
-                &format!("/queue/q{QUEUE_KEY}/dequeue"),
+                &format!("/queue/q{q}/dequeue"),
                 &json!({"visibility_ms": VISIBILITY_MS}),
                 self.timeout,
             )
@@ -268,39 +296,37 @@ impl Worker {
         } else {
             Value::Null
         };
-        self.complete(shared, "dequeue", QUEUE_KEY, &a, &out, &node);
+        self.complete(shared, "dequeue", q, &a, &out, &node);
         let Some(id) = msg.get("id").and_then(Value::as_str).map(str::to_string) else {
             return (a, false);
         };
         let v = json!({"id": id});
-        self.invoke(shared, "ack", QUEUE_KEY, &v, &node);
+        self.invoke(shared, "ack", q, &v, &node);
         let b = self
             .conn
-            .call(
-                "POST",
-                &format!("/queue/q{QUEUE_KEY}/ack"),
-                &v,
-                self.timeout,
-            )
+            .call("POST", &format!("/queue/q{q}/ack"), &v, self.timeout)
             .await;
-        self.complete(shared, "ack", QUEUE_KEY, &b, &v, &node);
+        self.complete(shared, "ack", q, &b, &v, &node);
         (a, true)
     }
 
     /// The main phase of the `queue` workload: enqueues of unique values and
-    /// dequeues (each delivery acked), half each.
+    /// dequeues (each delivery acked), half each, on the current queue of
+    /// `queues`.
     pub(super) async fn queue_main(
         mut self,
         shared: Arc<Shared>,
         values: Arc<AtomicI64>,
+        queues: Arc<QueueRotation>,
     ) -> Worker {
         let deadline = shared.dispatch.lock().unwrap().deadline;
         while self.pace(&shared, deadline).await {
+            let q = queues.next();
             let refused = if self.rng.random_bool(0.5) {
                 let v = values.fetch_add(1, Ordering::Relaxed);
-                self.enqueue(&shared, v).await.refused
+                self.enqueue(&shared, q, v).await.refused
             } else {
-                self.dequeue_and_ack(&shared).await.0.refused
+                self.dequeue_and_ack(&shared, q).await.0.refused
             };
             if refused && !self.sleep(&shared, Duration::from_millis(100)).await {
                 break;
@@ -309,23 +335,31 @@ impl Worker {
         self
     }
 
-    /// Drains the queue through this worker's node: dequeue (and ack) until
-    /// the node answers `message: null`, retrying errors, until `deadline`.
-    pub(super) async fn drain(mut self, shared: Arc<Shared>, deadline: Instant) -> Worker {
-        let mut errors = 0u32;
-        while Instant::now() < deadline && !shared.interrupted.load(Ordering::Relaxed) {
-            let (a, delivered) = self.dequeue_and_ack(&shared).await;
-            match a.outcome {
-                Outcome::Ok if !delivered => return self,
-                Outcome::Ok => errors = 0,
-                _ => {
-                    errors += 1;
-                    if errors > 20 {
-                        tracing::warn!(node = %self.conn.node, "drain gave up after 20 errors");
-                        return self;
+    /// Drains queues `0..queues` through this worker's node: on each,
+    /// dequeue (and ack) until the node answers `message: null`, retrying
+    /// errors, until `deadline`.
+    pub(super) async fn drain(
+        mut self,
+        shared: Arc<Shared>,
+        deadline: Instant,
+        queues: u64,
+    ) -> Worker {
+        for q in 0..queues {
+            let mut errors = 0u32;
+            while Instant::now() < deadline && !shared.interrupted.load(Ordering::Relaxed) {
+                let (a, delivered) = self.dequeue_and_ack(&shared, q).await;
+                match a.outcome {
+                    Outcome::Ok if !delivered => break,
+                    Outcome::Ok => errors = 0,
+                    _ => {
+                        errors += 1;
+                        if errors > 20 {
+                            tracing::warn!(node = %self.conn.node, "drain gave up after 20 errors");
+                            return self;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100 * u64::from(errors.min(10))))
+                            .await;
                     }
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(errors.min(10))))
-                        .await;
                 }
             }
         }
