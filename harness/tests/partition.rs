@@ -7,40 +7,17 @@
 use nemesis::{Grudge, NetworkControl, ProxyMesh};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use systems::runtime::http::HttpClient;
 
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+mod common;
 
-/// `faultline-kv` next to `faultline` (built with the same cargo and
-/// profile when missing).
+/// `faultline-kv` next to `faultline` (built when missing).
 fn kv_bin() -> PathBuf {
-    let dir = Path::new(BIN).parent().unwrap().to_path_buf();
-    let bin = dir.join("faultline-kv");
-    if bin.is_file() {
-        return bin;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "systems", "--bin", "faultline-kv"]);
-    if dir.file_name().and_then(|n| n.to_str()) == Some("release") {
-        cmd.arg("--release");
-    }
-    if let Some(target) = dir.parent() {
-        cmd.arg("--target-dir").arg(target);
-    }
-    let st = cmd
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo to build faultline-kv");
-    assert!(
-        st.success() && bin.is_file(),
-        "building faultline-kv failed"
-    );
-    bin
+    common::bin_dir().join("faultline-kv")
 }
 
 /// The nodes, SIGKILLed (by pid) when the test ends however it ends.
