@@ -25,7 +25,7 @@ use crate::runtime::api::{error_response, ApiError};
 use crate::runtime::clock::{self, Stamp};
 use crate::runtime::http::{self, Request, Response};
 use crate::runtime::node::{self, forward_raw, json_body, NodeConfig, Spec, NO_FORWARD};
-use crate::runtime::raft::{Machine, RaftCore};
+use crate::runtime::raft::{answer, Machine, RaftCore};
 use crate::runtime::wal;
 
 pub const LEVELS: &[&str] = &["raft", "single", "redlock"];
@@ -301,18 +301,6 @@ fn read_cmd(t: &LockTable, cmd: &LockCmd, now: &Stamp) -> Result<Value, ApiError
     }
 }
 
-fn answer(r: Result<Value, ApiError>) -> Value {
-    match r {
-        Ok(body) => json!({"status": 200, "body": body}),
-        Err(e) => json!({"status": e.status, "body": e.to_json()}),
-    }
-}
-
-fn to_response(v: &Value) -> Response {
-    let status = v["status"].as_u64().unwrap_or(500) as u16;
-    Response::json(status, &v["body"])
-}
-
 // ------------------------------------------------------------------- raft
 
 /// The raft level's state machine: token = the acquire's log index.
@@ -443,8 +431,14 @@ async fn serve_cmd(cfg: &NodeConfig, node: &LockNode, req: &Request, mut cmd: Lo
                 if s != cfg.id {
                     return match cfg.peers.get(&s) {
                         Some(addr) if !no_forward => {
-                            forward_raw(&http_client(), addr, req, cfg.forward_timeout(), read)
-                                .await
+                            forward_raw(
+                                &http::HttpClient::shared(),
+                                addr,
+                                req,
+                                cfg.forward_timeout(),
+                                read,
+                            )
+                            .await
                         }
                         _ => error_response(&ApiError::not_leader(Some(s))),
                     };
@@ -482,21 +476,9 @@ async fn serve_cmd(cfg: &NodeConfig, node: &LockNode, req: &Request, mut cmd: Lo
                 // and the write fails to commit anyway.
                 *now = core.leader_stamp(&view).unwrap_or_default();
             }
-            let v = match serde_json::to_value(&cmd) {
-                Ok(v) => v,
-                Err(e) => return error_response(&ApiError::invalid(e.to_string())),
-            };
-            match core.write(v).await {
-                Ok((_, r)) => to_response(&r),
-                Err(e) => error_response(&e),
-            }
+            core.write_answered(&cmd).await
         }
     }
-}
-
-fn http_client() -> Arc<http::HttpClient> {
-    static C: std::sync::OnceLock<Arc<http::HttpClient>> = std::sync::OnceLock::new();
-    C.get_or_init(http::HttpClient::new).clone()
 }
 
 /// The HTTP handler.

@@ -29,7 +29,7 @@ use crate::runtime::api::{error_response, ApiError};
 use crate::runtime::clock::Stamp;
 use crate::runtime::http::{self, Request, Response};
 use crate::runtime::node::{self, forward_raw, json_body, NodeConfig, Spec, NO_FORWARD};
-use crate::runtime::raft::{Machine, RaftCore};
+use crate::runtime::raft::{answer, Machine, RaftCore};
 
 pub const LEVELS: &[&str] = &["raft", "at-most-once", "primary-async"];
 
@@ -226,13 +226,6 @@ impl Queues {
     }
 }
 
-fn answer(r: Result<Value, ApiError>) -> Value {
-    match r {
-        Ok(body) => json!({"status": 200, "body": body}),
-        Err(e) => json!({"status": e.status, "body": e.to_json()}),
-    }
-}
-
 /// The Raft state machine.
 #[derive(Default)]
 pub struct QueueMachine {
@@ -411,7 +404,14 @@ async fn serve_cmd(
                 Ok(Err(e)) => error_response(&if read { e.for_read() } else { e }),
                 Err(primary) => match pa.peer_addr(&primary) {
                     Some(addr) if !no_forward => {
-                        forward_raw(&http_client(), addr, req, cfg.forward_timeout(), read).await
+                        forward_raw(
+                            &http::HttpClient::shared(),
+                            addr,
+                            req,
+                            cfg.forward_timeout(),
+                            read,
+                        )
+                        .await
                     }
                     _ => error_response(&ApiError::not_leader(Some(primary))),
                 },
@@ -443,23 +443,9 @@ async fn serve_cmd(
                 *visibility,
                 core.leader_stamp(&view).unwrap_or_default(),
             );
-            let v = match serde_json::to_value(&cmd) {
-                Ok(v) => v,
-                Err(e) => return error_response(&ApiError::invalid(e.to_string())),
-            };
-            match core.write(v).await {
-                Ok((_, r)) => {
-                    Response::json(r["status"].as_u64().unwrap_or(500) as u16, &r["body"])
-                }
-                Err(e) => error_response(&e),
-            }
+            core.write_answered(&cmd).await
         }
     }
-}
-
-fn http_client() -> Arc<http::HttpClient> {
-    static C: std::sync::OnceLock<Arc<http::HttpClient>> = std::sync::OnceLock::new();
-    C.get_or_init(http::HttpClient::new).clone()
 }
 
 /// The HTTP handler.

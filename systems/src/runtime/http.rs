@@ -269,6 +269,12 @@ impl HttpClient {
         Arc::new(HttpClient::default())
     }
 
+    /// One client (and connection pool) for the whole process.
+    pub fn shared() -> Arc<HttpClient> {
+        static C: std::sync::OnceLock<Arc<HttpClient>> = std::sync::OnceLock::new();
+        C.get_or_init(HttpClient::new).clone()
+    }
+
     fn take(&self, addr: &str) -> Option<Conn> {
         self.pool
             .lock()

@@ -34,7 +34,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::api::ApiError;
+use super::api::{error_response, ApiError};
 use super::clock::{self, Stamp};
 use super::http::{HttpClient, Request, Response};
 use super::wal::{Fsync, Wal};
@@ -515,6 +515,15 @@ impl RaftParams {
     }
 }
 
+/// A machine's answer to a client command, as the entry's result: the HTTP
+/// status and body to send back (see [`RaftCore::write_answered`]).
+pub fn answer(r: Result<Value, ApiError>) -> Value {
+    match r {
+        Ok(body) => json!({"status": 200, "body": body}),
+        Err(e) => json!({"status": e.status, "body": e.to_json()}),
+    }
+}
+
 /// A running Raft member with its state machine.
 pub struct RaftCore<M: Machine> {
     pub p: RaftParams,
@@ -680,6 +689,19 @@ impl<M: Machine> RaftCore<M> {
                 Err(e)
             }
             Ok(Err(e)) => Err(ApiError::indefinite("raft-error", e.to_string())),
+        }
+    }
+
+    /// Proposes a client command whose machine answers with [`answer`],
+    /// and sends that answer back (or the write's error).
+    pub async fn write_answered(&self, cmd: &impl Serialize) -> Response {
+        let v = match serde_json::to_value(cmd) {
+            Ok(v) => v,
+            Err(e) => return error_response(&ApiError::invalid(e.to_string())),
+        };
+        match self.write(v).await {
+            Ok((_, r)) => Response::json(r["status"].as_u64().unwrap_or(500) as u16, &r["body"]),
+            Err(e) => error_response(&e),
         }
     }
 
