@@ -602,7 +602,7 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
         Some(k) => vec!["--keep-data".into(), k.clone()],
         None => Vec::new(),
     };
-    let started = crate::test::store::timestamp(SystemTime::now());
+    let started = crate::run::store::timestamp(SystemTime::now());
     let dir = args
         .store
         .join("campaigns")
@@ -738,7 +738,7 @@ mod tests {
         #[derive(clap::Parser)]
         struct T {
             #[command(flatten)]
-            t: crate::test::spec::TestArgs,
+            t: crate::run::spec::TestArgs,
         }
         use clap::Parser;
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../campaigns");

@@ -2,7 +2,7 @@
 
 mod campaign;
 mod check;
-mod test;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -55,7 +55,7 @@ enum Command {
     },
     /// Run a chaos test: start a cluster, drive clients while faults are
     /// injected, record the history and check it.
-    Test(Box<test::spec::TestArgs>),
+    Test(Box<run::spec::TestArgs>),
     /// Re-check a stored run directory (e.g. `store/latest`).
     Analyze {
         #[arg(value_name = "RUN_DIR")]
@@ -152,19 +152,19 @@ fn main() {
                 }
             }
         }
-        Command::Test(args) => test::run(&args),
-        Command::Analyze { run_dir } => match test::analyze::analyze(&run_dir) {
+        Command::Test(args) => run::run(&args),
+        Command::Analyze { run_dir } => match run::analyze::analyze(&run_dir) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e:#}");
                 255
             }
         },
-        Command::KvNode { args } => test::kv_node(&args),
-        Command::QueueNode { args } => test::system_node("queue", &args),
-        Command::LockNode { args } => test::system_node("lock", &args),
+        Command::KvNode { args } => run::kv_node(&args),
+        Command::QueueNode { args } => run::system_node("queue", &args),
+        Command::LockNode { args } => run::system_node("lock", &args),
         Command::Systems => {
-            print!("{}", test::systems_text());
+            print!("{}", run::systems_text());
             0
         }
     };
