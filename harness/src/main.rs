@@ -1,8 +1,10 @@
 //! The `faultline` command line.
 
+mod builtin;
 mod campaign;
 mod check;
 mod run;
+mod system;
 
 use clap::{Parser, Subcommand};
 
@@ -61,8 +63,14 @@ enum Command {
         #[arg(value_name = "RUN_DIR")]
         run_dir: std::path::PathBuf,
     },
-    /// List the systems, levels, workloads and faults `test` knows.
-    Systems,
+    /// List the systems (what their definitions say), workloads and faults
+    /// `test` knows.
+    Systems {
+        /// Describe this system file instead of the bundled systems (and
+        /// check that it loads).
+        #[arg(long, value_name = "FILE")]
+        system_file: Option<std::path::PathBuf>,
+    },
     /// Run one faultline-kv node from this executable (used by `test` when
     /// the faultline-kv binary is missing; same flags).
     #[command(hide = true, disable_help_flag = true)]
@@ -160,11 +168,21 @@ fn main() {
                 255
             }
         },
-        Command::KvNode { args } => run::kv_node(&args),
-        Command::QueueNode { args } => run::system_node("queue", &args),
-        Command::LockNode { args } => run::system_node("lock", &args),
-        Command::Systems => {
-            print!("{}", run::systems_text());
+        Command::KvNode { args } => builtin::kv_node(&args),
+        Command::QueueNode { args } => builtin::system_node("queue", &args),
+        Command::LockNode { args } => builtin::system_node("lock", &args),
+        Command::Systems { system_file } => {
+            let defs = match system_file {
+                None => system::bundled(),
+                Some(f) => match system::SystemDef::load(&f) {
+                    Ok(d) => vec![d],
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        std::process::exit(255);
+                    }
+                },
+            };
+            print!("{}", run::systems_text(&defs));
             0
         }
     };

@@ -6,60 +6,28 @@ use ::nemesis::PartitionShape;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
+use std::sync::Arc;
+use super::workload;
+use crate::system::SystemDef;
 
-pub const LEVELS: [&str; 6] = [
-    "raft",
-    "raft-lease",
-    "raft-local",
-    "primary-async",
-    "quorum",
-    "gossip",
-];
-pub const WORKLOADS: [&str; 3] = ["register", "queue", "lock"];
-/// The systems `test` knows.
-pub const SYSTEMS: [&str; 3] = ["kv", "queue", "lock"];
-
-/// A system's levels.
-pub fn levels_of(system: &str) -> &'static [&'static str] {
-    match system {
-        "queue" => systems::queue::LEVELS,
-        "lock" => systems::lock::LEVELS,
-        _ => &LEVELS,
-    }
-}
-
-/// The workloads a system runs (the first is the default).
-pub fn workloads_of(system: &str) -> &'static [&'static str] {
-    match system {
-        "queue" => &["queue"],
-        "lock" => &["lock"],
-        _ => &["register"],
-    }
-}
-
-/// The node binary of a system.
-pub fn binary_of(system: &str) -> &'static str {
-    match system {
-        "queue" => "faultline-queue",
-        "lock" => "faultline-lock",
-        _ => "faultline-kv",
-    }
-}
 pub const FAULTS: [&str; 5] = ["partition", "packet", "kill", "pause", "clock"];
 /// The default `--nemesis`.
 pub const DEFAULT_NEMESIS: &str = "partition,kill,pause,clock";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TestArgs {
-    /// The system under test (see `faultline systems`).
-    #[arg(long, default_value = "kv")]
+    /// A bundled system under test (see `faultline systems`).
+    #[arg(long, default_value = "kv", conflicts_with = "system_file")]
     pub system: String,
-    /// The system's consistency level.
-    #[arg(long, default_value = "raft")]
-    pub level: String,
-    /// The workload: `register` (kv: independent cas-registers, checked for
-    /// linearizability per key), `queue` (queue: total-queue), `lock`
-    /// (lock: mutual exclusion, fencing); default: the system's own.
+    /// A system described by a TOML system file (how to start a node, its
+    /// levels, probes, protocol and workloads; see
+    /// docs/adding-a-system.md) instead of a bundled one.
+    #[arg(long, value_name = "FILE")]
+    pub system_file: Option<PathBuf>,
+    /// The system's level (default: the one its definition names).
+    #[arg(long)]
+    pub level: Option<String>,
+    /// The workload (see `faultline systems`); default: the system's first.
     #[arg(long)]
     pub workload: Option<String>,
     /// How many nodes (processes on loopback).
@@ -145,6 +113,11 @@ pub struct TestArgs {
 pub struct TestSpec {
     pub name: String,
     pub system: String,
+    /// The system's definition (`system` is its name).
+    #[serde(skip)]
+    pub def: Arc<SystemDef>,
+    /// Where the definition came from (`bundled:kv.toml` or a path).
+    pub system_source: String,
     pub level: String,
     pub workload: String,
     pub nodes: usize,
@@ -166,8 +139,8 @@ pub struct TestSpec {
     pub store: PathBuf,
     pub leave_running: bool,
     pub bin_dir: PathBuf,
-    /// Whether `--bin-dir` was given (else a missing `faultline-kv` falls
-    /// back to `faultline kv-node`).
+    /// Whether `--bin-dir` was given (else a missing bundled binary falls
+    /// back to the system's builtin, e.g. `faultline kv-node`).
     pub bin_dir_given: bool,
     pub op_timeout: f64,
     pub ready_timeout: f64,
@@ -205,39 +178,34 @@ fn positive(name: &str, v: f64) -> Result<f64> {
 
 impl TestArgs {
     pub fn resolve(&self) -> Result<TestSpec> {
-        if !SYSTEMS.contains(&self.system.as_str()) {
+        let def = match &self.system_file {
+            Some(f) => SystemDef::load(f)?,
+            None => crate::system::find_bundled(&self.system)?,
+        };
+        let level = self.level.clone().unwrap_or_else(|| def.default_level.clone());
+        if def.level(&level).is_none() {
             bail!(
-                "--system: unknown system {:?} (known: {})",
-                self.system,
-                SYSTEMS.join(", ")
+                "--level: unknown level {level:?} for system {} (known: {})",
+                def.name,
+                def.level_names().join(", ")
             );
         }
-        let levels = levels_of(&self.system);
-        if !levels.contains(&self.level.as_str()) {
-            bail!(
-                "--level: unknown level {:?} for --system {} (known: {})",
-                self.level,
-                self.system,
-                levels.join(", ")
-            );
-        }
-        let workloads = workloads_of(&self.system);
         let workload = self
             .workload
             .clone()
-            .unwrap_or_else(|| workloads[0].to_string());
-        if !WORKLOADS.contains(&workload.as_str()) {
+            .unwrap_or_else(|| def.workloads[0].clone());
+        if workload::find(&workload).is_none() {
             bail!(
                 "--workload: unknown workload {:?} (known: {})",
                 workload,
-                WORKLOADS.join(", ")
+                workload::names().join(", ")
             );
         }
-        if !workloads.contains(&workload.as_str()) {
+        if !def.workloads.contains(&workload) {
             bail!(
-                "--workload: {workload} does not run on --system {} (it runs: {})",
-                self.system,
-                workloads.join(", ")
+                "--workload: {workload} does not run on system {} (it runs: {})",
+                def.name,
+                def.workloads.join(", ")
             );
         }
         if self.nodes == 0 || self.nodes > 64 {
@@ -398,9 +366,11 @@ impl TestArgs {
             rand::rng().random_range(0..1u64 << 53)
         });
         Ok(TestSpec {
-            name: format!("{}-{}-{}", self.system, self.level, workload),
-            system: self.system.clone(),
-            level: self.level.clone(),
+            name: format!("{}-{}-{}", def.name, level, workload),
+            system: def.name.clone(),
+            system_source: def.source.clone(),
+            def: Arc::new(def),
+            level,
             workload,
             nodes: self.nodes,
             concurrency,

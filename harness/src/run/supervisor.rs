@@ -16,7 +16,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use super::http::Http;
+use crate::system::{render, SystemDef};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -93,37 +95,65 @@ pub fn signal_group(pid: u32, sig: libc::c_int) -> std::io::Result<()> {
 }
 
 // ---------------------------------------------------------------------------
-// Systems
+// Node commands
 
-/// How to start one node of a system under test.
-pub trait System: Send + Sync {
-    /// The command that starts (or restarts, on the same data dir) `node`.
-    fn command(&self, node: &NodeInfo, cluster: &[NodeInfo]) -> Command;
-    /// The HTTP path that answers 200 once the node serves requests.
-    fn health_path(&self) -> &'static str {
-        "/health"
-    }
-}
-
-/// A node's fixed identity: id, address, directories.
+/// A node's fixed identity: id, addresses, directories.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
     pub id: String,
-    /// `127.0.0.1:PORT`
+    /// 1-based position in the cluster.
+    pub index: usize,
+    /// `127.0.0.1:PORT`: the main port (clients connect here; peers dial it,
+    /// through the proxy mesh when there is one).
     pub addr: String,
+    /// The system's extra named ports (`{port:NAME}`).
+    pub ports: BTreeMap<String, u16>,
     /// `nodes/<id>/` in the run directory: logs and the data dir.
     pub dir: PathBuf,
     pub data_dir: PathBuf,
 }
 
-/// `faultline-kv` at one consistency level.
-pub struct KvSystem {
-    pub bin: PathBuf,
-    /// Arguments before the node flags (`kv-node` when the nodes run from
-    /// the faultline executable itself).
-    pub prefix_args: Vec<String>,
+impl NodeInfo {
+    pub fn host(&self) -> &str {
+        self.addr.rsplit_once(':').map_or("", |(h, _)| h)
+    }
+
+    pub fn port(&self) -> &str {
+        self.addr.rsplit_once(':').map_or("", |(_, p)| p)
+    }
+
+    /// A placeholder about this node as a peer sees it (`addr` is `dial`).
+    fn peer_value(&self, name: &str, dial: &str) -> Option<String> {
+        let (host, port) = dial.rsplit_once(':').unwrap_or((dial, ""));
+        Some(match name {
+            "id" => self.id.clone(),
+            "index" => self.index.to_string(),
+            "host" => host.to_string(),
+            "port" => port.to_string(),
+            "addr" => dial.to_string(),
+            _ => {
+                if let Some(p) = name.strip_prefix("port:") {
+                    self.ports.get(p)?.to_string()
+                } else if let Some(p) = name.strip_prefix("addr:") {
+                    format!("{}:{}", self.host(), self.ports.get(p)?)
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+}
+
+/// How to start (and restart, on the same data dir) each node of a system
+/// at one level: its [`SystemDef`] filled in for this run.
+pub struct Launcher {
+    pub def: Arc<SystemDef>,
     pub level: String,
+    /// What `{bin}` expands to: the binary, or this executable and the
+    /// system's builtin subcommand.
+    pub bin: Vec<String>,
     pub fsync: String,
+    /// `--node-arg`s, appended to every node's command.
     pub extra_args: Vec<String>,
     /// The address node A dials for node B, keyed `(A, B)` (the proxy mesh's
     /// link A→B); a missing pair dials B's own address.
@@ -132,37 +162,85 @@ pub struct KvSystem {
     pub env: BTreeMap<String, Vec<(String, String)>>,
 }
 
-impl System for KvSystem {
-    fn command(&self, node: &NodeInfo, cluster: &[NodeInfo]) -> Command {
-        let peers: Vec<String> = cluster
+impl Launcher {
+    /// The value of a node placeholder for `node`.
+    fn value(&self, name: &str, node: &NodeInfo, cluster: &[NodeInfo]) -> Option<String> {
+        let peer_list = |only_others: bool| {
+            cluster
+                .iter()
+                .filter(|n| !only_others || n.id != node.id)
+                .map(|n| {
+                    let dial = self
+                        .peer_addrs
+                        .get(&(node.id.clone(), n.id.clone()))
+                        .unwrap_or(&n.addr);
+                    render(&self.def.peer, &|p| n.peer_value(p, dial))
+                })
+                .collect::<Vec<_>>()
+                .join(&self.def.peer_separator)
+        };
+        Some(match name {
+            "bin" => self.bin.join(" "),
+            "id" => node.id.clone(),
+            "index" => node.index.to_string(),
+            "host" => node.host().to_string(),
+            "port" => node.port().to_string(),
+            "addr" => node.addr.clone(),
+            "peers" => peer_list(true),
+            "cluster" => peer_list(false),
+            "nodes" => cluster
+                .iter()
+                .map(|n| n.id.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            "data_dir" => node.data_dir.display().to_string(),
+            "node_dir" => node.dir.display().to_string(),
+            "level" => self.level.clone(),
+            "fsync" => self.fsync.clone(),
+            other => node.peer_value(other, &node.addr)?,
+        })
+    }
+
+    /// Renders one template string for `node`.
+    pub fn render(&self, s: &str, node: &NodeInfo, cluster: &[NodeInfo]) -> String {
+        render(s, &|p| self.value(p, node, cluster))
+    }
+
+    /// The argv that starts `node`: the system's command, then the level's
+    /// arguments, then `--node-arg`s. An argument that is exactly `{bin}`
+    /// becomes every word of it.
+    pub fn argv(&self, node: &NodeInfo, cluster: &[NodeInfo]) -> Vec<String> {
+        let level = self.def.level(&self.level);
+        let mut argv = Vec::new();
+        for a in self
+            .def
+            .command
             .iter()
-            .filter(|n| n.id != node.id)
-            .map(|n| {
-                let addr = self
-                    .peer_addrs
-                    .get(&(node.id.clone(), n.id.clone()))
-                    .unwrap_or(&n.addr);
-                format!("{}={addr}", n.id)
-            })
-            .collect();
-        let mut cmd = Command::new(&self.bin);
+            .chain(level.map(|l| l.args.iter()).into_iter().flatten())
+        {
+            if a == "{bin}" {
+                argv.extend(self.bin.iter().cloned());
+            } else {
+                argv.push(self.render(a, node, cluster));
+            }
+        }
+        argv.extend(self.extra_args.iter().cloned());
+        argv
+    }
+
+    /// The command that starts (or restarts, on the same data dir) `node`.
+    pub fn command(&self, node: &NodeInfo, cluster: &[NodeInfo]) -> Command {
+        let argv = self.argv(node, cluster);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        let level_env = self.def.level(&self.level).map(|l| &l.env);
+        for (k, v) in self.def.env.iter().chain(level_env.into_iter().flatten()) {
+            cmd.env(k, self.render(v, node, cluster));
+        }
         if let Some(env) = self.env.get(&node.id) {
             cmd.envs(env.iter().map(|(k, v)| (k, v)));
         }
-        cmd.args(&self.prefix_args)
-            .arg("--id")
-            .arg(&node.id)
-            .arg("--listen")
-            .arg(&node.addr)
-            .arg("--peers")
-            .arg(peers.join(","))
-            .arg("--data-dir")
-            .arg(&node.data_dir)
-            .arg("--level")
-            .arg(&self.level)
-            .arg("--fsync")
-            .arg(&self.fsync)
-            .args(&self.extra_args);
+        cmd.current_dir(&node.dir);
         cmd
     }
 }
@@ -197,7 +275,7 @@ struct NodeProc {
 /// A running cluster. Dropping it SIGKILLs every node (unless
 /// `leave_running`) and reaps them.
 pub struct Cluster {
-    system: Box<dyn System>,
+    system: Launcher,
     nodes: Mutex<Vec<NodeProc>>,
     infos: Vec<NodeInfo>,
     pub leave_running: bool,
@@ -235,11 +313,18 @@ pub fn last_lines(path: &Path, n: usize) -> String {
 }
 
 /// Lays out `n` nodes `n1..nN` under `nodes_dir` on fresh loopback ports
-/// (creates their data dirs).
-pub fn layout(n: usize, nodes_dir: &Path) -> Result<Vec<NodeInfo>> {
-    let ports = free_ports(n)?;
+/// (a main port each, plus one per name in `extra_ports`) and creates their
+/// data dirs. Paths are absolute (nodes run in their own node dir).
+pub fn layout(n: usize, extra_ports: &[String], nodes_dir: &Path) -> Result<Vec<NodeInfo>> {
+    std::fs::create_dir_all(nodes_dir)
+        .with_context(|| format!("creating {}", nodes_dir.display()))?;
+    let nodes_dir = nodes_dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", nodes_dir.display()))?;
+    let per = 1 + extra_ports.len();
+    let ports = free_ports(n * per)?;
     let mut infos = Vec::new();
-    for (i, port) in ports.into_iter().enumerate() {
+    for (i, chunk) in ports.chunks(per).enumerate() {
         let id = format!("n{}", i + 1);
         let dir = nodes_dir.join(&id);
         let data_dir = dir.join("data");
@@ -247,7 +332,9 @@ pub fn layout(n: usize, nodes_dir: &Path) -> Result<Vec<NodeInfo>> {
             .with_context(|| format!("creating {}", data_dir.display()))?;
         infos.push(NodeInfo {
             id,
-            addr: format!("127.0.0.1:{port}"),
+            index: i + 1,
+            addr: format!("127.0.0.1:{}", chunk[0]),
+            ports: extra_ports.iter().cloned().zip(chunk[1..].iter().copied()).collect(),
             dir,
             data_dir,
         });
@@ -259,7 +346,7 @@ impl Cluster {
     /// A cluster of the nodes [`layout`] gave (when the system's command
     /// needs their addresses first, e.g. for the proxy mesh).
     pub fn from_layout(
-        system: Box<dyn System>,
+        system: Launcher,
         infos: Vec<NodeInfo>,
         leave_running: bool,
     ) -> Cluster {
@@ -353,40 +440,76 @@ impl Cluster {
         }
     }
 
-    /// Waits until every node answers its health check, or fails quoting the
-    /// last stderr lines of the first node that did not.
+    /// Whether `info` passes the system's readiness probe now; the last
+    /// answer, for the error message, when it does not.
+    async fn probe_ready(&self, http: &Http, info: &NodeInfo) -> std::result::Result<(), String> {
+        let ready = &self.system.def.ready;
+        if let Some(path) = &ready.http_get {
+            return match http
+                .request(&info.addr, "GET", path, None, Duration::from_millis(500))
+                .await
+            {
+                Ok((200, _)) => Ok(()),
+                Ok((s, b)) => Err(format!("GET {path}: HTTP {s} {}", String::from_utf8_lossy(&b))),
+                Err(e) => Err(format!("GET {path}: {e}")),
+            };
+        }
+        if let Some(cmd) = &ready.command {
+            let argv: Vec<String> = cmd
+                .iter()
+                .map(|a| self.system.render(a, info, &self.infos))
+                .collect();
+            let out = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::process::Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .stdin(Stdio::null())
+                    .kill_on_drop(true)
+                    .output(),
+            )
+            .await;
+            return match out {
+                Ok(Ok(o)) if o.status.success() => Ok(()),
+                Ok(Ok(o)) => Err(format!(
+                    "`{}` exited {}: {}",
+                    argv.join(" "),
+                    o.status,
+                    String::from_utf8_lossy(&o.stderr).trim()
+                )),
+                Ok(Err(e)) => Err(format!("`{}`: {e}", argv.join(" "))),
+                Err(_) => Err(format!("`{}` did not finish in 5 s", argv.join(" "))),
+            };
+        }
+        match tokio::time::timeout(
+            Duration::from_millis(500),
+            tokio::net::TcpStream::connect(&info.addr),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("connect: {e}")),
+            Err(_) => Err("connect: timed out".into()),
+        }
+    }
+
+    /// Waits until every node passes the system's readiness probe, or fails
+    /// quoting the last stderr lines of the first node that did not.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let http = systems::runtime::http::HttpClient::new();
-        let path = self.system.health_path();
+        let http = Http::new();
         for (i, info) in self.infos.iter().enumerate() {
             loop {
                 if let Some(why) = self.exited(i) {
                     bail!("{why}");
                 }
-                let r = http
-                    .request(
-                        &info.addr,
-                        "GET",
-                        path,
-                        &[],
-                        b"",
-                        Duration::from_millis(500),
-                    )
-                    .await;
-                if matches!(r, Ok((200, _))) {
-                    break;
-                }
+                let r = self.probe_ready(&http, info).await;
+                let Err(why) = r else { break };
                 if Instant::now() >= deadline {
                     bail!(
-                        "node {} ({}) not ready after {:.0} s (last answer: {}); last lines of {}:\n{}",
+                        "node {} ({}) not ready after {:.0} s (last answer: {why}); last lines of {}:\n{}",
                         info.id,
                         info.addr,
                         timeout.as_secs_f64(),
-                        match r {
-                            Ok((s, b)) => format!("HTTP {s} {}", String::from_utf8_lossy(&b)),
-                            Err(e) => e.to_string(),
-                        },
                         info.dir.join("stderr.log").display(),
                         last_lines(&info.dir.join("stderr.log"), 15)
                     );
@@ -395,6 +518,71 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// The system's leader probe on every node, concurrently (`timeout`
+    /// each; a node that does not answer is missing): `(node index, leads,
+    /// the leader it names)`. Empty when the system has no leader probe.
+    pub async fn leader_status(&self, timeout: Duration) -> Vec<(usize, bool, Option<String>)> {
+        let Some(probe) = self.system.def.leader.clone() else {
+            return Vec::new();
+        };
+        let http = Http::new();
+        let mut set = tokio::task::JoinSet::new();
+        for (i, n) in self.infos.iter().enumerate() {
+            let (http, probe, addr) = (http.clone(), probe.clone(), n.addr.clone());
+            set.spawn(async move {
+                let v = http.get_json(&addr, &probe.http_get, timeout).await?;
+                let leads = v
+                    .pointer(&probe.role)
+                    .and_then(|r| r.as_str())
+                    .is_some_and(|r| probe.roles.iter().any(|x| x == r));
+                let named = probe
+                    .names
+                    .as_ref()
+                    .and_then(|p| v.pointer(p))
+                    .and_then(|l| l.as_str())
+                    .map(str::to_string);
+                Some((i, leads, named))
+            });
+        }
+        let mut out: Vec<_> = set.join_all().await.into_iter().flatten().collect();
+        out.sort_by_key(|(i, _, _)| *i);
+        out
+    }
+
+    /// Whether the nodes lead at this level (the system has a leader probe
+    /// and the level is not leaderless).
+    pub fn has_leaders(&self) -> bool {
+        self.system.def.leader.is_some()
+            && !self
+                .system
+                .def
+                .level(&self.system.level)
+                .is_some_and(|l| l.leaderless)
+    }
+
+    /// Copies the system's extra log files (`logs` in its file) of every
+    /// node under `nodes/<id>/logs/`; returns what could not be copied.
+    pub fn collect_logs(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for info in &self.infos {
+            for pattern in &self.system.def.logs {
+                let src = PathBuf::from(self.system.render(pattern, info, &self.infos));
+                let src = if src.is_relative() { info.dir.join(src) } else { src };
+                if src.starts_with(&info.dir) && !src.starts_with(&info.data_dir) {
+                    continue; // already under nodes/<id>/
+                }
+                let dest_dir = info.dir.join("logs");
+                let name = src.file_name().map(PathBuf::from).unwrap_or_default();
+                let r = std::fs::create_dir_all(&dest_dir)
+                    .and_then(|_| std::fs::copy(&src, dest_dir.join(&name)).map(|_| ()));
+                if let Err(e) = r {
+                    problems.push(format!("{}: {}: {e}", info.id, src.display()));
+                }
+            }
+        }
+        problems
     }
 
     /// Every live node pid (for `--leave-running` and tests).

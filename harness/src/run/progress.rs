@@ -1,0 +1,61 @@
+//! The progress line of a run.
+
+use super::store::Recorder;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Progress: a live line on a terminal, a plain line every 10 s otherwise.
+pub async fn progress(recorder: Arc<Recorder>, time_limit: f64, mut done: watch::Receiver<bool>) {
+    let tty = std::io::stderr().is_terminal();
+    let every = if tty {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(10)
+    };
+    let mut last = (Instant::now(), 0u64);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = done.wait_for(|d| *d) => break,
+        }
+        let c = recorder.counts();
+        let now = Instant::now();
+        let rate = (c.invokes - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
+        last = (now, c.invokes);
+        let elapsed = recorder.elapsed().as_secs_f64();
+        let faults: Vec<String> = c
+            .active_faults
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.join(",")))
+            .collect();
+        let line = format!(
+            "[{elapsed:6.1} s] {rate:6.0} ops/s  ok {} fail {} info {}  faults: {}  {}",
+            c.ok,
+            c.fail,
+            c.info,
+            if faults.is_empty() {
+                "none".to_string()
+            } else {
+                faults.join("; ")
+            },
+            if elapsed < time_limit {
+                format!("ETA {:.0} s", time_limit - elapsed)
+            } else {
+                "final phase".to_string()
+            }
+        );
+        let mut err = std::io::stderr().lock();
+        if tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+    if tty {
+        let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+    }
+}
+
