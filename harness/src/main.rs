@@ -1,4 +1,16 @@
 //! The `faultline` command line.
+//!
+//! A tour: `faultline test` ([`run`]) loads a system definition
+//! ([`system`]: a TOML file says how to start a node, its levels, probes,
+//! protocol and workloads), lays out and starts the cluster
+//! (`run::supervisor`), drives the chosen workload (`run::workload`: seeded
+//! generators, the harness's own clients, a final phase, the checkers it
+//! names) while the nemesis plays a seeded fault plan, records every op to
+//! `history.jsonl` (`run::store`), then checks the history and writes
+//! `results.json` and the HTML report (`run::analyze`, the `checker` and
+//! `reports` crates). `faultline analyze` redoes the checking from disk,
+//! `faultline check` checks any history file, `faultline campaign` runs a
+//! matrix of tests, `faultline serve` serves the store. See docs/tour.md.
 
 mod builtin;
 mod campaign;
