@@ -67,4 +67,3 @@ pub fn system_node(system: &str, args: &[String]) -> i32 {
     }
     0
 }
-

@@ -157,13 +157,14 @@ struct RawLevel {
 /// or opens table `key` (`[key]`), for error messages.
 fn line_of(text: &str, key: &str) -> Option<usize> {
     let header = format!("[{key}]");
-    text.lines().position(|l| {
-        let t = l.trim_start();
-        t.starts_with(&header)
-            || t.strip_prefix(key)
-                .is_some_and(|r| r.trim_start().starts_with('='))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start();
+            t.starts_with(&header)
+                || t.strip_prefix(key)
+                    .is_some_and(|r| r.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
 }
 
 /// The placeholders (`{name}`) in `s`; an error for an unclosed `{`.
@@ -267,7 +268,10 @@ impl SystemDef {
             bail!("{}: must not be empty", at("command"));
         }
         if raw.binary.is_none() && raw.command.iter().any(|a| a.contains("{bin}")) {
-            bail!("{}: uses {{bin}} but the file sets no `binary`", at("command"));
+            bail!(
+                "{}: uses {{bin}} but the file sets no `binary`",
+                at("command")
+            );
         }
         let ports: Vec<String> = raw.ports.clone();
         for p in &ports {
@@ -327,11 +331,19 @@ impl SystemDef {
             if c.is_empty() {
                 bail!("{}: ready.command must not be empty", at("command"));
             }
-            check("command", &c.iter().collect::<Vec<_>>(), &node_ok, known_node.clone())?;
+            check(
+                "command",
+                &c.iter().collect::<Vec<_>>(),
+                &node_ok,
+                known_node.clone(),
+            )?;
         }
         if let Some(p) = &raw.ready.http_get {
             if !p.starts_with('/') {
-                bail!("{}: expected a path starting with `/`, got {p:?}", at("http_get"));
+                bail!(
+                    "{}: expected a path starting with `/`, got {p:?}",
+                    at("http_get")
+                );
             }
         }
         let peer = raw.peer.clone().unwrap_or_else(|| "{addr}".to_string());
@@ -474,7 +486,13 @@ impl SystemDef {
             .with_context(|| format!("--system-file: reading {}", path.display()))?;
         let dir = path
             .parent()
-            .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                }
+            })
             .map(Path::to_path_buf);
         SystemDef::parse(&text, &path.display().to_string(), dir)
     }
@@ -633,7 +651,14 @@ workloads = ["register"]
         let kv = &all[0];
         assert_eq!(
             kv.level_names(),
-            ["raft", "raft-lease", "raft-local", "primary-async", "quorum", "gossip"]
+            [
+                "raft",
+                "raft-lease",
+                "raft-local",
+                "primary-async",
+                "quorum",
+                "gossip"
+            ]
         );
         assert!(kv.level("quorum").unwrap().leaderless);
         assert!(!kv.level("raft").unwrap().leaderless);
@@ -694,7 +719,10 @@ workloads = ["register"]
             ),
         ];
         for (what, text, want) in cases {
-            let e = format!("{:#}", SystemDef::parse(text, "mine.toml", None).unwrap_err());
+            let e = format!(
+                "{:#}",
+                SystemDef::parse(text, "mine.toml", None).unwrap_err()
+            );
             assert!(e.starts_with(want), "{what}: got {e:?}, want {want:?}");
         }
     }

@@ -44,7 +44,11 @@ fn only_the_builtin_nodes_use_the_systems_crate() {
             bad.push(format!("{}:{u}", f.display()));
         }
     }
-    assert!(bad.is_empty(), "the harness uses the systems crate:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "the harness uses the systems crate:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]

@@ -145,12 +145,20 @@ mod tests {
             "HTTP/1.1 409 Conflict\r\ncontent-length: 18\r\nconnection: close\r\n\r\n{\"error\":\"locked\"}",
         ));
         let r = http
-            .request(&addr, "POST", "/x", Some(b"{}".to_vec()), Duration::from_secs(2))
+            .request(
+                &addr,
+                "POST",
+                "/x",
+                Some(b"{}".to_vec()),
+                Duration::from_secs(2),
+            )
             .await;
         assert_eq!(r.unwrap().0, 409);
         let sent = String::from_utf8(h.join().unwrap()).unwrap();
         assert!(sent.starts_with("POST /x HTTP/1.1"), "{sent}");
-        assert!(sent.to_lowercase().contains("content-type: application/json"));
+        assert!(sent
+            .to_lowercase()
+            .contains("content-type: application/json"));
 
         // A port nobody listens on: nothing was sent.
         let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

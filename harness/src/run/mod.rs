@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use store::Recorder;
 use supervisor::{Cluster, FaultTarget, Launcher, NodeInfo};
 use tokio::sync::watch;
-use workload::{Driver, Setup, Workload, Worker};
+use workload::{Driver, Setup, Worker, Workload};
 
 /// Runs `faultline test`; returns the exit code.
 pub fn run(args: &TestArgs) -> i32 {
@@ -374,9 +374,7 @@ async fn wait_settled(cluster: &Cluster, timeout: Duration) -> bool {
     while Instant::now() < deadline {
         let s = cluster.leader_status(Duration::from_millis(500)).await;
         let named: Vec<Option<String>> = s.iter().map(|(_, _, l)| l.clone()).collect();
-        if s.len() == cluster.infos().len()
-            && named.iter().all(|l| l.is_some() && *l == named[0])
-        {
+        if s.len() == cluster.infos().len() && named.iter().all(|l| l.is_some() && *l == named[0]) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -58,4 +58,3 @@ pub async fn progress(recorder: Arc<Recorder>, time_limit: f64, mut done: watch:
         let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
     }
 }
-

@@ -2,13 +2,13 @@
 //! anything starts.
 
 use super::generator::{FaultKind, Targeting};
+use super::workload;
+use crate::system::SystemDef;
 use ::nemesis::PartitionShape;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use super::workload;
-use crate::system::SystemDef;
 
 pub const FAULTS: [&str; 5] = ["partition", "packet", "kill", "pause", "clock"];
 /// The default `--nemesis`.
@@ -182,7 +182,10 @@ impl TestArgs {
             Some(f) => SystemDef::load(f)?,
             None => crate::system::find_bundled(&self.system)?,
         };
-        let level = self.level.clone().unwrap_or_else(|| def.default_level.clone());
+        let level = self
+            .level
+            .clone()
+            .unwrap_or_else(|| def.default_level.clone());
         if def.level(&level).is_none() {
             bail!(
                 "--level: unknown level {level:?} for system {} (known: {})",

@@ -8,6 +8,8 @@
 //! whatever way the harness dies, even SIGKILL, its nodes die with it.
 //! Nodes are only ever signalled by their own process-group id.
 
+use super::http::Http;
+use crate::system::{render, SystemDef};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -17,8 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
-use super::http::Http;
-use crate::system::{render, SystemDef};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -334,7 +334,11 @@ pub fn layout(n: usize, extra_ports: &[String], nodes_dir: &Path) -> Result<Vec<
             id,
             index: i + 1,
             addr: format!("127.0.0.1:{}", chunk[0]),
-            ports: extra_ports.iter().cloned().zip(chunk[1..].iter().copied()).collect(),
+            ports: extra_ports
+                .iter()
+                .cloned()
+                .zip(chunk[1..].iter().copied())
+                .collect(),
             dir,
             data_dir,
         });
@@ -345,11 +349,7 @@ pub fn layout(n: usize, extra_ports: &[String], nodes_dir: &Path) -> Result<Vec<
 impl Cluster {
     /// A cluster of the nodes [`layout`] gave (when the system's command
     /// needs their addresses first, e.g. for the proxy mesh).
-    pub fn from_layout(
-        system: Launcher,
-        infos: Vec<NodeInfo>,
-        leave_running: bool,
-    ) -> Cluster {
+    pub fn from_layout(system: Launcher, infos: Vec<NodeInfo>, leave_running: bool) -> Cluster {
         let nodes = infos
             .iter()
             .map(|info| NodeProc {
@@ -450,7 +450,10 @@ impl Cluster {
                 .await
             {
                 Ok((200, _)) => Ok(()),
-                Ok((s, b)) => Err(format!("GET {path}: HTTP {s} {}", String::from_utf8_lossy(&b))),
+                Ok((s, b)) => Err(format!(
+                    "GET {path}: HTTP {s} {}",
+                    String::from_utf8_lossy(&b)
+                )),
                 Err(e) => Err(format!("GET {path}: {e}")),
             };
         }
@@ -569,7 +572,11 @@ impl Cluster {
         for info in &self.infos {
             for pattern in &self.system.def.logs {
                 let src = PathBuf::from(self.system.render(pattern, info, &self.infos));
-                let src = if src.is_relative() { info.dir.join(src) } else { src };
+                let src = if src.is_relative() {
+                    info.dir.join(src)
+                } else {
+                    src
+                };
                 if src.starts_with(&info.dir) && !src.starts_with(&info.data_dir) {
                     continue; // already under nodes/<id>/
                 }
@@ -695,5 +702,115 @@ impl Drop for Cluster {
             return;
         }
         self.stop_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+name = "zk"
+binary = "/opt/zk/bin/server"
+command = ["{bin}", "--me={index}", "--client={port}", "--quorum={port:quorum}",
+           "--servers={cluster}", "--dir", "{data_dir}", "--mode", "{level}"]
+peer = "server.{index}={host}:{port:quorum}:{port}"
+peer_separator = ";"
+ports = ["quorum"]
+env = { ZOO_ID = "{id}" }
+protocol = "faultline-http"
+workloads = ["register"]
+[levels.fast]
+args = ["--fsync={fsync}"]
+env = { ZOO_FAST = "1" }
+"#;
+
+    fn nodes() -> Vec<NodeInfo> {
+        (1..=3)
+            .map(|i| NodeInfo {
+                id: format!("n{i}"),
+                index: i,
+                addr: format!("127.0.0.1:{}", 7000 + i),
+                ports: [("quorum".to_string(), 8000 + i as u16)].into(),
+                dir: PathBuf::from(format!("/run/nodes/n{i}")),
+                data_dir: PathBuf::from(format!("/run/nodes/n{i}/data")),
+            })
+            .collect()
+    }
+
+    fn launcher(bin: &[&str], peer_addrs: BTreeMap<(String, String), String>) -> Launcher {
+        Launcher {
+            def: Arc::new(SystemDef::parse(FILE, "zk.toml", None).unwrap()),
+            level: "fast".into(),
+            bin: bin.iter().map(|s| s.to_string()).collect(),
+            fsync: "always".into(),
+            extra_args: vec!["--verbose".into()],
+            peer_addrs,
+            env: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_node_command_is_rendered_from_the_system_file() {
+        let n = nodes();
+        let l = launcher(&["/opt/zk/bin/server"], BTreeMap::new());
+        assert_eq!(
+            l.argv(&n[1], &n),
+            [
+                "/opt/zk/bin/server",
+                "--me=2",
+                "--client=7002",
+                "--quorum=8002",
+                "--servers=server.1=127.0.0.1:8001:7001;server.2=127.0.0.1:8002:7002;server.3=127.0.0.1:8003:7003",
+                "--dir",
+                "/run/nodes/n2/data",
+                "--mode",
+                "fast",
+                "--fsync=always",
+                "--verbose",
+            ]
+        );
+        let cmd = l.command(&n[0], &n);
+        let envs: BTreeMap<String, String> = cmd
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.unwrap().to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(envs["ZOO_ID"], "n1");
+        assert_eq!(envs["ZOO_FAST"], "1");
+        assert_eq!(cmd.get_current_dir(), Some(Path::new("/run/nodes/n1")));
+    }
+
+    #[test]
+    fn peers_dial_the_proxies_and_bin_may_be_several_words() {
+        let n = nodes();
+        let mut proxies = BTreeMap::new();
+        proxies.insert(
+            ("n1".to_string(), "n2".to_string()),
+            "127.0.0.1:9012".to_string(),
+        );
+        let mut l = launcher(&["/usr/bin/faultline", "zk-node"], proxies);
+        l.def = Arc::new(
+            SystemDef::parse(
+                &FILE.replace("--servers={cluster}", "--peers={peers}"),
+                "zk.toml",
+                None,
+            )
+            .unwrap(),
+        );
+        let argv = l.argv(&n[0], &n);
+        assert_eq!(&argv[..2], ["/usr/bin/faultline", "zk-node"]);
+        // n1 dials n2 through its proxy (host and port of the proxy), n3
+        // directly; its own entry is left out of {peers}.
+        assert!(
+            argv.contains(
+                &"--peers=server.2=127.0.0.1:8002:9012;server.3=127.0.0.1:8003:7003".to_string()
+            ),
+            "{argv:?}"
+        );
     }
 }

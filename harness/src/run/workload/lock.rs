@@ -11,8 +11,8 @@
 
 use super::faultline_http::{Answer, Conn};
 use super::{
-    join_all, BoxFuture, Client, Completion, Driver, Generator, Next, Op, Outcome, Setup,
-    Workload, WorkloadKind, Worker,
+    join_all, BoxFuture, Client, Completion, Driver, Generator, Next, Op, Outcome, Setup, Worker,
+    Workload, WorkloadKind,
 };
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
@@ -464,6 +464,9 @@ mod tests {
             state: State::Acquiring,
         };
         let acq = op("acquire", json!({"ttl_ms": TTL_MS}));
-        assert_eq!(g.next(Some((&acq, &done(Outcome::Fail, Value::Null)))), Next::Pace);
+        assert_eq!(
+            g.next(Some((&acq, &done(Outcome::Fail, Value::Null)))),
+            Next::Pace
+        );
     }
 }

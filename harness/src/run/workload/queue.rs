@@ -13,8 +13,8 @@
 
 use super::faultline_http::{Answer, Conn};
 use super::{
-    BoxFuture, Client, Completion, Driver, Generator, Next, Op, Outcome, Setup, Workload,
-    WorkloadKind, Worker,
+    BoxFuture, Client, Completion, Driver, Generator, Next, Op, Outcome, Setup, Worker, Workload,
+    WorkloadKind,
 };
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
@@ -207,7 +207,9 @@ impl QueueRun {
         for c in &self.nodes {
             let mut sum = Some(0u64);
             for q in 0..queues {
-                let r = c.get_json(&format!("/queue/q{q}"), Duration::from_secs(2)).await;
+                let r = c
+                    .get_json(&format!("/queue/q{q}"), Duration::from_secs(2))
+                    .await;
                 sum = match (sum, r.and_then(|v| v["in_flight"].as_u64())) {
                     (Some(a), Some(b)) => Some(a + b),
                     _ => None,
@@ -389,7 +391,10 @@ mod tests {
         );
         // Nothing delivered, or the dequeue failed: no ack, a new cycle.
         let mut g = gen(3);
-        assert_eq!(g.next(Some((&deq, &ok(Value::Null, Value::Null)))), Next::Pace);
+        assert_eq!(
+            g.next(Some((&deq, &ok(Value::Null, Value::Null)))),
+            Next::Pace
+        );
         let mut failed = ok(Value::Null, json!({"id": "m1"}));
         failed.outcome = Outcome::Info;
         let mut g = gen(3);

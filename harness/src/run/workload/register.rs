@@ -7,8 +7,8 @@
 
 use super::faultline_http::Conn;
 use super::{
-    BoxFuture, Client, Completion, Driver, Generator, Next, Op, Outcome, Setup, Workload,
-    WorkloadKind, Worker,
+    BoxFuture, Client, Completion, Driver, Generator, Next, Op, Outcome, Setup, Worker, Workload,
+    WorkloadKind,
 };
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
@@ -39,7 +39,11 @@ impl WorkloadKind for Register {
     fn build(&self, setup: &Setup) -> Result<Arc<dyn Workload>> {
         let spec = setup.spec;
         Ok(Arc::new(RegisterRun {
-            gen: Arc::new(Mutex::new(OpGen::new(spec.seed, spec.keys, spec.ops_per_key))),
+            gen: Arc::new(Mutex::new(OpGen::new(
+                spec.seed,
+                spec.keys,
+                spec.ops_per_key,
+            ))),
             nodes: setup.nodes.iter().map(Conn::new).collect(),
             timeout: Duration::from_secs_f64(spec.op_timeout),
         }))
@@ -257,7 +261,11 @@ impl Client for RegisterClient {
         Box::pin(async move {
             let path = format!("/kv/{}", op.key);
             let a = match op.f {
-                "read" => self.conn.call("GET", &path, &Value::Null, self.timeout).await,
+                "read" => {
+                    self.conn
+                        .call("GET", &path, &Value::Null, self.timeout)
+                        .await
+                }
                 "write" => {
                     self.conn
                         .call("PUT", &path, &json!({ "value": op.value }), self.timeout)
