@@ -5,15 +5,16 @@
 pub mod analyze;
 pub mod client;
 pub mod generator;
-pub mod nemesis;
 pub mod spec;
 pub mod store;
 pub mod supervisor;
+pub mod target;
 pub mod workloads;
 
 use anyhow::{bail, Context, Result};
 use client::{Client, KvClient, Outcome};
-use generator::{fault_plan, FaultKind, Op, OpGen, OpKind};
+use generator::{Op, OpGen, OpKind};
+use nemesis::{fault_plan, FaultKind};
 use serde_json::json;
 use spec::{TestArgs, TestSpec};
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::{Recorder, Who};
-use supervisor::{Cluster, FaultTarget, KvSystem};
+use supervisor::{Cluster, KvSystem};
 use tokio::sync::watch;
 
 /// Runs `faultline test`; returns the exit code.
@@ -251,7 +252,7 @@ async fn wait_settled(cluster: &Cluster, level: &str, timeout: Duration) -> bool
     while Instant::now() < deadline {
         let mut leaders = Vec::new();
         for n in cluster.infos() {
-            let leader = nemesis::node_status(&http, &n.addr, Duration::from_millis(500))
+            let leader = target::node_status(&http, &n.addr, Duration::from_millis(500))
                 .await
                 .and_then(|v| v["leader"].as_str().map(str::to_string));
             leaders.push(leader);
@@ -449,15 +450,16 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
     let progress_task = tokio::spawn(progress(shared.clone(), spec.time_limit, done_rx));
 
     // Nemesis.
-    let procs =
-        nemesis::ProcessFaults::new(cluster.clone() as Arc<dyn FaultTarget>, recorder.clone());
+    let fault_log = target::RunFaultLog::create(recorder.clone(), &run_dir.join("faults.jsonl"))?;
     let faults = Arc::new(Mutex::new(nemesis::Nemesis::new(
-        procs,
+        Arc::new(target::ClusterTarget::new(
+            cluster.clone(),
+            tokio::runtime::Handle::current(),
+        )),
         mesh.clone()
             .map(|m| m as Arc<dyn ::nemesis::NetworkControl>),
         clocks.clone(),
-        recorder.clone(),
-        cluster.infos().to_vec(),
+        Arc::new(fault_log),
         tokio::runtime::Handle::current(),
     )));
     let plan = fault_plan(
@@ -686,7 +688,7 @@ async fn drain_queue(
         for w in &drainers {
             let mut sum = Some(0u64);
             for q in 0..queues {
-                let r = nemesis::node_json(
+                let r = target::node_json(
                     &http,
                     w.conn.addr(),
                     &format!("/queue/q{q}"),

@@ -1,8 +1,7 @@
 //! `faultline test` flags, resolved into a validated [`TestSpec`] before
 //! anything starts.
 
-use super::generator::{FaultKind, Targeting};
-use ::nemesis::PartitionShape;
+use ::nemesis::{FaultKind, PartitionShape, Targeting};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;

@@ -1,0 +1,546 @@
+//! The seeded fault plan (pure): which fault packages run ([`FaultKind`]),
+//! how many nodes a fault hits ([`Targeting`]), and [`fault_plan`], every
+//! step of a run's faults with every random choice already drawn from the
+//! seed. The [`crate::interpreter`] applies the steps to a cluster.
+
+use crate::grudge::{Grudge, PartitionShape};
+use crate::proxy::LinkRule;
+use crate::schedule::{standard_package, FaultPackage, Phase, ScheduleConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// A fault package (`--nemesis` names; serde uses the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    /// Network partitions through the proxy mesh (a grudge per fault).
+    Partition,
+    /// Delay, loss or a bandwidth limit on some links through the proxies.
+    Packet,
+    /// SIGKILL, later restarted on the same data dir.
+    Kill,
+    /// SIGSTOP, later SIGCONT.
+    Pause,
+    /// Wall-clock bumps and strobes through libfaketime.
+    Clock,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 5] = [
+        FaultKind::Partition,
+        FaultKind::Packet,
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Clock,
+    ];
+    pub fn parse(s: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Packet => "packet",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::Clock => "clock",
+        }
+    }
+    /// The history `f` of the fault's end.
+    pub fn undo_name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "heal",
+            FaultKind::Packet => "heal-packet",
+            FaultKind::Kill => "start",
+            FaultKind::Pause => "resume",
+            FaultKind::Clock => "reset-clock",
+        }
+    }
+    /// Whether the fault needs the proxy mesh between the nodes.
+    pub fn needs_mesh(self) -> bool {
+        matches!(self, FaultKind::Partition | FaultKind::Packet)
+    }
+}
+
+/// How many nodes a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Targeting {
+    One,
+    Minority,
+    Majority,
+    All,
+    /// Every node that says it leads (Jepsen's `:primaries`), looked up
+    /// when the fault starts; the planned single node when none does.
+    Primaries,
+}
+
+impl Targeting {
+    pub const ALL: [Targeting; 5] = [
+        Targeting::One,
+        Targeting::Minority,
+        Targeting::Majority,
+        Targeting::All,
+        Targeting::Primaries,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Targeting::One => "one",
+            Targeting::Minority => "minority",
+            Targeting::Majority => "majority",
+            Targeting::All => "all",
+            Targeting::Primaries => "primaries",
+        }
+    }
+    pub fn count(self, nodes: usize) -> usize {
+        match self {
+            Targeting::One | Targeting::Primaries => 1,
+            Targeting::Minority => ((nodes - 1) / 2).max(1),
+            Targeting::Majority => nodes / 2 + 1,
+            Targeting::All => nodes,
+        }
+        .min(nodes)
+    }
+}
+
+/// What one planned nemesis op does, with every random choice already made
+/// (so the plan is a pure function of the seed).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Kill or pause `nodes` (indexes into the node list; for `primaries`,
+    /// the fallback when no node says it leads).
+    Process {
+        targeting: Targeting,
+        nodes: Vec<usize>,
+    },
+    /// End a kill or pause on those of `nodes` where it is still in effect.
+    Undo {
+        nodes: Vec<usize>,
+    },
+    /// Cut the network by `grudge`; for `primary` the grudge depends on
+    /// which node leads at that moment, so it is `None` and `fallback` (a
+    /// random node isolated) is used when no leader is known.
+    Partition {
+        shape: PartitionShape,
+        grudge: Option<Grudge>,
+        fallback: Grudge,
+    },
+    Heal,
+    /// Packet faults on `links`.
+    Packet {
+        mode: &'static str,
+        targeting: &'static str,
+        links: Vec<(String, String, LinkRule)>,
+    },
+    HealPacket,
+    /// Move each node's wall clock by its delta (ms). With `primaries`,
+    /// `deltas` holds one entry, whose delta goes to every node that says
+    /// it leads when the fault starts (its node is the fallback).
+    Bump {
+        deltas: BTreeMap<String, i64>,
+        primaries: bool,
+    },
+    /// Flip `node`'s clock between +`delta_ms` and its offset every
+    /// `period_ms` for `duration` (with `primaries`, the leader's clock
+    /// instead, `node` being the fallback).
+    Strobe {
+        node: String,
+        primaries: bool,
+        delta_ms: i64,
+        period_ms: u64,
+        duration: Duration,
+    },
+    ResetClock,
+}
+
+/// One step of the fault plan: at `at` after the run starts, `action`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedFault {
+    pub at: Duration,
+    pub kind: FaultKind,
+    pub phase: Phase,
+    pub action: Action,
+}
+
+/// A random subset of `nodes` indexes of `count` elements, sorted.
+fn pick(rng: &mut ChaCha8Rng, nodes: usize, count: usize) -> Vec<usize> {
+    let mut all: Vec<usize> = (0..nodes).collect();
+    // Partial Fisher-Yates: the first `count` entries are the targets.
+    for i in 0..count.min(nodes) {
+        let j = rng.random_range(i..nodes);
+        all.swap(i, j);
+    }
+    let mut out = all[..count.min(nodes)].to_vec();
+    out.sort_unstable();
+    out
+}
+
+/// Log-uniform in `lo..hi`.
+fn log_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
+    lo * (hi / lo).powf(rng.random_range(0.0..1.0))
+}
+
+fn start_action(
+    kind: FaultKind,
+    rng: &mut ChaCha8Rng,
+    ids: &[String],
+    shapes: &[PartitionShape],
+    targets: &[Targeting],
+    interval: Duration,
+) -> Action {
+    let targets = if targets.is_empty() {
+        &Targeting::ALL[..]
+    } else {
+        targets
+    };
+    let n = ids.len();
+    match kind {
+        FaultKind::Kill | FaultKind::Pause => {
+            let targeting = targets[rng.random_range(0..targets.len())];
+            let nodes = pick(rng, n, targeting.count(n));
+            Action::Process { targeting, nodes }
+        }
+        FaultKind::Partition => {
+            let usable: Vec<PartitionShape> = shapes
+                .iter()
+                .copied()
+                .filter(|s| s.min_nodes() <= n)
+                .collect();
+            let shape = if usable.is_empty() {
+                PartitionShape::One
+            } else {
+                usable[rng.random_range(0..usable.len())]
+            };
+            let fallback = crate::grudge::random_one(ids, rng).unwrap_or_default();
+            let grudge = if shape == PartitionShape::Primary {
+                None
+            } else {
+                Some(
+                    shape
+                        .build(ids, None, rng)
+                        .unwrap_or_else(|_| fallback.clone()),
+                )
+            };
+            Action::Partition {
+                shape,
+                grudge,
+                fallback,
+            }
+        }
+        FaultKind::Packet => {
+            let (mode, rule) = match rng.random_range(0..3) {
+                0 => {
+                    let ms = log_uniform(rng, 10.0, 500.0) as u64;
+                    let jitter_ms = rng.random_range(0..=ms / 2);
+                    ("delay", LinkRule::Delay { ms, jitter_ms })
+                }
+                1 => {
+                    let p = (rng.random_range(0.05..0.5f64) * 100.0).round() / 100.0;
+                    ("loss", LinkRule::Loss { p })
+                }
+                _ => {
+                    let bytes_per_sec = log_uniform(rng, 2_000.0, 100_000.0) as u64;
+                    ("slow", LinkRule::Slow { bytes_per_sec })
+                }
+            };
+            let all: Vec<(usize, usize)> = (0..n)
+                .flat_map(|a| (0..n).filter(move |&b| b != a).map(move |b| (a, b)))
+                .collect();
+            let (targeting, chosen): (&'static str, Vec<(usize, usize)>) =
+                match rng.random_range(0..3) {
+                    0 => {
+                        let x = rng.random_range(0..n.max(1));
+                        (
+                            "one",
+                            all.iter()
+                                .copied()
+                                .filter(|&(a, b)| a == x || b == x)
+                                .collect(),
+                        )
+                    }
+                    1 => ("all", all.clone()),
+                    _ => {
+                        let mut c: Vec<(usize, usize)> = all
+                            .iter()
+                            .copied()
+                            .filter(|_| rng.random_bool(0.5))
+                            .collect();
+                        if c.is_empty() && !all.is_empty() {
+                            c.push(all[rng.random_range(0..all.len())]);
+                        }
+                        ("random", c)
+                    }
+                };
+            Action::Packet {
+                mode,
+                targeting,
+                links: chosen
+                    .into_iter()
+                    .map(|(a, b)| (ids[a].clone(), ids[b].clone(), rule))
+                    .collect(),
+            }
+        }
+        FaultKind::Clock => {
+            if rng.random_range(0..3) < 2 {
+                // Bump: from milliseconds to minutes, either way.
+                let targeting = targets[rng.random_range(0..targets.len())];
+                let mut deltas = BTreeMap::new();
+                for i in pick(rng, n, targeting.count(n)) {
+                    let ms = log_uniform(rng, 10.0, 300_000.0) as i64;
+                    let sign = if rng.random_bool(0.5) { 1 } else { -1 };
+                    deltas.insert(ids[i].clone(), sign * ms);
+                }
+                Action::Bump {
+                    deltas,
+                    primaries: targeting == Targeting::Primaries,
+                }
+            } else {
+                let node = ids[rng.random_range(0..n)].clone();
+                // One clock: the leader's when primaries are among the
+                // targets (half the time unless they are the only one).
+                let primaries = targets.contains(&Targeting::Primaries)
+                    && (targets.len() == 1 || rng.random_bool(0.5));
+                let delta_ms = log_uniform(rng, 100.0, 60_000.0) as i64
+                    * if rng.random_bool(0.5) { 1 } else { -1 };
+                let period_ms = rng.random_range(10..=200);
+                let duration = (interval / 2).mul_f64(rng.random_range(0.5..1.0));
+                Action::Strobe {
+                    node,
+                    primaries,
+                    delta_ms,
+                    period_ms,
+                    duration,
+                }
+            }
+        }
+    }
+}
+
+/// The fault plan: each package in `kinds` runs its own cycle (quiet for
+/// about half of `interval`, faulty for about half, with ±10% jitter) laid
+/// out by [`crate::schedule::generate`], and at `time_limit` every
+/// package's end is issued once more as the final heal. Every random choice
+/// (targets, shapes, offsets, link rules) is drawn here from the seed, one
+/// stream per package, so the plan is reproducible and adding a package
+/// moves no other. Only `primary` partitions and `primaries` targets are
+/// resolved at run time (they hit whichever nodes lead then). `targets`
+/// (empty = every targeting) are what kill, pause and clock faults draw
+/// among.
+pub fn fault_plan(
+    seed: u64,
+    ids: &[String],
+    kinds: &[FaultKind],
+    shapes: &[PartitionShape],
+    targets: &[Targeting],
+    interval: Duration,
+    time_limit: Duration,
+) -> Vec<PlannedFault> {
+    if kinds.is_empty() || ids.is_empty() || interval.is_zero() {
+        return Vec::new();
+    }
+    let packages: Vec<FaultPackage> = kinds
+        .iter()
+        .map(|k| standard_package(k.name()).expect("every fault kind is a standard package"))
+        .collect();
+    let config = ScheduleConfig {
+        interval: interval / 2,
+        jitter: interval / 10,
+        // A stream of its own, so that changing the op mix does not move faults.
+        seed: seed ^ 0x6e65_6d65_7369_7321,
+        time_limit,
+    };
+    let mut rngs: HashMap<FaultKind, ChaCha8Rng> = kinds
+        .iter()
+        .map(|&k| {
+            let salt = FaultKind::ALL.iter().position(|&x| x == k).unwrap_or(0) as u64 + 1;
+            (
+                k,
+                ChaCha8Rng::seed_from_u64(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            )
+        })
+        .collect();
+    let mut last: HashMap<FaultKind, Vec<usize>> = HashMap::new();
+    let mut out = Vec::new();
+    for op in crate::schedule::generate(&packages, &config) {
+        let Some(kind) = FaultKind::parse(&op.package) else {
+            continue;
+        };
+        let rng = rngs.get_mut(&kind).expect("a stream per package");
+        let action = match op.phase {
+            Phase::Start => {
+                let a = start_action(kind, rng, ids, shapes, targets, interval);
+                if let Action::Process { nodes, .. } = &a {
+                    last.insert(kind, nodes.clone());
+                }
+                a
+            }
+            Phase::Stop | Phase::FinalHeal => match kind {
+                FaultKind::Kill | FaultKind::Pause => Action::Undo {
+                    nodes: if op.phase == Phase::FinalHeal {
+                        (0..ids.len()).collect()
+                    } else {
+                        last.get(&kind).cloned().unwrap_or_default()
+                    },
+                },
+                FaultKind::Partition => Action::Heal,
+                FaultKind::Packet => Action::HealPacket,
+                FaultKind::Clock => Action::ResetClock,
+            },
+        };
+        out.push(PlannedFault {
+            at: op.at,
+            kind,
+            phase: op.phase,
+            action,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    fn plan(seed: u64, kinds: &[FaultKind]) -> Vec<PlannedFault> {
+        fault_plan(
+            seed,
+            &ids(5),
+            kinds,
+            &PartitionShape::ALL,
+            &[],
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+        )
+    }
+
+    #[test]
+    fn the_fault_schedule_is_reproducible_from_the_seed() {
+        let kinds = FaultKind::ALL;
+        assert_eq!(plan(7, &kinds), plan(7, &kinds));
+        assert_ne!(plan(7, &kinds), plan(8, &kinds));
+        let sched = plan(7, &kinds);
+        assert!(sched.windows(2).all(|w| w[0].at <= w[1].at), "sorted");
+        // Per package: starts and ends alternate, an end undoes its start,
+        // and every package ends with a final heal at the time limit.
+        for k in kinds {
+            let mine: Vec<&PlannedFault> = sched.iter().filter(|e| e.kind == k).collect();
+            assert!(mine.len() >= 20, "{k:?}: {}", mine.len());
+            let last = mine.last().unwrap();
+            assert_eq!(
+                (last.phase, last.at),
+                (Phase::FinalHeal, Duration::from_secs(300))
+            );
+            for pair in mine[..mine.len() - 1].chunks(2) {
+                assert_eq!(pair[0].phase, Phase::Start);
+                if let Some(end) = pair.get(1) {
+                    assert_eq!(end.phase, Phase::Stop);
+                    assert!(end.at > pair[0].at);
+                    if let (Action::Process { nodes, .. }, Action::Undo { nodes: undo }) =
+                        (&pair[0].action, &end.action)
+                    {
+                        assert_eq!(nodes, undo);
+                    }
+                }
+            }
+        }
+        for t in Targeting::ALL {
+            let e = sched
+                .iter()
+                .find(|e| matches!(e.action, Action::Process { targeting, .. } if targeting == t))
+                .expect("every targeting");
+            let Action::Process { nodes, .. } = &e.action else {
+                unreachable!()
+            };
+            assert_eq!(nodes.len(), t.count(5));
+        }
+        // Every partition shape is drawn; every shape but primary is fixed
+        // by the plan.
+        for shape in PartitionShape::ALL {
+            let e = sched
+                .iter()
+                .find(|e| matches!(&e.action, Action::Partition { shape: s, .. } if *s == shape))
+                .unwrap_or_else(|| panic!("no {shape} partition"));
+            if let Action::Partition { grudge, .. } = &e.action {
+                assert_eq!(grudge.is_none(), shape == PartitionShape::Primary);
+            }
+        }
+        for want in ["bump", "strobe", "delay", "loss", "slow"] {
+            assert!(
+                sched.iter().any(|e| match &e.action {
+                    Action::Bump { .. } => want == "bump",
+                    Action::Strobe { .. } => want == "strobe",
+                    Action::Packet { mode, .. } => *mode == want,
+                    _ => false,
+                }),
+                "no {want} in the plan"
+            );
+        }
+        // Adding a package moves no other package's faults.
+        let kp: Vec<PlannedFault> = plan(7, &[FaultKind::Kill, FaultKind::Pause]);
+        let kpc: Vec<PlannedFault> =
+            plan(7, &[FaultKind::Kill, FaultKind::Pause, FaultKind::Clock])
+                .into_iter()
+                .filter(|e| e.kind != FaultKind::Clock)
+                .collect();
+        assert_eq!(kp, kpc);
+        // Only the chosen shapes are drawn.
+        let only = fault_plan(
+            3,
+            &ids(3),
+            &[FaultKind::Partition],
+            &[PartitionShape::OneWay, PartitionShape::Halves],
+            &[],
+            Duration::from_secs(4),
+            Duration::from_secs(200),
+        );
+        assert!(only.iter().all(|e| match &e.action {
+            Action::Partition { shape, .. } =>
+                matches!(shape, PartitionShape::OneWay | PartitionShape::Halves),
+            a => *a == Action::Heal,
+        }));
+        // Only the chosen targets are drawn: with primaries alone, every
+        // kill, pause, bump and strobe is resolved to the leaders at run time.
+        let leaders = fault_plan(
+            5,
+            &ids(5),
+            &[FaultKind::Pause, FaultKind::Clock],
+            &[],
+            &[Targeting::Primaries],
+            Duration::from_secs(4),
+            Duration::from_secs(200),
+        );
+        let starts: Vec<&Action> = leaders
+            .iter()
+            .filter(|e| e.phase == Phase::Start)
+            .map(|e| &e.action)
+            .collect();
+        assert!(starts.len() > 20);
+        assert!(starts.iter().all(|a| match a {
+            Action::Process { targeting, nodes } =>
+                *targeting == Targeting::Primaries && nodes.len() == 1,
+            Action::Bump { deltas, primaries } => *primaries && deltas.len() == 1,
+            Action::Strobe { primaries, .. } => *primaries,
+            _ => false,
+        }));
+        let mixed = fault_plan(
+            5,
+            &ids(5),
+            &[FaultKind::Kill],
+            &[],
+            &[Targeting::One, Targeting::Majority],
+            Duration::from_secs(4),
+            Duration::from_secs(200),
+        );
+        assert!(mixed.iter().all(|e| match &e.action {
+            Action::Process { targeting, .. } =>
+                matches!(targeting, Targeting::One | Targeting::Majority),
+            _ => true,
+        }));
+    }
+}
