@@ -1,22 +1,45 @@
-//! Fault mechanisms for faultline: the maths of network partitions
-//! ([`grudge`]), a loopback TCP proxy mesh that realises partitions and
-//! packet faults ([`proxy`]), wall-clock faults through libfaketime
-//! ([`clock`]) and seeded fault schedules ([`schedule`]).
+//! Fault mechanisms and the nemesis of faultline.
 //!
-//! The crate knows nothing about the harness: the harness owns the cluster,
-//! gives each node the mesh's proxy addresses as its peers and the clock
-//! environment, and drives the mechanisms here from its nemesis. See
-//! `nemesis/README.md` for how the pieces are meant to be wired.
+//! The layers, top to bottom:
+//!
+//! * [`plan`] (pure): fault kinds ([`FaultKind`]), how many nodes a fault
+//!   hits ([`Targeting`]), and [`fault_plan`], a run's seeded fault steps
+//!   ([`PlannedFault`]) laid out in time by [`schedule`], with every random
+//!   choice already made.
+//! * [`interpreter`]: the [`Nemesis`] applies each step to the cluster
+//!   through [`FaultTarget`] (kill, start, pause, resume by node index; who
+//!   leads), to the network through [`NetworkControl`] and to the clocks
+//!   through [`ClockControl`]; it records every nemesis op in the history
+//!   and yields a typed [`FaultRecord`] per fault, both through a
+//!   [`FaultLog`]. The harness implements `FaultTarget` and `FaultLog`.
+//! * mechanisms: the maths of network partitions ([`grudge`]), a loopback
+//!   TCP proxy mesh that realises partitions and packet faults ([`proxy`],
+//!   behind [`NetworkControl`]) and wall-clock faults through libfaketime
+//!   ([`clock`]).
+//! * [`record`]: [`FaultRecord`], one line of a run's `faults.jsonl`.
+//!
+//! The crate names no system and speaks no protocol: the harness owns the
+//! cluster, gives each node the mesh's proxy addresses as its peers and the
+//! clock environment, and answers the leader look-ups. See
+//! `nemesis/README.md` for how the pieces are wired.
 
 pub mod clock;
 pub mod grudge;
+pub mod interpreter;
+pub mod plan;
 pub mod proxy;
+pub mod record;
 pub mod schedule;
+pub mod target;
 
 pub use clock::{find_libfaketime, ClockControl, ClockError};
 pub use grudge::{Grudge, GrudgeError, PartitionShape};
+pub use interpreter::Nemesis;
+pub use plan::{fault_plan, Action, FaultKind, PlannedFault, Targeting};
 pub use proxy::{LinkRule, LinkStats, MeshConfig, NetError, ProxyMesh};
+pub use record::{read_records, FaultDetails, FaultRecord, PacketLink};
 pub use schedule::{FaultOp, FaultPackage, Phase, ScheduleConfig, ScheduledOp};
+pub use target::{FaultLog, FaultTarget, Logged, NemesisEvent, NemesisEventType, TargetError};
 
 /// Node identifiers are plain strings (`"n1"`, `"n2"`, ...).
 pub type NodeId = String;

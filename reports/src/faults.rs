@@ -1,6 +1,14 @@
-//! Fault windows from the nemesis ops, and clock offsets from clock faults.
+//! Fault windows, and clock offsets from clock faults.
 //!
-//! Each fault start is paired with the stop that ends it: `pause` → `resume`,
+//! A run of `faultline test` writes a typed record per fault to
+//! `faults.jsonl` (kind, targets, start and end in ns since the run
+//! started; a line when the fault starts and another when it ends, the last
+//! line of each `id` winning); [`run_windows`] draws the bands from those
+//! records when the run has them ([`record_windows`]). Older runs and
+//! foreign histories have none: then the bands are guessed by pairing the
+//! nemesis ops of the history ([`windows`]).
+//!
+//! Pairing: each fault start is paired with the stop that ends it: `pause` → `resume`,
 //! `kill`/`crash`/`stop` → `start`/`restart`/`recover`, `partition`/
 //! `start-partition` → `heal`/`stop-partition`/`repair`, `bump`/`strobe`/
 //! `clock-*` → `reset`, and generally `start-X` → `stop-X`. A fault whose name
@@ -10,7 +18,9 @@
 
 use crate::run::value_text;
 use checker::{Event, EventType};
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::path::Path;
 
 /// What kind of fault, for colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +212,112 @@ pub fn windows(events: &[Event], end: i64) -> Vec<FaultWindow> {
     out
 }
 
+/// The fault windows of the run in `dir`: from its `faults.jsonl` when it
+/// has one, else paired from `events` (its named-process events, in
+/// history order; `end` is the last time of the history). Also a warning
+/// per line of `faults.jsonl` that is not a record.
+pub fn run_windows(dir: &Path, events: &[Event], end: i64) -> (Vec<FaultWindow>, Vec<String>) {
+    let path = dir.join("faults.jsonl");
+    match std::fs::read(&path) {
+        Ok(bytes) => record_windows(&String::from_utf8_lossy(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (windows(events, end), Vec::new()),
+        Err(e) => (
+            windows(events, end),
+            vec![format!(
+                "{}: {e}; fault bands paired from the history",
+                path.display()
+            )],
+        ),
+    }
+}
+
+/// One line of `faults.jsonl`, as far as the report needs it (the nemesis
+/// crate's `FaultRecord`; `f` and the details are flat beside these).
+#[derive(Debug, Deserialize)]
+struct RecordLine {
+    id: u64,
+    kind: String,
+    #[serde(default)]
+    f: Option<String>,
+    #[serde(default)]
+    targets: Vec<String>,
+    start: i64,
+    #[serde(default)]
+    end: Option<i64>,
+    #[serde(default)]
+    start_index: Option<u64>,
+    #[serde(default)]
+    ended_by: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(flatten)]
+    details: Map<String, Value>,
+}
+
+impl RecordLine {
+    /// What it hit, as text: the grudge of a partition, the deltas of a
+    /// clock bump, the mode and nodes of packet faults, else the nodes.
+    fn target(&self) -> String {
+        let d = &self.details;
+        let mut t = if let Some(g) = d.get("grudge") {
+            value_text(g)
+        } else if let Some(x) = d.get("deltas") {
+            value_text(x)
+        } else if let Some(Value::String(mode)) = d.get("mode") {
+            format!("{mode} {}", value_text(&json!(self.targets)))
+        } else if let (Some(delta), [node]) = (d.get("delta_ms"), self.targets.as_slice()) {
+            format!("{node} ±{delta} ms")
+        } else {
+            value_text(&json!(self.targets))
+        };
+        if let Some(e) = &self.error {
+            t.push_str(&format!(" (error: {e})"));
+        }
+        if t.chars().count() > 200 {
+            t = t.chars().take(200).collect();
+            t.push('…');
+        }
+        t
+    }
+}
+
+/// Fault windows from the text of a `faults.jsonl`: one per record (the
+/// last line of each `id`), by start time; and a warning per line that is
+/// not a record (e.g. a torn last line of a crashed run).
+pub fn record_windows(text: &str) -> (Vec<FaultWindow>, Vec<String>) {
+    let mut by_id: std::collections::BTreeMap<u64, RecordLine> = Default::default();
+    let mut warnings = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<RecordLine>(line) {
+            Ok(r) => {
+                by_id.insert(r.id, r);
+            }
+            Err(e) => warnings.push(format!("faults.jsonl:{}: not a fault record: {e}", i + 1)),
+        }
+    }
+    let mut out: Vec<(i64, u64, FaultWindow)> = by_id
+        .into_values()
+        .map(|r| {
+            let f = r.f.clone().unwrap_or_else(|| r.kind.clone());
+            let w = FaultWindow {
+                class: FaultClass::of(&f),
+                target: r.target(),
+                f,
+                start: r.start,
+                end: r.end.map(|e| e.max(r.start)),
+                stop_f: r.ended_by.clone(),
+                index: r.start_index.unwrap_or(0),
+            };
+            (r.start, r.id, w)
+        })
+        .collect();
+    out.sort_by_key(|(start, id, _)| (*start, *id));
+    (out.into_iter().map(|(_, _, w)| w).collect(), warnings)
+}
+
 /// One node's clock offset (ms) from a given time on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClockPoint {
@@ -321,6 +437,106 @@ mod tests {
         e.index = index;
         e.time = Some(time);
         e
+    }
+
+    #[test]
+    fn records_give_one_band_per_fault() {
+        let text = [
+            r#"{"id":0,"kind":"kill","targets":["n2"],"start":100,"end":null,"f":"kill","targeting":"one","start_index":7}"#,
+            r#"{"id":1,"kind":"partition","targets":["n1","n2","n3"],"start":150,"end":null,"f":"partition","shape":"one","grudge":{"n1":["n2","n3"],"n2":["n1"],"n3":["n1"]},"start_index":9}"#,
+            r#"{"id":0,"kind":"kill","targets":["n2"],"start":100,"end":300,"f":"kill","targeting":"one","start_index":7,"end_index":20,"ended_by":"start"}"#,
+            r#"{"id":2,"kind":"clock","targets":["n3"],"start":120,"end":180,"f":"bump","deltas":{"n3":-5000},"start_index":8,"ended_by":"reset-clock"}"#,
+            r#"{"id":3,"kind":"packet","targets":["n1","n2"],"start":400,"end":500,"f":"packet","mode":"delay","targeting":"one","links":[],"error":"unknown node"}"#,
+            r#"{"id":4,"kind":"pa"#,
+        ]
+        .join("\n");
+        let (w, warnings) = record_windows(&text);
+        let got: Vec<_> = w
+            .iter()
+            .map(|w| {
+                (
+                    w.f.as_str(),
+                    w.class,
+                    w.start,
+                    w.end,
+                    w.index,
+                    w.stop_f.as_deref(),
+                    w.target.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "kill",
+                    FaultClass::Kill,
+                    100,
+                    Some(300),
+                    7,
+                    Some("start"),
+                    r#"["n2"]"#
+                ),
+                (
+                    "bump",
+                    FaultClass::Clock,
+                    120,
+                    Some(180),
+                    8,
+                    Some("reset-clock"),
+                    r#"{"n3":-5000}"#
+                ),
+                (
+                    "partition",
+                    FaultClass::Partition,
+                    150,
+                    None,
+                    9,
+                    None,
+                    r#"{"n1":["n2","n3"],"n2":["n1"],"n3":["n1"]}"#
+                ),
+                (
+                    "packet",
+                    FaultClass::Other,
+                    400,
+                    Some(500),
+                    0,
+                    None,
+                    r#"delay ["n1","n2"] (error: unknown node)"#
+                ),
+            ]
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with("faults.jsonl:6:"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_run_with_records_is_drawn_from_them_else_from_the_history() {
+        use EventType::*;
+        // The history pairs a kill with a start at 30; the records say the
+        // kill (of a node that never came back) is still open.
+        let evs = vec![
+            nem(1, 10, Invoke, "kill", json!(["n1"])),
+            nem(2, 11, Info, "kill", json!(["n1"])),
+            nem(3, 20, Invoke, "start", json!(["n1"])),
+            nem(4, 30, Info, "start", json!(["n1"])),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let (w, warn) = run_windows(dir.path(), &evs, 40);
+        assert_eq!((w.len(), w[0].end, warn.len()), (1, Some(30), 0));
+        std::fs::write(
+            dir.path().join("faults.jsonl"),
+            r#"{"id":0,"kind":"kill","targets":["n1"],"start":10,"end":null,"f":"kill","targeting":"one","start_index":1}"#.to_string() + "\n",
+        )
+        .unwrap();
+        let (w, warn) = run_windows(dir.path(), &evs, 40);
+        assert_eq!(
+            (w.len(), w[0].start, w[0].end, warn.len()),
+            (1, 10, None, 0)
+        );
+        // An empty file: no fault ran.
+        std::fs::write(dir.path().join("faults.jsonl"), "").unwrap();
+        assert!(run_windows(dir.path(), &evs, 40).0.is_empty());
     }
 
     #[test]

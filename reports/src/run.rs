@@ -100,7 +100,9 @@ impl Run {
         } else {
             run.history_error = Some("history.jsonl is missing".into());
         }
-        run.faults = faults::windows(&run.nemesis, run.end_time);
+        let (windows, warnings) = faults::run_windows(dir, &run.nemesis, run.end_time);
+        run.faults = windows;
+        run.warnings.extend(warnings);
         run.clock = faults::clock_offsets(&run.nemesis);
         Ok(run)
     }

@@ -8,18 +8,17 @@
 //! a [`workload::Workload`].
 
 pub mod analyze;
-pub mod generator;
 pub mod http;
-pub mod nemesis;
 mod progress;
 pub mod spec;
 pub mod store;
 pub mod supervisor;
+pub mod target;
 pub mod workload;
 
 use crate::system::SystemDef;
+use ::nemesis::{fault_plan, FaultKind};
 use anyhow::{bail, Context, Result};
-use generator::{fault_plan, FaultKind};
 use serde_json::json;
 use spec::{TestArgs, TestSpec};
 use std::collections::BTreeMap;
@@ -29,7 +28,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::Recorder;
-use supervisor::{Cluster, FaultTarget, Launcher, NodeInfo};
+use supervisor::{Cluster, Launcher, NodeInfo};
 use tokio::sync::watch;
 use workload::{Driver, Setup, Worker, Workload};
 
@@ -311,7 +310,7 @@ async fn main_phase(
     spec: &TestSpec,
     driver: &Arc<Driver>,
     workload: &Arc<dyn Workload>,
-    faults: &Arc<Mutex<nemesis::Nemesis>>,
+    faults: &Arc<Mutex<::nemesis::Nemesis>>,
     ids: &[String],
     start: Instant,
 ) -> Result<Vec<Worker>> {
@@ -388,7 +387,7 @@ async fn final_phase(
     spec: &TestSpec,
     driver: &Arc<Driver>,
     workload: &Arc<dyn Workload>,
-    faults: &Arc<Mutex<nemesis::Nemesis>>,
+    faults: &Arc<Mutex<::nemesis::Nemesis>>,
     cluster: &Cluster,
     workers: Vec<Worker>,
 ) -> Result<()> {
@@ -487,15 +486,16 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
         done_rx,
     ));
 
-    let procs =
-        nemesis::ProcessFaults::new(cluster.clone() as Arc<dyn FaultTarget>, recorder.clone());
-    let faults = Arc::new(Mutex::new(nemesis::Nemesis::new(
-        procs,
+    let fault_log = target::RunFaultLog::create(recorder.clone(), &run_dir.join("faults.jsonl"))?;
+    let faults = Arc::new(Mutex::new(::nemesis::Nemesis::new(
+        Arc::new(target::ClusterTarget::new(
+            cluster.clone(),
+            tokio::runtime::Handle::current(),
+        )),
         mesh.clone()
             .map(|m| m as Arc<dyn ::nemesis::NetworkControl>),
         clocks.clone(),
-        recorder.clone(),
-        cluster.infos().to_vec(),
+        Arc::new(fault_log),
         tokio::runtime::Handle::current(),
     )));
 

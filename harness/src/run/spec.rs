@@ -1,10 +1,9 @@
 //! `faultline test` flags, resolved into a validated [`TestSpec`] before
 //! anything starts.
 
-use super::generator::{FaultKind, Targeting};
 use super::workload;
 use crate::system::SystemDef;
-use ::nemesis::PartitionShape;
+use ::nemesis::{FaultKind, PartitionShape, Targeting};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;

@@ -185,6 +185,23 @@ impl Recorder {
         error: Option<&Value>,
         extra: Option<&serde_json::Map<String, Value>>,
     ) -> u64 {
+        self.record_timed(process, kind, f, key, value, node, error, extra)
+            .0
+    }
+
+    /// [`Recorder::record_extra`], returning the event's index and time.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_timed(
+        &self,
+        process: Who,
+        kind: &str,
+        f: &str,
+        key: Option<u64>,
+        value: &Value,
+        node: Option<&str>,
+        error: Option<&Value>,
+        extra: Option<&serde_json::Map<String, Value>>,
+    ) -> (u64, u64) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let index = g.next_index;
         g.next_index += 1;
@@ -233,7 +250,7 @@ impl Recorder {
                 c.by_f.entry(f.to_string()).or_default()[slot] += 1;
             }
         }
-        index
+        (index, time)
     }
 
     pub fn counts(&self) -> Counts {

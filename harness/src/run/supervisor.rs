@@ -246,23 +246,6 @@ impl Launcher {
 }
 
 // ---------------------------------------------------------------------------
-// Fault target
-
-/// What the process faults need from a cluster. The nemesis crate may later
-/// own fault mechanisms; it only needs this.
-pub trait FaultTarget: Send + Sync {
-    fn node_ids(&self) -> Vec<String>;
-    /// SIGKILL the node's process group and reap it.
-    fn kill(&self, node: usize) -> Result<()>;
-    /// Start the node again on its data dir (no-op when it runs).
-    fn start(&self, node: usize) -> Result<()>;
-    /// SIGSTOP the node's process group.
-    fn pause(&self, node: usize) -> Result<()>;
-    /// SIGCONT the node's process group.
-    fn resume(&self, node: usize) -> Result<()>;
-}
-
-// ---------------------------------------------------------------------------
 // The cluster
 
 struct NodeProc {
@@ -639,12 +622,11 @@ impl Cluster {
     }
 }
 
-impl FaultTarget for Cluster {
-    fn node_ids(&self) -> Vec<String> {
-        self.infos.iter().map(|n| n.id.clone()).collect()
-    }
-
-    fn kill(&self, node: usize) -> Result<()> {
+/// Process faults, by node index (the nemesis reaches them through
+/// `run::target::ClusterTarget`).
+impl Cluster {
+    /// SIGKILL the node's process group and reap it.
+    pub fn kill(&self, node: usize) -> Result<()> {
         self.with_node(node, |n| {
             if let Some(mut c) = n.child.take() {
                 signal_group(c.id(), libc::SIGKILL)
@@ -657,7 +639,8 @@ impl FaultTarget for Cluster {
         })
     }
 
-    fn start(&self, node: usize) -> Result<()> {
+    /// Start the node again on its data dir (no-op when it runs).
+    pub fn start(&self, node: usize) -> Result<()> {
         let mut nodes = self.nodes.lock().unwrap();
         let n = nodes
             .get_mut(node)
@@ -665,7 +648,8 @@ impl FaultTarget for Cluster {
         self.start_locked(n)
     }
 
-    fn pause(&self, node: usize) -> Result<()> {
+    /// SIGSTOP the node's process group.
+    pub fn pause(&self, node: usize) -> Result<()> {
         self.with_node(node, |n| {
             if let Some(c) = n.child.as_ref() {
                 signal_group(c.id(), libc::SIGSTOP)
@@ -676,7 +660,8 @@ impl FaultTarget for Cluster {
         })
     }
 
-    fn resume(&self, node: usize) -> Result<()> {
+    /// SIGCONT the node's process group.
+    pub fn resume(&self, node: usize) -> Result<()> {
         self.with_node(node, |n| {
             if let Some(c) = n.child.as_ref() {
                 signal_group(c.id(), libc::SIGCONT)

@@ -227,7 +227,7 @@ impl Driver {
             stop_rx,
             deadline: start + Duration::from_secs_f64(spec.time_limit),
             pacer: Mutex::new(Pacer {
-                rng: rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5eed_0f_9ace),
+                rng: rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed ^ 0x005e_ed0f_9ace),
                 mean_gap_ns: spec.rate.filter(|r| *r > 0.0).map(|r| 1e9 / r),
                 next_at: start,
             }),

@@ -1,16 +1,20 @@
-//! The seeded fault schedule: a pure function of the seed and the spec, so
-//! a run's schedule is reproducible and testable without a cluster.
+//! The seeded fault plan (pure): which fault packages run ([`FaultKind`]),
+//! how many nodes a fault hits ([`Targeting`]), and [`fault_plan`], every
+//! step of a run's faults with every random choice already drawn from the
+//! seed. The [`crate::interpreter`] applies the steps to a cluster.
 
-use ::nemesis::schedule::{standard_package, FaultPackage, Phase, ScheduleConfig};
-use ::nemesis::{Grudge, LinkRule, PartitionShape};
+use crate::grudge::{Grudge, PartitionShape};
+use crate::proxy::LinkRule;
+use crate::schedule::{standard_package, FaultPackage, Phase, ScheduleConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-/// A fault package (`--nemesis` names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A fault package (`--nemesis` names; serde uses the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FaultKind {
     /// Network partitions through the proxy mesh (a grudge per fault).
     Partition,
@@ -61,7 +65,7 @@ impl FaultKind {
 }
 
 /// How many nodes a fault hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Targeting {
     One,
@@ -209,7 +213,7 @@ fn start_action(
             } else {
                 usable[rng.random_range(0..usable.len())]
             };
-            let fallback = ::nemesis::grudge::random_one(ids, rng).unwrap_or_default();
+            let fallback = crate::grudge::random_one(ids, rng).unwrap_or_default();
             let grudge = if shape == PartitionShape::Primary {
                 None
             } else {
@@ -316,7 +320,7 @@ fn start_action(
 
 /// The fault plan: each package in `kinds` runs its own cycle (quiet for
 /// about half of `interval`, faulty for about half, with ±10% jitter) laid
-/// out by [`::nemesis::schedule::generate`], and at `time_limit` every
+/// out by [`crate::schedule::generate`], and at `time_limit` every
 /// package's end is issued once more as the final heal. Every random choice
 /// (targets, shapes, offsets, link rules) is drawn here from the seed, one
 /// stream per package, so the plan is reproducible and adding a package
@@ -359,7 +363,7 @@ pub fn fault_plan(
         .collect();
     let mut last: HashMap<FaultKind, Vec<usize>> = HashMap::new();
     let mut out = Vec::new();
-    for op in ::nemesis::schedule::generate(&packages, &config) {
+    for op in crate::schedule::generate(&packages, &config) {
         let Some(kind) = FaultKind::parse(&op.package) else {
             continue;
         };
