@@ -5,8 +5,9 @@
 //! work queue with acks and redelivery; `faultline-lock` ([`lock`]) a lock
 //! service with leases and fencing tokens. The node runtime (flag parsing,
 //! wall clock, HTTP server and client, write-ahead storage, the shared Raft
-//! integration) lives in [`runtime`]; the async primary–backup replication
-//! in [`kv::primary`] is shared by kv and queue.
+//! integration) lives in [`runtime`], as do the async primary–backup
+//! replication ([`runtime::primary`]) and the versioned store under it
+//! ([`runtime::store`]), shared by kv and queue.
 
 pub mod kv;
 pub mod lock;

@@ -366,3 +366,19 @@ fn raft_lease_serves_stale_reads_when_the_leader_clock_moves() {
     );
     c.heal();
 }
+
+#[test]
+fn a_bad_kv_flag_exits_2_naming_the_flag() {
+    let out = std::process::Command::new(common::BIN)
+        .args(["--id", "n1", "--listen", "127.0.0.1:1", "--peers", ""])
+        .args(["--data-dir", "/tmp/x", "--level", "raft-lease"])
+        .args(["--lease-ms", "1000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("faultline-kv: --lease-ms: must be below --election-timeout-ms"),
+        "{err}"
+    );
+}

@@ -1,13 +1,11 @@
 //! `faultline-kv` command-line flags, parsed and validated before anything
-//! starts (the common flags by [`crate::runtime::node::parse`]). Every
-//! error names the flag at fault.
+//! starts: the common flags by the shared [`crate::runtime::node::parse`]
+//! into a [`NodeConfig`], kv's own (`--lease-ms`, `--gossip-ms`, `--r`,
+//! `--w`) as that config's extra flags. Every error names the flag at fault.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::runtime::node;
-use crate::runtime::wal::Fsync;
+use crate::runtime::node::{self, NodeConfig};
 
 /// Consistency level, chosen at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,47 +48,77 @@ impl Level {
     }
 }
 
-/// A validated node configuration.
+/// A validated kv node configuration: the shared node configuration
+/// (common flags; kv's own flags, unparsed, in `extra`) plus the level and
+/// kv's own settings, read from those extra flags by [`Config::from_node`].
+/// Derefs to the [`NodeConfig`], so `cfg.id`, `cfg.peers`, `cfg.all_ids()`
+/// and the other common fields read through.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub id: String,
-    pub listen: String,
-    /// Peer id → address (what this node dials; may be a proxy).
-    pub peers: BTreeMap<String, String>,
-    pub data_dir: PathBuf,
+    pub node: NodeConfig,
     pub level: Level,
-    pub fsync: Fsync,
-    pub heartbeat: Duration,
-    pub election_timeout: Duration,
+    /// `--lease-ms`: raft-lease read lease.
     pub lease: Duration,
-    pub request_timeout: Duration,
-    pub failover_timeout: Duration,
+    /// `--gossip-ms`: gossip anti-entropy interval.
     pub gossip_interval: Duration,
+    /// `--r`, `--w`: quorum read and write quorum sizes.
     pub r: usize,
     pub w: usize,
-    pub clock_offset_ms: i64,
-    pub debug_endpoints: bool,
-    pub log_level: tracing::Level,
+}
+
+impl std::ops::Deref for Config {
+    type Target = NodeConfig;
+
+    fn deref(&self) -> &NodeConfig {
+        &self.node
+    }
+}
+
+impl AsRef<NodeConfig> for Config {
+    fn as_ref(&self) -> &NodeConfig {
+        &self.node
+    }
 }
 
 impl Config {
-    /// Every node id in the cluster, this one included, sorted.
-    pub fn all_ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.peers.keys().cloned().collect();
-        v.push(self.id.clone());
-        v.sort();
-        v
+    /// Reads and validates kv's own flags from a node configuration parsed
+    /// with [`SPEC`]. Errors start with the flag's name.
+    pub fn from_node(c: NodeConfig) -> Result<Config, String> {
+        let level = Level::parse(&c.level).ok_or_else(|| {
+            format!(
+                "--level: unknown level {:?} ({})",
+                c.level,
+                LEVEL_NAMES.join(", ")
+            )
+        })?;
+        let lease = c.extra_ms("--lease-ms", c.election_timeout.as_millis() as u64 / 2)?;
+        if lease >= c.election_timeout {
+            return Err("--lease-ms: must be below --election-timeout-ms".into());
+        }
+        let n = c.peers.len() + 1;
+        let majority = n / 2 + 1;
+        let size = |f: &str| -> Result<usize, String> {
+            match c.extra.get(f) {
+                None => Ok(majority),
+                Some(v) => match v.parse::<usize>() {
+                    Ok(k) if k >= 1 && k <= n => Ok(k),
+                    _ => Err(format!("{f}: expected 1..={n}, got {v:?}")),
+                },
+            }
+        };
+        Ok(Config {
+            r: size("--r")?,
+            w: size("--w")?,
+            gossip_interval: c.extra_ms("--gossip-ms", 200)?,
+            level,
+            lease,
+            node: c,
+        })
     }
 
     /// Number of nodes in the cluster.
     pub fn n(&self) -> usize {
         self.peers.len() + 1
-    }
-
-    /// How long a forwarded request waits: a little longer than the
-    /// target's own request timeout, so its answer (even a timeout) wins.
-    pub fn forward_timeout(&self) -> Duration {
-        self.request_timeout + Duration::from_millis(500)
     }
 }
 
@@ -131,49 +159,17 @@ pub const SPEC: node::Spec = node::Spec {
     usage: USAGE,
 };
 
-/// Parses the flags (without the program name).
+/// Parses the flags (without the program name): the common ones and the
+/// vocabulary by [`node::parse`], kv's own by [`Config::from_node`]. Errors
+/// start with the flag's name; `--help` returns the usage text as the error.
 pub fn parse(args: &[String]) -> Result<Config, String> {
-    let c = node::parse(&SPEC, args)?;
-    let level = Level::parse(&c.level).expect("level validated by node::parse");
-    let lease = c.extra_ms("--lease-ms", c.election_timeout.as_millis() as u64 / 2)?;
-    if lease >= c.election_timeout {
-        return Err("--lease-ms: must be below --election-timeout-ms".into());
-    }
-    let n = c.peers.len() + 1;
-    let majority = n / 2 + 1;
-    let size = |f: &str| -> Result<usize, String> {
-        match c.extra.get(f) {
-            None => Ok(majority),
-            Some(v) => match v.parse::<usize>() {
-                Ok(k) if k >= 1 && k <= n => Ok(k),
-                _ => Err(format!("{f}: expected 1..={n}, got {v:?}")),
-            },
-        }
-    };
-    Ok(Config {
-        r: size("--r")?,
-        w: size("--w")?,
-        gossip_interval: c.extra_ms("--gossip-ms", 200)?,
-        id: c.id,
-        listen: c.listen,
-        peers: c.peers,
-        data_dir: c.data_dir,
-        level,
-        fsync: c.fsync,
-        heartbeat: c.heartbeat,
-        election_timeout: c.election_timeout,
-        lease,
-        request_timeout: c.request_timeout,
-        failover_timeout: c.failover_timeout,
-        clock_offset_ms: c.clock_offset_ms,
-        debug_endpoints: c.debug_endpoints,
-        log_level: c.log_level,
-    })
+    Config::from_node(node::parse(&SPEC, args)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::wal::Fsync;
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
@@ -220,5 +216,41 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.starts_with("--peers"), "{e}");
+    }
+
+    #[test]
+    fn kv_flags_are_read_from_the_shared_node_config() {
+        let base =
+            "--id n1 --listen 127.0.0.1:1 --peers n2=127.0.0.1:2,n3=127.0.0.1:3 --data-dir d";
+        let c = parse(&args(&format!("{base} --level raft-lease"))).unwrap();
+        assert_eq!(c.level, Level::RaftLease);
+        assert_eq!(c.node.level, "raft-lease");
+        assert_eq!(c.lease, Duration::from_millis(500));
+        assert_eq!(c.gossip_interval, Duration::from_millis(200));
+        assert_eq!((c.r, c.w, c.n()), (2, 2, 3));
+        assert!(c.extra.is_empty());
+        let c = parse(&args(&format!(
+            "{base} --level gossip --election-timeout-ms 3000 --lease-ms 2999 --gossip-ms 50 --w 1"
+        )))
+        .unwrap();
+        assert_eq!(c.lease, Duration::from_millis(2999));
+        assert_eq!(c.gossip_interval, Duration::from_millis(50));
+        assert_eq!((c.r, c.w), (2, 1));
+        assert_eq!(c.extra["--gossip-ms"], "50");
+        for (extra, msg) in [
+            (
+                "--lease-ms 1000",
+                "--lease-ms: must be below --election-timeout-ms",
+            ),
+            ("--lease-ms 0", "--lease-ms: must be positive"),
+            (
+                "--gossip-ms x",
+                "--gossip-ms: expected milliseconds, got \"x\"",
+            ),
+            ("--w 0", "--w: expected 1..=3, got \"0\""),
+        ] {
+            let e = parse(&args(&format!("{base} --level raft {extra}"))).unwrap_err();
+            assert_eq!(e, msg, "{extra}");
+        }
     }
 }

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::config::Config;
-use super::store::{Versioned, VersionedStore};
 use super::{ApiError, ClientOp, KvNode, OpResult};
 use crate::runtime::clock;
 use crate::runtime::http::{BoxFuture, HttpClient, Request, Response};
+use crate::runtime::store::{Versioned, VersionedStore};
 
 #[derive(Serialize, Deserialize)]
 struct Digest {

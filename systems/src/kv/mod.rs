@@ -1,29 +1,32 @@
 //! `faultline-kv`: a replicated key-value store with six consistency levels.
 //!
 //! The HTTP API, error shape and forwarding live here and are shared by every
-//! level; see `systems/README.md` for the wire contract.
+//! level; see `systems/README.md` for the wire contract. Flags are parsed by
+//! the shared node runtime ([`crate::runtime::node`]) with kv's own as
+//! extra flags ([`config`]); the levels run on the shared Raft integration
+//! ([`raft`]), the shared primary–backup replication ([`primary`]) and the
+//! shared versioned store ([`crate::runtime::store`]: [`quorum`],
+//! [`gossip`]).
 
 pub mod config;
 pub mod gossip;
 pub mod primary;
 pub mod quorum;
 pub mod raft;
-pub mod store;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::runtime::clock;
 use crate::runtime::http::{self, BoxFuture, HttpClient, Request, Response};
+use crate::runtime::node;
 use config::{Config, Level};
 
 /// Header set on forwarded requests; a node receiving it never forwards
 /// again and answers `421 not-leader` with a hint instead. Clients may set
 /// it too.
-pub const NO_FORWARD: &str = "x-faultline-no-forward";
+pub use crate::runtime::node::NO_FORWARD;
 
 /// One client operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,47 +186,28 @@ pub fn handler(cfg: Arc<Config>, node: Arc<dyn KvNode>) -> http::Handler {
             if req.path.starts_with("/internal/") {
                 return node.internal(req).await;
             }
-            match (req.method.as_str(), req.path.as_str()) {
-                ("GET", "/health") => {
-                    return Response::json(200, &json!({"ok": true, "id": cfg.id}));
-                }
-                ("GET", "/status") => return Response::json(200, &node.status()),
-                ("POST", "/debug/clock") if cfg.debug_endpoints => {
-                    let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-                    let Some(ms) = v["offset_ms"].as_i64() else {
-                        return error_response(&ApiError::invalid(
-                            "body must be {\"offset_ms\": N}",
-                        ));
-                    };
-                    clock::set_offset_ms(ms);
-                    tracing::warn!("debug: wall clock offset set to {ms} ms");
-                    return Response::json(200, &json!({"offset_ms": ms}));
-                }
-                _ => {}
-            }
-            let op = match parse_client(&req) {
-                Ok(Some(op)) => op,
-                Ok(None) => {
-                    return error_response(&ApiError::not_found(format!(
-                        "no route for {} {}",
-                        req.method, req.path
-                    )))
-                }
-                Err(e) => return error_response(&e),
-            };
-            let no_forward = req.header(NO_FORWARD).is_some();
-            let key = op.key().to_string();
-            match node.op(op, no_forward).await {
-                Ok(value) => Response::json(200, &json!({"key": key, "value": value})),
-                Err(e) => error_response(&e),
-            }
+            node::route(
+                &cfg,
+                &req,
+                || node.status(),
+                parse_client,
+                |op| async {
+                    let no_forward = req.header(NO_FORWARD).is_some();
+                    let key = op.key().to_string();
+                    match node.clone().op(op, no_forward).await {
+                        Ok(value) => Response::json(200, &json!({"key": key, "value": value})),
+                        Err(e) => error_response(&e),
+                    }
+                },
+            )
+            .await
         })
     })
 }
 
 /// Starts a node and serves until the process is killed.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
-    crate::runtime::node::serve(cfg, start, handler)
+    node::serve(cfg, start, handler)
 }
 
 async fn start(cfg: Arc<Config>, client: Arc<HttpClient>) -> anyhow::Result<Arc<dyn KvNode>> {
@@ -231,31 +215,10 @@ async fn start(cfg: Arc<Config>, client: Arc<HttpClient>) -> anyhow::Result<Arc<
         Level::Raft | Level::RaftLease | Level::RaftLocal => {
             raft::RaftNode::start(cfg.clone(), client).await?
         }
-        Level::PrimaryAsync => primary::PrimaryNode::start(cfg.clone(), client)?,
+        Level::PrimaryAsync => primary::KvPrimary::start(cfg.clone(), client)?,
         Level::Quorum => quorum::QuorumNode::start(cfg.clone(), client)?,
         Level::Gossip => gossip::GossipNode::start(cfg.clone(), client)?,
     })
-}
-
-impl crate::runtime::node::Listen for Config {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn listen(&self) -> &str {
-        &self.listen
-    }
-    fn data_dir(&self) -> &std::path::Path {
-        &self.data_dir
-    }
-    fn level_name(&self) -> &str {
-        self.level.name()
-    }
-    fn clock_offset_ms(&self) -> i64 {
-        self.clock_offset_ms
-    }
-    fn peers(&self) -> &BTreeMap<String, String> {
-        &self.peers
-    }
 }
 
 #[cfg(test)]

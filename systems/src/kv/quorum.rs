@@ -19,10 +19,10 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::config::Config;
-use super::store::{Versioned, VersionedStore};
 use super::{ApiError, ClientOp, KvNode, OpResult};
 use crate::runtime::clock;
 use crate::runtime::http::{BoxFuture, HttpClient, Request, Response};
+use crate::runtime::store::{Versioned, VersionedStore};
 
 #[derive(Serialize, Deserialize)]
 struct PutMsg {

@@ -19,7 +19,7 @@ use super::config::{Config, Level};
 use super::{forward, ApiError, ClientOp, KvNode, OpResult};
 use crate::runtime::clock;
 use crate::runtime::http::{BoxFuture, HttpClient, Request, Response};
-use crate::runtime::raft::{Machine, RaftCore, RaftParams};
+use crate::runtime::raft::{Machine, RaftCore};
 
 /// A replicated command.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -109,17 +109,7 @@ pub struct RaftNode {
 
 impl RaftNode {
     pub async fn start(cfg: Arc<Config>, client: Arc<HttpClient>) -> anyhow::Result<Arc<RaftNode>> {
-        let params = RaftParams {
-            cluster_name: "faultline-kv".into(),
-            id: cfg.id.clone(),
-            peers: cfg.peers.clone(),
-            data_dir: cfg.data_dir.clone(),
-            fsync: cfg.fsync,
-            heartbeat: cfg.heartbeat,
-            election_timeout: cfg.election_timeout,
-            request_timeout: cfg.request_timeout,
-        };
-        let core = RaftCore::start(params, client).await?;
+        let core = RaftCore::start(cfg.raft_params("faultline-kv"), client).await?;
         let node = Arc::new(RaftNode {
             cfg: cfg.clone(),
             core,

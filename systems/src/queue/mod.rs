@@ -11,7 +11,7 @@
 //! - `at-most-once`: a dequeue deletes the message at once; there is no
 //!   redelivery, so a message whose dequeue answer is lost is gone.
 //!
-//! And on the shared primary–backup path ([`crate::kv::primary`]):
+//! And on the shared primary–backup path ([`crate::runtime::primary`]):
 //! - `primary-async`: at-least-once semantics on the primary, which
 //!   acknowledges after its local write and ships each queue's new state to
 //!   the backups asynchronously; a backup promotes itself when the primary
@@ -24,11 +24,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::kv::primary::{PrimaryNode, PrimaryParams};
 use crate::runtime::api::{error_response, ApiError};
 use crate::runtime::clock::Stamp;
 use crate::runtime::http::{self, Request, Response};
 use crate::runtime::node::{self, forward_raw, json_body, NodeConfig, Spec, NO_FORWARD};
+use crate::runtime::primary::{PrimaryNode, PrimaryParams};
 use crate::runtime::raft::{answer, Machine, RaftCore};
 
 pub const LEVELS: &[&str] = &["raft", "at-most-once", "primary-async"];
@@ -331,18 +331,8 @@ pub async fn start(
         .extra_ms("--visibility-ms", 5000)
         .map_err(anyhow::Error::msg)?;
     Ok(Arc::new(if cfg.level == "primary-async" {
-        let params = PrimaryParams {
-            id: cfg.id.clone(),
-            level: cfg.level.clone(),
-            peers: cfg.peers.clone(),
-            data_dir: cfg.data_dir.clone(),
-            fsync: cfg.fsync,
-            heartbeat: cfg.heartbeat,
-            request_timeout: cfg.request_timeout,
-            failover_timeout: cfg.failover_timeout,
-        };
         QueueNode::Primary {
-            pa: PrimaryNode::start_with(params, client)?,
+            pa: PrimaryNode::start(PrimaryParams::from(&*cfg), client)?,
             visibility,
         }
     } else {

@@ -1,7 +1,9 @@
 //! What every bundled node binary shares besides storage and replication:
 //! flag parsing for the common flags, logging, the `/health` and
 //! `/debug/clock` routes, raw request forwarding and the serve loop.
-//! (`faultline-kv` keeps its own, older flag parser in `kv::config`.)
+//! A system's own flags are its [`Spec::extra_flags`], read from
+//! [`NodeConfig::extra`] (queue's `--visibility-ms`; kv's `--lease-ms`,
+//! `--gossip-ms`, `--r`, `--w`, validated at parse time by `kv::config`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -280,71 +282,50 @@ pub fn main_with(spec: &Spec, run: fn(NodeConfig) -> anyhow::Result<()>) -> Exit
     ExitCode::SUCCESS
 }
 
-/// What [`serve`] needs of a node's configuration.
-pub trait Listen: Send + Sync + 'static {
-    fn id(&self) -> &str;
-    fn listen(&self) -> &str;
-    fn data_dir(&self) -> &std::path::Path;
-    fn level_name(&self) -> &str;
-    fn clock_offset_ms(&self) -> i64;
-    fn peers(&self) -> &BTreeMap<String, String>;
-}
-
-impl Listen for NodeConfig {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn listen(&self) -> &str {
-        &self.listen
-    }
-    fn data_dir(&self) -> &std::path::Path {
-        &self.data_dir
-    }
-    fn level_name(&self) -> &str {
-        &self.level
-    }
-    fn clock_offset_ms(&self) -> i64 {
-        self.clock_offset_ms
-    }
-    fn peers(&self) -> &BTreeMap<String, String> {
-        &self.peers
+impl AsRef<NodeConfig> for NodeConfig {
+    fn as_ref(&self) -> &NodeConfig {
+        self
     }
 }
 
 /// Binds, builds the node with `make` inside the async runtime, and serves
-/// `handler(node)` until the process is killed.
+/// `handler(node)` until the process is killed. `C` is the system's
+/// configuration: a [`NodeConfig`] or a system's own type wrapping one.
 pub fn serve<C, N, F, Fut>(
     cfg: C,
     make: F,
     handler: fn(Arc<C>, Arc<N>) -> http::Handler,
 ) -> anyhow::Result<()>
 where
-    C: Listen,
+    C: AsRef<NodeConfig> + Send + Sync + 'static,
     N: Send + Sync + ?Sized + 'static,
     F: FnOnce(Arc<C>, Arc<HttpClient>) -> Fut,
     Fut: Future<Output = anyhow::Result<Arc<N>>>,
 {
     use anyhow::Context;
-    clock::set_offset_ms(cfg.clock_offset_ms());
-    std::fs::create_dir_all(cfg.data_dir())
-        .with_context(|| format!("--data-dir: cannot create {}", cfg.data_dir().display()))?;
+    let node_cfg: &NodeConfig = cfg.as_ref();
+    clock::set_offset_ms(node_cfg.clock_offset_ms);
+    std::fs::create_dir_all(&node_cfg.data_dir)
+        .with_context(|| format!("--data-dir: cannot create {}", node_cfg.data_dir.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(cfg.listen())
+        let listen = &cfg.as_ref().listen;
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("--listen: cannot bind {}", cfg.listen()))?;
+            .with_context(|| format!("--listen: cannot bind {listen}"))?;
         let cfg = Arc::new(cfg);
         let node = make(cfg.clone(), HttpClient::new()).await?;
+        let c: &NodeConfig = (*cfg).as_ref();
         tracing::info!(
             "node {} ready: level {}, listening on {}, peers {:?}",
-            cfg.id(),
-            cfg.level_name(),
-            cfg.listen(),
-            cfg.peers()
+            c.id,
+            c.level,
+            c.listen,
+            c.peers
         );
         http::serve(listener, handler(cfg, node)).await;
         Ok(())

@@ -1,4 +1,5 @@
-//! Versioned key-value storage shared by the primary-async, quorum and
+//! Versioned key-value storage under the shared primary–backup replication
+//! ([`super::primary`]: kv's and queue's `primary-async`) and kv's quorum and
 //! gossip levels: a map of last-writer-wins values persisted in a
 //! write-ahead log, compacted when it grows.
 
