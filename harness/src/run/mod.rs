@@ -5,6 +5,7 @@
 pub mod analyze;
 pub mod client;
 pub mod generator;
+pub mod judges;
 pub mod nemesis;
 pub mod spec;
 pub mod store;
@@ -592,10 +593,10 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
     }
     tracing::info!("checking");
     let dir = run_dir.clone();
-    let workload = spec.workload.clone();
+    let checkers = judges::checkers_for(&spec.workload, &spec.level);
     let check_timeout = Duration::from_secs_f64(spec.check_timeout);
     let results = tokio::task::spawn_blocking(move || {
-        analyze::check_run(&dir, &workload, check_timeout, Some(interrupted))
+        analyze::check_run(&dir, &checkers, check_timeout, Some(interrupted))
     })
     .await??;
     tracing::info!(verdict = %results.verdict, "done");

@@ -1,0 +1,69 @@
+//! Which checkers judge each workload's history, by registry name (see
+//! `checker::checkers`). The run driver and `faultline analyze` ask this
+//! module; `check_run` itself names no workload.
+//!
+//! Interim home: once workloads are a seam of their own, each workload
+//! names its checkers and this mapping moves there.
+
+/// The checkers for a workload at a level.
+///
+/// - `register` (and anything unknown): linearizability against the
+///   cas-register model, and the informational consistency hierarchy;
+/// - `queue`: total-queue with the level's delivery guarantee
+///   ([`delivery_of`]), and the informational fifo-queue pass;
+/// - `lock`: the lock checks.
+pub fn checkers_for(workload: &str, level: &str) -> Vec<String> {
+    match workload {
+        "queue" => vec![
+            format!("total-queue:{}", delivery_of(level)),
+            "fifo-queue".to_string(),
+        ],
+        "lock" => vec!["lock".to_string()],
+        _ => vec![
+            "linearizability:cas-register".to_string(),
+            "consistency".to_string(),
+        ],
+    }
+}
+
+/// The delivery guarantee a queue level declares: `at-most-once` for the
+/// at-most-once level, `at-least-once` for the others.
+pub fn delivery_of(level: &str) -> &'static str {
+    match level {
+        "at-most-once" => "at-most-once",
+        _ => "at-least-once",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mapping_builds_and_queues_follow_their_level() {
+        let opts = checker::checkers::Options::default();
+        for (w, l) in [
+            ("register", "raft"),
+            ("queue", "raft"),
+            ("queue", "at-most-once"),
+            ("lock", "redlock"),
+        ] {
+            let names = checkers_for(w, l);
+            let c = checker::checkers::compose(&names, &opts).unwrap();
+            assert_eq!(c.checkers().len(), names.len(), "{w}/{l}");
+        }
+        assert_eq!(
+            checkers_for("queue", "at-most-once")[0],
+            "total-queue:at-most-once"
+        );
+        assert_eq!(
+            checkers_for("queue", "primary-async")[0],
+            "total-queue:at-least-once"
+        );
+        assert_eq!(checkers_for("lock", "raft"), ["lock"]);
+        assert_eq!(
+            checkers_for("register", "gossip"),
+            ["linearizability:cas-register", "consistency"]
+        );
+    }
+}
