@@ -149,8 +149,10 @@ fn total_queue_rejects_lost_and_duplicated_elements_by_delivery() {
     assert_eq!(r.anomalies[0].part, "duplicated");
     assert_eq!(r.anomalies[0].ops, vec![0, 2, 4]);
     assert!(r.anomalies[0].what.ends_with("delivered 2 times"));
-    let mut o = Options::default();
-    o.delivery = checker::queue::Delivery::ExactlyOnce;
+    let o = Options {
+        delivery: checker::queue::Delivery::ExactlyOnce,
+        ..Options::default()
+    };
     let r = by_name("total-queue", &o)
         .unwrap()
         .check(&dup, &Budget::default());

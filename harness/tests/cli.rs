@@ -1363,7 +1363,10 @@ fn checker_names_are_checked_before_any_file() {
     assert!(r.stderr.contains("delivery guarantee"), "{}", r.show());
     // Linearizability by name on a plain register history: valid, and the
     // consistency hierarchy beside it stays informational.
-    let (r, doc, _) = check_json(&["--checker", "linearizability,consistency"], &[f.clone()]);
+    let (r, doc, _) = check_json(
+        &["--checker", "linearizability,consistency"],
+        std::slice::from_ref(&f),
+    );
     assert_eq!(r.code, 0, "{}", r.show());
     let file = &doc["files"][0];
     assert_eq!(
