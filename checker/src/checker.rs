@@ -331,6 +331,36 @@ mod tests {
         assert_eq!(r.details["checker"], "p");
     }
 
+    /// Answers `unknown` without saying why.
+    struct Silent;
+
+    impl Checker for Silent {
+        fn name(&self) -> &str {
+            "silent"
+        }
+        fn check(&self, _: &History, _: &Budget) -> CheckResult {
+            CheckResult {
+                verdict: Verdict::Unknown,
+                details: json!({"checker": "silent", "verdict": "unknown"}),
+                anomalies: vec![],
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_past_the_budget_says_the_budget_ran_out() {
+        let h = History::default();
+        let spent = Budget {
+            timeout: Some(Duration::ZERO),
+            ..Budget::default()
+        };
+        let r = check_safe(&Silent, &h, &spent);
+        assert_eq!(r.verdict, Verdict::Unknown);
+        assert_eq!(r.reason(), Some("the time budget of 0.0 s ran out"));
+        let r = check_safe(&Silent, &h, &Budget::default());
+        assert_eq!(r.reason(), Some("the checker gave no reason"));
+    }
+
     #[test]
     fn compose_merges_and_keys_by_name() {
         use Verdict::*;

@@ -81,9 +81,9 @@ pub fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
-/// Who performed an event.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
+/// Who performed an event (a `checker::Process`, without allocating for
+/// the named ones until the event is written).
+#[derive(Debug, Clone)]
 pub enum Who {
     Client(u64),
     Named(&'static str),
