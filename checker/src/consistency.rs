@@ -112,7 +112,7 @@ use crate::verdict::Verdict;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -185,21 +185,36 @@ impl Model {
     }
 }
 
-/// One op of a witness.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One op of a witness. (Read back from `results.json`, a field a
+/// hand-written or older file lacks takes its default: status `info`,
+/// process `?`, line 0.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WitnessOp {
     /// The history index of the invocation.
     pub index: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complete_index: Option<u64>,
+    #[serde(default = "unknown_process")]
     pub process: Process,
+    #[serde(default)]
     pub f: String,
     /// What it read (reads) or wrote (writes, cas).
+    #[serde(default)]
     pub value: Value,
+    #[serde(default = "info_status")]
     pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    #[serde(default)]
     pub line: usize,
+}
+
+fn unknown_process() -> Process {
+    Process::Named("?".into())
+}
+
+fn info_status() -> Status {
+    Status::Info
 }
 
 impl WitnessOp {
@@ -223,11 +238,13 @@ impl WitnessOp {
 }
 
 /// Why a model fails: the few ops that prove it and one sentence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Witness {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    #[serde(default)]
     pub ops: Vec<WitnessOp>,
+    #[serde(default)]
     pub explanation: String,
 }
 

@@ -7,7 +7,7 @@
 //! vectors become arrays).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::fmt;
 
 /// The type of a history event, as in Jepsen.
@@ -78,6 +78,32 @@ impl Serialize for Process {
     }
 }
 
+/// A non-negative integer is a client, a string a named actor (the same
+/// shapes [`Serialize`] writes).
+impl<'de> Deserialize<'de> for Process {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Process, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Process;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative integer or a name")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Process, E> {
+                Ok(Process::Client(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Process, E> {
+                u64::try_from(n)
+                    .map(Process::Client)
+                    .map_err(|_| E::custom(format!("negative process {n}")))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Process, E> {
+                Ok(Process::Named(s.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// One line of a history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
@@ -100,6 +126,10 @@ pub struct Event {
     pub node: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// Any other top-level fields of the event (e.g. a nemesis op's `shape`,
+    /// `clock-offsets` or `final`), written beside the fields above.
+    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
     /// 1-based line of the source file this event came from (0 if built in
     /// memory).
     #[serde(skip)]
@@ -119,6 +149,7 @@ impl Event {
             value,
             node: None,
             error: None,
+            extra: Map::new(),
             line: 0,
         }
     }

@@ -174,10 +174,7 @@ pub fn generate(spec: &SynthSpec, mut emit: impl FnMut(Event) -> io::Result<()>)
 
 /// Writes the history as faultline JSONL.
 pub fn write_jsonl(spec: &SynthSpec, out: impl Write) -> io::Result<()> {
-    let mut w = io::BufWriter::with_capacity(1 << 20, out);
-    generate(spec, |e| {
-        serde_json::to_writer(&mut w, &e)?;
-        w.write_all(b"\n")
-    })?;
+    let mut w = crate::formats::JsonlWriter::unflushed(io::BufWriter::with_capacity(1 << 20, out));
+    generate(spec, |e| w.write(&e))?;
     w.flush()
 }

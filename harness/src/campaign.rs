@@ -38,10 +38,11 @@
 //! median `first_anomaly.seconds` (results.json) over its invalid seeds.
 
 use anyhow::{bail, Context, Result};
+use checker::results::RunResults;
+use checker::stats::{self, OpStats};
+use checker::Verdict;
 use reports::campaign::{CampaignSummary, Row, RunRef};
 use serde::Deserialize;
-use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime};
@@ -283,7 +284,7 @@ fn plan(path: &Path, args: &CampaignArgs) -> Result<(String, Vec<Planned>)> {
 /// What one finished run said.
 struct Outcome {
     run: RunRef,
-    results: Option<Value>,
+    results: Option<RunResults>,
     run_dir: Option<PathBuf>,
 }
 
@@ -362,10 +363,11 @@ fn run_one(
     let status = cmd.status().context("starting faultline test")?;
     let exit = status.code().unwrap_or(255);
     let run_dir = std::fs::canonicalize(store.join("latest")).ok();
-    let results = run_dir
-        .as_ref()
-        .and_then(|d| std::fs::read(d.join("results.json")).ok())
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let results = run_dir.as_ref().and_then(|d| {
+        RunResults::read(&d.join("results.json"))
+            .map_err(|e| tracing::warn!("{e}"))
+            .ok()
+    });
     let verdict = match (exit, &results) {
         (0, _) => "valid",
         (1, _) => "invalid",
@@ -387,7 +389,8 @@ fn run_one(
             seconds: start.elapsed().as_secs_f64(),
             first_anomaly_s: results
                 .as_ref()
-                .and_then(|r| r["first_anomaly"]["seconds"].as_f64()),
+                .and_then(|r| r.first_anomaly.as_ref())
+                .map(|a| a.seconds),
         },
         results,
         run_dir,
@@ -395,34 +398,33 @@ fn run_one(
 }
 
 /// `failed` / `unknown` / `ok` / `none` for one column of one run.
-fn column_state(col: &str, r: Option<&Value>) -> &'static str {
+fn column_state(col: &str, r: Option<&RunResults>) -> &'static str {
     let Some(r) = r else { return "unknown" };
-    let cons = r.get("consistency");
-    let meas = r.get("measures");
-    let verdict_of = |v: Option<&Value>| match v.and_then(Value::as_str) {
-        Some("valid") => "ok",
-        Some("invalid") => "failed",
-        Some(_) => "unknown",
+    let state = |v: Option<Verdict>| match v {
+        Some(Verdict::Valid) => "ok",
+        Some(Verdict::Invalid) => "failed",
+        Some(Verdict::Unknown) => "unknown",
+        None => "none",
+    };
+    let meas = r.consistency.measures.as_ref();
+    let count = |n: Option<usize>| match n {
+        Some(0) => "ok",
+        Some(_) => "failed",
         None => "none",
     };
     match col {
-        "linearizable" => match verdict_of(cons.and_then(|c| c.get(col))) {
-            "none" => verdict_of(r.get("verdict")),
+        "linearizable" => match state(r.consistency.verdict(col)) {
+            "none" => state(Some(r.verdict)),
             s => s,
         },
-        "stale-reads" | "lost-writes" => {
-            match meas.and_then(|m| m.get(col)).and_then(Value::as_u64) {
-                Some(0) => "ok",
-                Some(_) => "failed",
-                None => "none",
-            }
-        }
-        "convergence" => match meas.and_then(|m| m.get("converged")) {
-            Some(Value::Bool(true)) => "ok",
-            Some(Value::Bool(false)) => "failed",
-            _ => "none",
+        "stale-reads" => count(meas.map(|m| m.stale_reads)),
+        "lost-writes" => count(meas.map(|m| m.lost_writes)),
+        "convergence" => match meas.and_then(|m| m.converged) {
+            Some(true) => "ok",
+            Some(false) => "failed",
+            None => "none",
         },
-        m => verdict_of(cons.and_then(|c| c.get(m))),
+        m => state(r.consistency.verdict(m)),
     }
 }
 
@@ -527,71 +529,19 @@ fn check_expect(e: &Expect, row: &Row) -> std::result::Result<(), String> {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    Some(sorted[i.min(sorted.len() - 1)])
-}
-
-/// Latencies (ms) of ok client ops in a run's history.
-/// Error codes that are the system's answer, not a sign it was unavailable
-/// (a cas on a changed value, a lock someone holds, a stale token...).
-const ANSWER_CODES: [&str; 5] = [
-    "cas-mismatch",
-    "locked",
-    "not-holder",
-    "fenced",
-    "unknown-message",
-];
-
-/// One pass over a run's history: the latency (ms) of every `ok` client op
-/// goes to `out`; returns (client ops completed, ops the system answered:
-/// `ok`, or `fail` with one of [`ANSWER_CODES`]).
-fn history_figures(run_dir: &Path, out: &mut Vec<f64>) -> (u64, u64) {
-    let Ok(text) = std::fs::read_to_string(run_dir.join("history.jsonl")) else {
-        return (0, 0);
-    };
-    let (mut ops, mut answered) = (0u64, 0u64);
-    let mut open: BTreeMap<String, i64> = BTreeMap::new();
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        let p = match v.get("process") {
-            Some(Value::Number(n)) => n.to_string(),
-            _ => continue,
-        };
-        let (Some(t), Some(ty)) = (
-            v.get("time").and_then(Value::as_i64),
-            v.get("type").and_then(Value::as_str),
-        ) else {
-            continue;
-        };
-        match ty {
-            "invoke" => {
-                open.insert(p, t);
-            }
-            other => {
-                ops += 1;
-                let code = v
-                    .get("error")
-                    .and_then(|e| e.as_str().or(e["code"].as_str()));
-                if other == "ok"
-                    || (other == "fail" && code.is_some_and(|c| ANSWER_CODES.contains(&c)))
-                {
-                    answered += 1;
-                }
-                if let Some(s) = open.remove(&p) {
-                    if other == "ok" {
-                        out.push((t - s) as f64 / 1e6);
-                    }
-                }
-            }
+/// A run's op statistics and the sorted latencies (ms) of its `ok` client
+/// ops, from its history (`checker::stats`: what counts as answered is
+/// documented there and in `docs/results-json.md`). `None` when the
+/// history cannot be read.
+fn history_figures(run_dir: &Path) -> Option<(OpStats, Vec<f64>)> {
+    let path = run_dir.join("history.jsonl");
+    match checker::formats::read_file(&path, Some(checker::formats::Format::Jsonl)) {
+        Ok((h, _)) => Some(OpStats::with_latencies(&h)),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
         }
     }
-    (ops, answered)
 }
 
 /// Runs the campaign; returns the exit code (0 every expectation holds, 1
@@ -658,17 +608,17 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
                     _ => {}
                 }
             }
-            if let Some(d) = &o.run_dir {
-                let (n, answered) = history_figures(d, &mut lat);
-                ops += n;
-                ok += answered;
+            if let Some((st, l)) = o.run_dir.as_deref().and_then(history_figures) {
+                ops += st.ok + st.fail + st.info;
+                ok += st.answered;
+                lat.extend(l);
             }
             row.runs.push(o.run);
         }
-        lat.sort_by(f64::total_cmp);
+        stats::sort(&mut lat);
         row.availability = (ops > 0).then(|| ok as f64 / ops as f64);
-        row.p50_ms = percentile(&lat, 0.5);
-        row.p99_ms = percentile(&lat, 0.99);
+        row.p50_ms = stats::quantile(&lat, 0.5);
+        row.p99_ms = stats::quantile(&lat, 0.99);
         row.set_first_anomaly();
         if let Some(e) = &p.expect {
             match check_expect(e, &row) {
@@ -782,9 +732,12 @@ mod tests {
             r#"{"process":"nemesis","type":"info","f":"kill","time":5}"#,
         ];
         std::fs::write(dir.path().join("history.jsonl"), lines.join("\n")).unwrap();
-        let mut lat = Vec::new();
-        assert_eq!(history_figures(dir.path(), &mut lat), (5, 3));
+        let (st, lat) = history_figures(dir.path()).unwrap();
+        // ok, locked and cas-mismatch are answers; a refused connection and
+        // an info are not.
+        assert_eq!((st.ok + st.fail + st.info, st.answered), (5, 3));
         assert_eq!(lat, vec![2.0]);
+        assert!(history_figures(&dir.path().join("nope")).is_none());
     }
 
     fn args(file: &Path) -> CampaignArgs {
@@ -903,11 +856,12 @@ expect = { invalid = ["stale-read"] }
 
     #[test]
     fn columns_read_results_json() {
-        let r = serde_json::json!({
+        let r: RunResults = serde_json::from_value(serde_json::json!({
             "verdict": "invalid",
             "consistency": {"linearizable": "invalid", "sequential": "valid", "causal": "unknown"},
             "measures": {"stale-reads": 3, "lost-writes": 0, "converged": false}
-        });
+        }))
+        .unwrap();
         assert_eq!(column_state("linearizable", Some(&r)), "failed");
         assert_eq!(column_state("sequential", Some(&r)), "ok");
         assert_eq!(column_state("causal", Some(&r)), "unknown");
@@ -916,7 +870,8 @@ expect = { invalid = ["stale-read"] }
         assert_eq!(column_state("lost-writes", Some(&r)), "ok");
         assert_eq!(column_state("convergence", Some(&r)), "failed");
         assert_eq!(column_state("linearizable", None), "unknown");
-        let only_verdict = serde_json::json!({"verdict": "valid"});
+        let only_verdict: RunResults =
+            serde_json::from_value(serde_json::json!({"verdict": "valid"})).unwrap();
         assert_eq!(column_state("linearizable", Some(&only_verdict)), "ok");
     }
 }

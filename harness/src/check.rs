@@ -1,11 +1,18 @@
-//! `faultline check`: run the linearizability checker over history files.
+//! `faultline check`: run checkers over history files. By default the
+//! linearizability checker (with `--consistency`, also the consistency
+//! hierarchy); with `--checker NAME[,NAME]`, any checkers of the registry
+//! (`checker::checkers`), composed as a run composes them.
 
-use checker::consistency::{self, ConsistencyOptions, ConsistencyResult, Model};
+use checker::checker::{catch_panic, Budget, Judged};
+use checker::checkers::{self, Consistency, Linearizability, Options};
+use checker::consistency::{ConsistencyResult, Model};
 use checker::formats::{self, Format};
-use checker::linearizability::{LinOptions, LinResult, ModelKind};
+use checker::linearizability::{LinResult, ModelKind};
+use checker::queue::Delivery;
 use checker::{InputError, Verdict};
 use rayon::prelude::*;
 use serde::Serialize;
+use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -53,8 +60,52 @@ pub struct CheckArgs {
     /// (linearizable, sequential, causal, PRAM, session guarantees) and
     /// report stale reads, lost writes and convergence. The exit code still
     /// follows linearizability.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "checker")]
     pub consistency: bool,
+    /// Run these checkers instead of linearizability alone: registry names,
+    /// comma-separated or repeated: `linearizability[:MODEL]`,
+    /// `consistency[:MODEL]`, `total-queue[:DELIVERY]`, `fifo-queue`,
+    /// `lock`. The verdict merges those that are not informational, as
+    /// `faultline test` does.
+    #[arg(long, value_name = "NAME[,NAME]", value_delimiter = ',')]
+    pub checker: Vec<String>,
+    /// The delivery guarantee `total-queue` checks against when its name
+    /// does not say (`total-queue:at-most-once`).
+    #[arg(long, value_parser = ["at-least-once", "at-most-once", "exactly-once"])]
+    pub delivery: Option<String>,
+}
+
+impl CheckArgs {
+    /// The registry options these arguments give for a file in `format`
+    /// (the same per-format defaults as without `--checker`: Porcupine etcd
+    /// logs are cas-registers where a failed cas observes, kv logs are kv).
+    fn options(&self, format: Option<Format>) -> Options {
+        let model = self
+            .model
+            .as_deref()
+            .and_then(ModelKind::parse)
+            .or(match format {
+                Some(Format::PorcupineEtcd) => Some(ModelKind::CasRegister),
+                Some(Format::PorcupineKv) => Some(ModelKind::Kv),
+                _ => None,
+            });
+        let fail_cas_observes = match self.fail_cas.as_deref() {
+            Some(v) => v == "observe",
+            None => format == Some(Format::PorcupineEtcd),
+        };
+        Options {
+            model,
+            partition: !self.no_partition,
+            fail_cas_observes,
+            parallel_search: self.parallel_search,
+            delivery: self
+                .delivery
+                .as_deref()
+                .and_then(Delivery::parse)
+                .unwrap_or(Delivery::AtLeastOnce),
+            ..Options::default()
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +145,16 @@ struct FileReport {
     /// With `--consistency`, when the consistency checks could not run.
     #[serde(skip_serializing_if = "Option::is_none")]
     consistency_error: Option<String>,
+    /// With `--checker`: each checker's `verdict`, `informational`,
+    /// `seconds` and `details`, by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkers: Option<Map<String, Value>>,
+    /// With `--checker`: the anomalies the checkers named (`checker`,
+    /// `part`, `what`, `ops` as history indices).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    anomalies: Vec<Value>,
+    #[serde(skip)]
+    judged: Vec<Judged>,
 }
 
 fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileReport {
@@ -117,9 +178,18 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
         warnings: Vec::new(),
         consistency: None,
         consistency_error: None,
+        checkers: None,
+        anomalies: Vec::new(),
+        judged: Vec::new(),
     };
     let format = args.format.as_deref().and_then(Format::parse_name);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    if !args.checker.is_empty() {
+        check_named(path, args, budget, format, &mut rep);
+        rep.message = rep.error.as_ref().map(|e| e.to_string());
+        rep.seconds = start.elapsed().as_secs_f64();
+        return rep;
+    }
+    let outcome = catch_panic(|| {
         let (history, fmt) = formats::read_file(path, format)?;
         let ops = history.operations()?;
         let model = match args.model.as_deref().and_then(ModelKind::parse) {
@@ -134,20 +204,18 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
             Some(v) => v == "observe",
             None => fmt == Format::PorcupineEtcd,
         };
-        let opts = LinOptions {
-            model,
+        let lin = Linearizability {
+            model: Some(model),
             partition: !args.no_partition,
             parallel_search: args.parallel_search,
             fail_cas_observes,
-            timeout: args.timeout.map(Duration::from_secs_f64),
-            max_bytes: budget,
         };
-        let r = checker::check_linearizability(&ops, &opts, &file)?;
+        let r = lin.run(&ops, &budget_of(args, budget), &file)?;
         let cons = args
             .consistency
-            .then(|| consistency_of(&history, &ops, args, budget, &file));
+            .then(|| consistency_of(&history, args, budget));
         Ok::<_, InputError>((fmt, history.warnings, r, cons))
-    }));
+    });
     match outcome {
         Ok(Ok((fmt, warnings, r, cons))) => {
             match cons {
@@ -168,12 +236,7 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
             rep.result = Some(r);
         }
         Ok(Err(e)) => rep.error = Some(e),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+        Err(msg) => {
             rep.error = Some(InputError::new(
                 &file,
                 0,
@@ -187,28 +250,151 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
     rep
 }
 
+/// The budget of one file's check.
+fn budget_of(args: &CheckArgs, max_bytes: usize) -> Budget {
+    Budget {
+        timeout: args.timeout.map(Duration::from_secs_f64),
+        max_bytes,
+    }
+}
+
 /// The consistency checks of one history; an error (or a panic) becomes a
 /// message so the linearizability verdict still stands.
 fn consistency_of(
     history: &checker::History,
-    ops: &[checker::Operation],
     args: &CheckArgs,
     budget: usize,
-    file: &str,
 ) -> Result<ConsistencyResult, String> {
-    let opts = ConsistencyOptions {
-        timeout: args.timeout.map(Duration::from_secs_f64),
-        sequential_timeout: Some(Duration::from_secs_f64(args.timeout.unwrap_or(30.0))),
-        max_bytes: budget,
-        ..Default::default()
+    let c = Consistency {
+        require: None,
+        sequential_timeout: Duration::from_secs_f64(args.timeout.unwrap_or(30.0)),
     };
-    let fp = consistency::final_point(history);
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        consistency::check(ops, &opts, file, fp)
-    })) {
+    match catch_panic(|| c.run(history, &budget_of(args, budget))) {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("internal error: the consistency checks panicked".to_string()),
+        Err(msg) => Err(format!(
+            "internal error: the consistency checks panicked: {msg}"
+        )),
+    }
+}
+
+/// `--checker`: the named checkers over one file, composed. A history that
+/// cannot be read or paired is an error (as without `--checker`); what the
+/// checkers say is in `checkers` and `anomalies`.
+fn check_named(
+    path: &std::path::Path,
+    args: &CheckArgs,
+    budget: usize,
+    format: Option<Format>,
+    rep: &mut FileReport,
+) {
+    let (history, fmt) = match formats::read_file(path, format) {
+        Ok(x) => x,
+        Err(e) => {
+            rep.error = Some(e);
+            return;
+        }
+    };
+    let compose = match checkers::compose(&args.checker, &args.options(Some(fmt))) {
+        Ok(c) => c,
+        Err(e) => {
+            rep.error = Some(InputError::new(
+                &rep.file,
+                0,
+                None,
+                format!("--checker: {e}"),
+            ));
+            return;
+        }
+    };
+    rep.format = Some(fmt.name());
+    rep.warnings = history.warnings.clone();
+    match history.operations() {
+        Ok(ops) => rep.ops = ops.len(),
+        Err(e) => {
+            rep.error = Some(e);
+            return;
+        }
+    }
+    let judged = compose.check_each(&history, &budget_of(args, budget));
+    let verdict = checker::checker::merged_verdict(&judged);
+    rep.verdict = verdict.as_str();
+    let mut map = Map::new();
+    for j in &judged {
+        for a in &j.result.anomalies {
+            rep.anomalies.push(json!({
+                "checker": j.name, "part": a.part, "what": a.what, "ops": a.ops,
+            }));
+        }
+        map.insert(
+            j.name.clone(),
+            json!({
+                "verdict": j.result.verdict.as_str(),
+                "informational": j.informational,
+                "seconds": j.seconds,
+                "details": j.result.details,
+            }),
+        );
+    }
+    // Why the merged verdict is unknown: the first unknown checker's reason.
+    if verdict == Verdict::Unknown {
+        rep.reason = judged
+            .iter()
+            .filter(|j| !j.informational && j.result.verdict == Verdict::Unknown)
+            .find_map(|j| j.result.reason().map(|r| format!("{}: {r}", j.name)));
+    }
+    rep.checkers = Some(map);
+    rep.judged = judged;
+}
+
+/// `--checker`: one line per checker under the table, then its summary or
+/// why it is unknown, and the anomalies (all of them with `-v`).
+fn write_checkers(out: &mut impl Write, reports: &[FileReport], explain: bool) {
+    for r in reports {
+        if r.judged.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{}:", r.file);
+        for j in &r.judged {
+            let d = &j.result.details;
+            let _ = writeln!(
+                out,
+                "  {:<16} {:<8}{} {:.3} s",
+                j.name,
+                j.result.verdict.as_str(),
+                if j.informational {
+                    " (informational)"
+                } else {
+                    ""
+                },
+                j.seconds
+            );
+            let line = d["summary"]
+                .as_str()
+                .or_else(|| d["explanation"].as_str())
+                .or_else(|| d["counterexample"]["explanation"].as_str())
+                .or_else(|| j.result.reason());
+            if let Some(l) = line {
+                let _ = writeln!(out, "    {l}");
+            }
+            let shown = if explain { usize::MAX } else { 3 };
+            for a in j.result.anomalies.iter().take(shown) {
+                let ops: Vec<String> = a.ops.iter().map(u64::to_string).collect();
+                let _ = writeln!(
+                    out,
+                    "    anomaly: {} (history indices {})",
+                    a.what,
+                    ops.join(", ")
+                );
+            }
+            if j.result.anomalies.len() > shown {
+                let _ = writeln!(
+                    out,
+                    "    ... {} more anomalies (-v shows all)",
+                    j.result.anomalies.len() - shown
+                );
+            }
+        }
     }
 }
 
@@ -337,6 +523,13 @@ fn default_memory_mib() -> u64 {
 /// Runs the command; returns the exit code.
 pub fn run(args: &CheckArgs) -> i32 {
     let start = Instant::now();
+    if !args.checker.is_empty() {
+        // A bad name fails before any file is read.
+        if let Err(e) = checkers::compose(&args.checker, &args.options(None)) {
+            eprintln!("error: --checker: {e}");
+            return 255;
+        }
+    }
     let parallel = args.files.len().min(rayon::current_num_threads()).max(1);
     let mib = args.max_memory.unwrap_or_else(default_memory_mib);
     let budget = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX) / parallel;
@@ -410,6 +603,7 @@ pub fn run(args: &CheckArgs) -> i32 {
     if args.consistency {
         write_consistency(&mut out, &reports, width, args.explain);
     }
+    write_checkers(&mut out, &reports, args.explain);
     for r in &reports {
         if let Some(res) = &r.result {
             if let Some(reason) = &res.reason {

@@ -1157,3 +1157,229 @@ fn huge_memory_budget_does_not_wrap() {
     let r = check(&["--max-memory", "17592186044416", &hard(&d)]);
     assert_eq!(r.code, 0, "{}", r.show());
 }
+
+// ---------------------------------------------------------------------------
+// `--checker`: the checkers of a run, on any stored history
+
+/// Writes a run directory (test.json for `workload`/`level`, and the
+/// history) and returns its path.
+fn run_dir(d: &Dir, name: &str, workload: &str, level: &str, history: &[Value]) -> String {
+    let dir = d.0.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let test = serde_json::json!({"name": name, "seed": 1,
+        "spec": {"workload": workload, "level": level, "check_timeout": 30.0}});
+    std::fs::write(dir.join("test.json"), test.to_string()).unwrap();
+    let text: String = history.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("history.jsonl"), text).unwrap();
+    s(&dir)
+}
+
+/// `faultline analyze DIR`: its exit code and the verdict it wrote.
+fn analyze(dir: &str) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(["analyze", dir])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run the faultline binary");
+    let code = out.status.code().unwrap_or(-1);
+    let results: Value = serde_json::from_slice(
+        &std::fs::read(Path::new(dir).join("results.json")).expect("results.json"),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "results.json: {e}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, results["verdict"].as_str().unwrap_or("?").to_string())
+}
+
+/// `faultline check --json ARGS... DIR/history.jsonl`: the exit code and
+/// the file's report.
+fn check_named(dir: &str, args: &[&str]) -> (Run, Value) {
+    let mut a: Vec<String> = vec!["--json".into()];
+    a.extend(args.iter().map(|s| s.to_string()));
+    a.push(s(&Path::new(dir).join("history.jsonl")));
+    let run = check(&a);
+    let doc = run.json();
+    let file = doc["files"][0].clone();
+    assert_eq!(
+        doc["summary"]["exit"].as_i64(),
+        Some(run.code as i64),
+        "{}",
+        run.show()
+    );
+    (run, file)
+}
+
+/// One op of a history: (index, process, type, f, key, value), one second
+/// apart.
+fn op(i: u64, p: u64, ty: &str, f: &str, key: &str, v: Value) -> Value {
+    serde_json::json!({"index": i, "time": (i + 1) * 1_000_000_000u64, "process": p,
+                       "type": ty, "f": f, "key": key, "value": v})
+}
+
+/// Sequential queue ops: (f, invoke value, ok value).
+fn queue_history(steps: &[(&str, Value, Value)]) -> Vec<Value> {
+    let mut h = Vec::new();
+    for (i, (f, inv, ok)) in steps.iter().enumerate() {
+        let i = i as u64;
+        h.push(op(2 * i, 0, "invoke", f, "q", inv.clone()));
+        h.push(op(2 * i + 1, 0, "ok", f, "q", ok.clone()));
+    }
+    h
+}
+
+#[test]
+fn checker_total_queue_gives_the_verdict_analyze_gives() {
+    use serde_json::json;
+    let d = Dir::new();
+    let good = queue_history(&[
+        ("enqueue", json!(1), json!(1)),
+        ("enqueue", json!(2), json!(2)),
+        ("dequeue", Value::Null, json!(1)),
+        ("dequeue", Value::Null, json!(2)),
+    ]);
+    // Element 2 acknowledged, never delivered.
+    let lost = queue_history(&[
+        ("enqueue", json!(1), json!(1)),
+        ("enqueue", json!(2), json!(2)),
+        ("dequeue", Value::Null, json!(1)),
+    ]);
+    // Element 1 delivered twice: fine at least once, not at most once.
+    let dup = queue_history(&[
+        ("enqueue", json!(1), json!(1)),
+        ("dequeue", Value::Null, json!(1)),
+        ("dequeue", Value::Null, json!(1)),
+    ]);
+    for (name, level, h, want, delivery) in [
+        ("good", "raft", &good, "valid", "at-least-once"),
+        ("lost", "raft", &lost, "invalid", "at-least-once"),
+        ("dup-alo", "raft", &dup, "valid", "at-least-once"),
+        ("dup-amo", "at-most-once", &dup, "invalid", "at-most-once"),
+    ] {
+        let dir = run_dir(&d, name, "queue", level, h);
+        let (code, verdict) = analyze(&dir);
+        assert_eq!(verdict, want, "analyze {name}");
+        let (run, file) = check_named(&dir, &["--checker", "total-queue", "--delivery", delivery]);
+        assert_eq!(file["verdict"], want, "{name}\n{}", run.show());
+        assert_eq!(
+            run.code,
+            code,
+            "same exit code as analyze: {name}\n{}",
+            run.show()
+        );
+        assert_eq!(
+            file["checkers"]["total-queue"]["details"]["delivery"],
+            delivery,
+            "{}",
+            run.show()
+        );
+        // With the informational fifo pass too, as a run composes them.
+        let (run, file) = check_named(
+            &dir,
+            &["--checker", &format!("total-queue:{delivery},fifo-queue")],
+        );
+        assert_eq!(file["verdict"], want, "{name}\n{}", run.show());
+        assert_eq!(file["checkers"]["fifo-queue"]["informational"], true);
+    }
+    // The lost element is named by its enqueue's history index.
+    let dir = run_dir(&d, "lost2", "queue", "raft", &lost);
+    let (_, file) = check_named(&dir, &["--checker", "total-queue"]);
+    assert_eq!(file["anomalies"][0]["part"], "lost");
+    assert_eq!(file["anomalies"][0]["ops"], json!([2]));
+    // The table names each checker under the files.
+    let r = check(&[
+        "--checker",
+        "total-queue,fifo-queue",
+        &s(&Path::new(&dir).join("history.jsonl")),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.show());
+    assert!(
+        r.stdout.contains("  total-queue      invalid"),
+        "{}",
+        r.show()
+    );
+    assert!(
+        r.stdout
+            .contains("fifo-queue       valid    (informational)"),
+        "{}",
+        r.show()
+    );
+    assert!(
+        r.stdout.contains("anomaly: lost: element 2 on queue q"),
+        "{}",
+        r.show()
+    );
+}
+
+#[test]
+fn checker_lock_gives_the_verdict_analyze_gives() {
+    use serde_json::json;
+    let d = Dir::new();
+    let acq = || json!({"ttl_ms": null});
+    let tok = |t: u64| json!({"token": t});
+    // Process 1 acquires while process 0 still holds the lock.
+    let overlap = vec![
+        op(0, 0, "invoke", "acquire", "l", acq()),
+        op(1, 0, "ok", "acquire", "l", tok(1)),
+        op(2, 1, "invoke", "acquire", "l", acq()),
+        op(3, 1, "ok", "acquire", "l", tok(2)),
+        op(4, 0, "invoke", "release", "l", tok(1)),
+        op(5, 0, "ok", "release", "l", tok(1)),
+    ];
+    let turns = vec![
+        op(0, 0, "invoke", "acquire", "l", acq()),
+        op(1, 0, "ok", "acquire", "l", tok(1)),
+        op(2, 0, "invoke", "release", "l", tok(1)),
+        op(3, 0, "ok", "release", "l", tok(1)),
+        op(4, 1, "invoke", "acquire", "l", acq()),
+        op(5, 1, "ok", "acquire", "l", tok(2)),
+    ];
+    for (name, h, want) in [("overlap", &overlap, "invalid"), ("turns", &turns, "valid")] {
+        let dir = run_dir(&d, name, "lock", "raft", h);
+        let (code, verdict) = analyze(&dir);
+        assert_eq!(verdict, want, "analyze {name}");
+        let (run, file) = check_named(&dir, &["--checker", "lock"]);
+        assert_eq!(file["verdict"], want, "{name}\n{}", run.show());
+        assert_eq!(run.code, code, "{name}\n{}", run.show());
+    }
+    let dir = run_dir(&d, "overlap2", "lock", "raft", &overlap);
+    let (_, file) = check_named(&dir, &["--checker", "lock"]);
+    let me = &file["checkers"]["lock"]["details"]["mutual_exclusion"];
+    assert_eq!(me["verdict"], "invalid", "{file:#}");
+    assert_eq!(file["anomalies"][0]["ops"], json!([0, 2]), "{file:#}");
+}
+
+#[test]
+fn checker_names_are_checked_before_any_file() {
+    let d = Dir::new();
+    let f = d.file("h.jsonl", VALID_JSONL);
+    let r = check(&["--checker", "bank", &f]);
+    assert_eq!(r.code, 255, "{}", r.show());
+    assert!(r.stderr.contains("unknown checker `bank`"), "{}", r.show());
+    let r = check(&["--checker", "total-queue:twice", &f]);
+    assert_eq!(r.code, 255, "{}", r.show());
+    assert!(r.stderr.contains("delivery guarantee"), "{}", r.show());
+    // Linearizability by name on a plain register history: valid, and the
+    // consistency hierarchy beside it stays informational.
+    let (r, doc, _) = check_json(
+        &["--checker", "linearizability,consistency"],
+        std::slice::from_ref(&f),
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    let file = &doc["files"][0];
+    assert_eq!(
+        file["checkers"]["linearizability"]["details"]["model"],
+        "register"
+    );
+    assert_eq!(file["checkers"]["consistency"]["informational"], true);
+    // A history that does not pair is an error, as without --checker.
+    let bad = d.file(
+        "bad.jsonl",
+        "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n",
+    );
+    let (r, doc, _) = check_json(&["--checker", "lock"], &[bad]);
+    assert_eq!(r.code, 255, "{}", r.show());
+    assert_eq!(doc["files"][0]["error"]["line"], 1);
+}

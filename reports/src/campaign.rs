@@ -3,7 +3,7 @@
 //! that failed and linking to the worst run's report; plus availability and
 //! latency under faults. Also the same table as Markdown and JUnit XML.
 
-use crate::html::esc;
+use crate::markup::esc;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

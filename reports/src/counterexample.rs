@@ -2,8 +2,8 @@
 //! sub-history for an invalid linearizability verdict, or the offending ops of
 //! other checkers with links into the timeline.
 
-use crate::html::esc;
-use crate::run::{str_of, value_text, Run};
+use crate::markup::{esc, str_of, value_text};
+use crate::run::Run;
 use checker::linearizability::Counterexample;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -51,10 +51,7 @@ fn _field_names(c: &Counterexample) -> usize {
 }
 
 fn op_link(index: &Value, text: &str) -> String {
-    match index.as_u64() {
-        Some(i) => format!(r##"<a href="#op-{i}" class="oplink">{}</a>"##, esc(text)),
-        None => esc(text),
-    }
+    crate::markup::op_link(index.as_u64(), text)
 }
 
 fn opview_label(v: &Value) -> String {
@@ -66,7 +63,10 @@ pub fn section(run: &Run, out: &mut String) {
         out.push_str(r#"<section id="counterexample"><h2>Counterexample</h2><p class="muted">This run has no results.json: it was not checked (run <code>faultline analyze</code> on it).</p></section>"#);
         return;
     };
-    let w = &results["workload"];
+    let workload = results.workload.to_value();
+    let w = &workload;
+    let fifo_details = results.details("fifo-queue");
+    let fifo_pass = fifo_details.as_ref();
     let verdict = str_of(&w["verdict"]).unwrap_or_default();
     if w["counterexample"].is_object() {
         out.push_str(r#"<section id="counterexample"><h2>Counterexample</h2>"#);
@@ -125,7 +125,7 @@ pub fn section(run: &Run, out: &mut String) {
             }
             out.push_str("</tbody></table>");
         }
-        fifo(w, out);
+        fifo(fifo_pass, out);
         out.push_str("</section>");
         return;
     }
@@ -146,14 +146,14 @@ pub fn section(run: &Run, out: &mut String) {
             );
         }
     }
-    fifo(w, out);
+    fifo(fifo_pass, out);
     out.push_str("</section>");
 }
 
-/// The queue workload's informational fifo-queue pass: its verdict and,
-/// when invalid, the op that cannot be linearized, linked into the timeline.
-fn fifo(w: &Value, out: &mut String) {
-    let f = &w["fifo_linearizable"];
+/// The informational fifo-queue pass: its verdict and, when invalid, the
+/// op that cannot be linearized, linked into the timeline.
+fn fifo(f: Option<&Value>, out: &mut String) {
+    let Some(f) = f else { return };
     let Some(verdict) = str_of(&f["verdict"]) else {
         return;
     };

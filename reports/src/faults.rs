@@ -16,7 +16,7 @@
 //! window runs from the start op's invocation to the stop op's completion; one
 //! never stopped stays open to the end of the history.
 
-use crate::run::value_text;
+use crate::markup::value_text;
 use checker::{Event, EventType};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

@@ -1,62 +1,19 @@
 //! The run page: header, timeline, performance, counterexample, stats, files.
 
-use crate::run::{str_of, value_text, Run};
+use crate::markup::{op_link, str_of, value_text, verdict_badge};
+use crate::run::Run;
 use crate::{counterexample, svg};
+use checker::results::RunResults;
+use checker::stats::{self, Quantiles, Tally};
 use checker::{Process, Status};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fmt::Write;
 
+pub use crate::markup::{esc, human_size, script_json, shell_quote, url_path_segment};
+
 pub const STYLE: &str = include_str!("../assets/style.css");
 const TIMELINE_JS: &str = include_str!("../assets/timeline.js");
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-/// JSON safe to put inside a `<script>` element: `<`, `>`, `&` and the JS
-/// line separators are written as `\uXXXX` escapes (they can only occur
-/// inside JSON strings, where such escapes mean the same thing), so no value
-/// can close the script element or open a comment.
-pub fn script_json(v: &Value) -> String {
-    let s = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
-    let mut o = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("\\u003c"),
-            '>' => o.push_str("\\u003e"),
-            '&' => o.push_str("\\u0026"),
-            '\u{2028}' => o.push_str("\\u2028"),
-            '\u{2029}' => o.push_str("\\u2029"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-/// Quotes one argument for a POSIX shell when needed.
-pub fn shell_quote(a: &str) -> String {
-    if !a.is_empty()
-        && a.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
-    {
-        a.to_string()
-    } else {
-        format!("'{}'", a.replace('\'', r"'\''"))
-    }
-}
 
 /// The command that reruns the test: `argv` with `--seed` set to the run's
 /// seed (added when absent).
@@ -106,15 +63,6 @@ pub fn rerun_command(run: &Run) -> Option<String> {
     )
 }
 
-fn verdict_badge(v: &str) -> String {
-    let class = match v {
-        "valid" | "true" => "valid",
-        "invalid" | "false" => "invalid",
-        _ => "unknown",
-    };
-    format!(r#"<span class="verdict {class}">{}</span>"#, esc(v))
-}
-
 /// The consistency models, strongest first, as `results.json` names them.
 const MODELS: [(&str, &str); 8] = [
     ("linearizable", "linearizable"),
@@ -131,8 +79,8 @@ const MODELS: [(&str, &str); 8] = [
 /// and each failing model's witness with links into the timeline.
 fn consistency(run: &Run, out: &mut String) {
     let Some(r) = &run.results else { return };
-    let cons = &r["consistency"];
-    if !cons.is_object() {
+    let c = &r.consistency;
+    if c.consistency.is_none() {
         return;
     }
     out.push_str(
@@ -143,31 +91,29 @@ fn consistency(run: &Run, out: &mut String) {
     }
     out.push_str("</tr></thead><tbody><tr>");
     for (key, _) in MODELS {
-        let v = str_of(&cons[key]).unwrap_or_else(|| "unknown".into());
-        let (sym, class) = match v.as_str() {
-            "valid" => ("✓", "valid"),
-            "invalid" => ("✗", "invalid"),
+        let (sym, class) = match c.verdict(key) {
+            Some(checker::Verdict::Valid) => ("✓", "valid"),
+            Some(checker::Verdict::Invalid) => ("✗", "invalid"),
             _ => ("?", "unknown"),
         };
-        let why = str_of(&r["reasons"][key]).unwrap_or_default();
+        let why = c
+            .reasons
+            .as_ref()
+            .and_then(|m| m.get(key))
+            .cloned()
+            .unwrap_or_default();
         let _ = write!(
             out,
             r#"<td class="verdict-cell {class}" title="{}">{sym}</td>"#,
-            esc(&why)
+            crate::markup::attr(&why)
         );
     }
     out.push_str("</tr></tbody></table>");
-    if let Some(s) = str_of(&r["summary"]) {
-        let _ = write!(out, "<p><b>{}</b></p>", esc(&s));
+    if let Some(s) = &c.summary {
+        let _ = write!(out, "<p><b>{}</b></p>", esc(s));
     }
-    let m = &r["measures"];
-    if m.is_object() {
-        let num = |k: &str| {
-            m[k].as_f64()
-                .map(|x| format!("{x}"))
-                .unwrap_or_else(|| "–".into())
-        };
-        let conv = match m["converged"].as_bool() {
+    if let Some(m) = &c.measures {
+        let conv = match m.converged {
             Some(true) => "yes",
             Some(false) => "no",
             None => "–",
@@ -175,16 +121,16 @@ fn consistency(run: &Run, out: &mut String) {
         let _ = write!(
             out,
             "<p>stale reads <b>{}</b> (worst {} ms) · lost writes <b>{}</b> · final reads converged <b>{}</b></p>",
-            esc(&num("stale-reads")),
-            esc(&m["max-staleness-ms"]
-                .as_f64()
+            m.stale_reads,
+            esc(&m
+                .max_staleness_ms
                 .map(|x| format!("{x:.1}"))
                 .unwrap_or_else(|| "–".into())),
-            esc(&num("lost-writes")),
+            m.lost_writes,
             conv
         );
     }
-    if let Some(ws) = r["witnesses"].as_object() {
+    if let Some(ws) = &c.witnesses {
         out.push_str("<dl class=\"witnesses\">");
         for (key, label) in MODELS {
             let Some(w) = ws.get(key) else { continue };
@@ -192,23 +138,17 @@ fn consistency(run: &Run, out: &mut String) {
                 out,
                 "<dt>not {}{}</dt><dd>{}",
                 esc(label),
-                str_of(&w["key"])
-                    .map(|k| format!(" (key {})", esc(&k)))
+                w.key
+                    .as_ref()
+                    .map(|k| format!(" (key {})", esc(k)))
                     .unwrap_or_default(),
-                esc(&str_of(&w["explanation"]).unwrap_or_default())
+                esc(&w.explanation)
             );
-            if let Some(ops) = w["ops"].as_array() {
+            if !w.ops.is_empty() {
                 out.push_str("<br>");
-                for o in ops {
-                    if let Some(i) = o["index"].as_u64() {
-                        let _ = write!(
-                            out,
-                            r##"<a href="#op-{i}">{} {} {}</a> "##,
-                            esc(&o["process"].to_string()),
-                            esc(&str_of(&o["f"]).unwrap_or_default()),
-                            esc(&o["value"].to_string())
-                        );
-                    }
+                for o in &w.ops {
+                    let text = format!("{} {} {}", o.process, o.f, o.value);
+                    let _ = write!(out, "{} ", op_link(Some(o.index), &text));
                 }
             }
             out.push_str("</dd>");
@@ -218,38 +158,21 @@ fn consistency(run: &Run, out: &mut String) {
     out.push_str("</section>");
 }
 
-/// (checker name, verdict) pairs from results.json.
-pub fn checker_verdicts(results: &Value) -> Vec<(String, String)> {
-    let mut v = Vec::new();
-    let w = &results["workload"];
-    if w.is_object() {
-        let name = str_of(&w["checker"]).unwrap_or_else(|| "workload".into());
-        let name = match str_of(&w["model"]) {
-            Some(m) => format!("{name} ({m})"),
-            None => name,
-        };
-        v.push((
-            name,
-            str_of(&w["verdict"]).unwrap_or_else(|| "unknown".into()),
-        ));
-        if let Some(models) = w["models"].as_array() {
+/// (checker name, verdict, informational) for each checker in
+/// results.json (see `RunResults::verdicts`); a file from before
+/// `checkers` whose workload object lists `models` gets theirs too.
+pub fn checker_verdicts(results: &RunResults) -> Vec<(String, String, bool)> {
+    let mut v: Vec<(String, String, bool)> = results
+        .verdicts()
+        .into_iter()
+        .map(|(n, vd, info)| (n, vd.as_str().to_string(), info))
+        .collect();
+    if results.checkers.is_empty() {
+        if let Some(models) = results.workload.get("models").as_array() {
             for m in models {
                 if let (Some(n), Some(vd)) = (str_of(&m["model"]), str_of(&m["verdict"])) {
-                    v.push((n, vd));
+                    v.push((n, vd, false));
                 }
-            }
-        } else if let Some(models) = w["models"].as_object() {
-            for (n, m) in models {
-                if let Some(vd) = str_of(&m["verdict"]).or_else(|| str_of(m)) {
-                    v.push((n.clone(), vd));
-                }
-            }
-        }
-    }
-    if let Some(cs) = results["checkers"].as_object() {
-        for (n, c) in cs {
-            if let Some(vd) = str_of(&c["verdict"]) {
-                v.push((n.clone(), vd));
             }
         }
     }
@@ -275,7 +198,7 @@ fn header(run: &Run, out: &mut String) {
     let verdict = run
         .results
         .as_ref()
-        .and_then(|r| str_of(&r["verdict"]))
+        .map(|r| r.verdict.as_str().to_string())
         .unwrap_or_else(|| "not checked".into());
     let _ = write!(
         out,
@@ -311,19 +234,15 @@ fn header(run: &Run, out: &mut String) {
         esc(&str_of(&run.test["start"]).unwrap_or_else(|| "—".into())),
     );
     fact("duration", esc(&fmt_duration(run.seconds())));
-    let (mut ok, mut fail, mut info) = (0, 0, 0);
-    for op in &run.ops {
-        match op.status {
-            Status::Ok => ok += 1,
-            Status::Fail => fail += 1,
-            Status::Info => info += 1,
-        }
-    }
+    let t = Tally::of(&run.ops);
     fact(
         "ops",
         format!(
-            "{} <span class=\"muted\">({ok} ok, {fail} fail, {info} info)</span>",
-            run.ops.len()
+            "{} <span class=\"muted\">({} ok, {} fail, {} info)</span>",
+            run.ops.len(),
+            t.ok,
+            t.fail,
+            t.info
         ),
     );
     let nem = spec_list(run.spec("nemesis"));
@@ -331,18 +250,19 @@ fn header(run: &Run, out: &mut String) {
     out.push_str("</dl>");
     if let Some(r) = &run.results {
         out.push_str(r#"<div class="checkers">"#);
-        for (n, v) in checker_verdicts(r) {
-            let _ = write!(out, "<span>{} {}</span>", esc(&n), verdict_badge(&v));
+        for (n, v, informational) in checker_verdicts(r) {
+            if informational {
+                let _ = write!(
+                    out,
+                    r#"<span title="informational: never changes the verdict">{} <span class="muted">(informational)</span> {}</span>"#,
+                    esc(&n),
+                    verdict_badge(&v)
+                );
+            } else {
+                let _ = write!(out, "<span>{} {}</span>", esc(&n), verdict_badge(&v));
+            }
         }
-        let fifo = &r["workload"]["fifo_linearizable"];
-        if let Some(v) = str_of(&fifo["verdict"]) {
-            let _ = write!(
-                out,
-                r#"<span title="informational: never changes the verdict">fifo-queue linearizability <span class="muted">(informational)</span> {}</span>"#,
-                verdict_badge(&v)
-            );
-        }
-        if r["interrupted"].as_bool() == Some(true) {
+        if r.interrupted == Some(true) {
             out.push_str(r#"<span class="verdict unknown">interrupted</span>"#);
         }
         out.push_str("</div>");
@@ -368,16 +288,17 @@ fn header(run: &Run, out: &mut String) {
 
 /// The `first_anomaly` line of the verdict area, linked to the op in the
 /// timeline.
-fn first_anomaly(results: &Value, out: &mut String) {
-    let a = &results["first_anomaly"];
-    let (Some(secs), Some(i)) = (a["seconds"].as_f64(), a["index"].as_u64()) else {
+fn first_anomaly(results: &RunResults, out: &mut String) {
+    let Some(a) = &results.first_anomaly else {
         return;
     };
     let _ = write!(
         out,
-        r##"<p class="first-anomaly">first anomaly <b>{secs:.2} s</b> into the run (<a href="#op-{i}" class="oplink">history index {i}</a>): {} <span class="muted" title="the earliest anomaly the checkers reported: an upper bound on when the first one happened">({})</span></p>"##,
-        esc(&str_of(&a["what"]).unwrap_or_default()),
-        esc(&str_of(&a["source"]).unwrap_or_default())
+        r#"<p class="first-anomaly">first anomaly <b>{:.2} s</b> into the run ({}): {} <span class="muted" title="the earliest anomaly the checkers reported: an upper bound on when the first one happened">({})</span></p>"#,
+        a.seconds,
+        op_link(Some(a.index), &format!("history index {}", a.index)),
+        esc(&a.what),
+        esc(&a.source)
     );
 }
 
@@ -616,51 +537,36 @@ fn perf(run: &Run, out: &mut String) {
 
 fn stats(run: &Run, out: &mut String) {
     out.push_str(r#"<section id="stats"><h2>Stats per op type</h2><table class="data num"><thead><tr><th>f</th><th>ops</th><th>ok</th><th>fail</th><th>info</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr></thead><tbody>"#);
-    let mut rows: Vec<(String, [usize; 3], Vec<f64>)> = svg::f_names(run)
+    let mut rows: Vec<(String, Tally, Vec<f64>)> = svg::f_names(run)
         .into_iter()
-        .map(|f| (f, [0; 3], Vec::new()))
+        .map(|f| (f, Tally::default(), Vec::new()))
         .collect();
-    rows.push(("all".into(), [0; 3], Vec::new()));
+    rows.push(("all".into(), Tally::default(), Vec::new()));
     let last = rows.len() - 1;
     for op in &run.ops {
-        let k = match op.status {
-            Status::Ok => 0,
-            Status::Fail => 1,
-            Status::Info => 2,
-        };
         let i = rows.iter().position(|r| r.0 == op.f).unwrap_or(last);
-        let lat = match (op.invoke_time, op.complete_time, op.status) {
-            (Some(a), Some(b), Status::Ok | Status::Fail) => Some((b - a) as f64 / 1e6),
-            _ => None,
-        };
+        let lat = stats::latency_ms(op);
         for j in [i, last] {
-            rows[j].1[k] += 1;
+            rows[j].1.add(op.status);
             if let Some(l) = lat {
                 rows[j].2.push(l);
             }
         }
     }
-    for (f, c, mut lats) in rows {
-        lats.sort_by(f64::total_cmp);
-        let q = svg::quantiles(&lats);
-        let qs: Vec<String> = q
-            .iter()
-            .map(|x| {
-                if x.is_nan() {
-                    "—".into()
-                } else {
-                    format!("{x:.2}")
-                }
-            })
-            .collect();
+    for (f, t, mut lats) in rows {
+        stats::sort(&mut lats);
+        let qs: Vec<String> = match Quantiles::of_sorted(&lats) {
+            Some(q) => q.as_array().iter().map(|x| format!("{x:.2}")).collect(),
+            None => vec!["—".into(); 4],
+        };
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&f),
-            c[0] + c[1] + c[2],
-            c[0],
-            c[1],
-            c[2],
+            t.total(),
+            t.ok,
+            t.fail,
+            t.info,
             qs[0],
             qs[1],
             qs[2],
@@ -668,8 +574,17 @@ fn stats(run: &Run, out: &mut String) {
         );
     }
     out.push_str("</tbody></table>");
-    if let Some(w) = run.results.as_ref().map(|r| &r["workload"]) {
-        if let Some(st) = w["stats"].as_object() {
+    if let Some(r) = &run.results {
+        if let Some(a) = r.stats.availability {
+            let _ = write!(
+                out,
+                r#"<p class="muted">Answered: {:.1}% of {} completed client ops (ok, or failed with an answer rather than an outage).</p>"#,
+                a * 100.0,
+                r.stats.ok + r.stats.fail + r.stats.info
+            );
+        }
+        let w = &r.workload;
+        if let Some(st) = w.get("stats").as_object() {
             let parts: Vec<String> = st
                 .iter()
                 .map(|(k, v)| format!("{} {}", esc(k), esc(&value_text(v))))
@@ -677,10 +592,10 @@ fn stats(run: &Run, out: &mut String) {
             let _ = write!(
                 out,
                 r#"<p class="muted">Checker: {} ops checked in {} partitions; search: {}; check took {} s.</p>"#,
-                esc(&value_text(&w["checked_ops"])),
-                esc(&value_text(&w["partitions"])),
+                esc(&value_text(w.get("checked_ops"))),
+                esc(&value_text(w.get("partitions"))),
                 parts.join(", "),
-                esc(&value_text(&run.results.as_ref().unwrap()["check_seconds"]))
+                esc(&format!("{}", r.check_seconds))
             );
         }
     }
@@ -732,29 +647,6 @@ fn files(run: &Run, out: &mut String) {
         out.push_str("</li>");
     }
     out.push_str("</ul></section>");
-}
-
-/// Percent-encodes one path segment for a URL.
-pub fn url_path_segment(s: &str) -> String {
-    let mut o = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            o.push(b as char);
-        } else {
-            let _ = write!(o, "%{b:02X}");
-        }
-    }
-    o
-}
-
-pub fn human_size(n: u64) -> String {
-    if n >= 1 << 20 {
-        format!("{:.1} MB", n as f64 / (1u64 << 20) as f64)
-    } else if n >= 1 << 10 {
-        format!("{:.1} KB", n as f64 / 1024.0)
-    } else {
-        format!("{n} B")
-    }
 }
 
 /// The whole page.

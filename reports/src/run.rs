@@ -1,9 +1,12 @@
 //! Loading a stored run directory into what the page needs.
 
+use crate::error::ReportError;
 use crate::faults::{self, ClockPoint, FaultWindow};
-use crate::ReportError;
+use checker::results::RunResults;
 use checker::{Event, Operation, Process};
 use serde_json::Value;
+
+pub use crate::markup::{str_of, value_text};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -12,8 +15,9 @@ pub struct Run {
     pub dir: PathBuf,
     /// `test.json` (`Null` when missing or unreadable).
     pub test: Value,
-    /// `results.json`, when the run got as far as checking.
-    pub results: Option<Value>,
+    /// `results.json`, when the run got as far as checking (and the file
+    /// fits the schema; otherwise a warning says why it is not shown).
+    pub results: Option<RunResults>,
     /// Nemesis (and other named-process) events, in order.
     pub nemesis: Vec<Event>,
     /// Client operations (invocation paired with completion).
@@ -57,7 +61,21 @@ impl Run {
             return Err(ReportError::NotARun(dir.to_path_buf()));
         }
         let test = read_json(&dir.join("test.json"))?;
-        let results = read_json(&dir.join("results.json"))?;
+        let results_path = dir.join("results.json");
+        let mut warnings = Vec::new();
+        let results = match read_json(&results_path)? {
+            None => None,
+            Some(v) => match serde_json::from_value::<RunResults>(v) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    warnings.push(format!(
+                        "{}: not shown: it does not fit the results.json schema: {e}",
+                        results_path.display()
+                    ));
+                    None
+                }
+            },
+        };
         let hist_path = dir.join("history.jsonl");
         if test.is_none() && !hist_path.exists() {
             return Err(ReportError::NotARun(dir.to_path_buf()));
@@ -69,7 +87,7 @@ impl Run {
             nemesis: Vec::new(),
             ops: Vec::new(),
             history_error: None,
-            warnings: Vec::new(),
+            warnings,
             index_time: HashMap::new(),
             end_time: 0,
             faults: Vec::new(),
@@ -93,7 +111,7 @@ impl Run {
                         .into_iter()
                         .filter(|e| matches!(e.process, Process::Named(_)))
                         .collect();
-                    run.warnings = history.warnings;
+                    run.warnings.extend(history.warnings);
                 }
                 Err(e) => run.history_error = Some(e.to_string()),
             }
@@ -128,7 +146,8 @@ impl Run {
     pub fn seconds(&self) -> f64 {
         self.results
             .as_ref()
-            .and_then(|r| r["stats"]["seconds"].as_f64())
+            .map(|r| r.stats.seconds)
+            .filter(|s| *s > 0.0)
             .unwrap_or(self.end_time as f64 / 1e9)
     }
 
@@ -157,16 +176,6 @@ impl Run {
     }
 }
 
-/// A string value, or a number/bool rendered as text.
-pub fn str_of(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 /// Sorts `n10` after `n9`.
 pub fn natural_key(s: &str) -> (String, u64, String) {
     let digits_at = s.find(|c: char| c.is_ascii_digit()).unwrap_or(s.len());
@@ -176,13 +185,4 @@ pub fn natural_key(s: &str) -> (String, u64, String) {
         .unwrap_or(rest.len());
     let n = rest[..end].parse().unwrap_or(0);
     (head.to_string(), n, rest[end..].to_string())
-}
-
-/// A value as compact one-line text (strings without quotes).
-pub fn value_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "nil".into(),
-        other => other.to_string(),
-    }
 }

@@ -8,9 +8,11 @@
 //! rendered in memory (nothing is written: the server never modifies the
 //! store).
 
-use crate::html::{esc, human_size, script_json, url_path_segment, STYLE};
-use crate::run::{read_json, str_of};
-use crate::ReportError;
+use crate::error::ReportError;
+use crate::html::STYLE;
+use crate::markup::{esc, human_size, script_json, str_of, url_path_segment};
+use crate::run::read_json;
+use checker::results::RunResults;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -74,7 +76,10 @@ fn summary(store: &Path, dir: &Path) -> Option<RunSummary> {
         .ok()
         .flatten()
         .unwrap_or(Value::Null);
-    let results = read_json(&dir.join("results.json")).ok().flatten();
+    // Unreadable or off-schema results read as unknown, not as unchecked.
+    let results: Option<Option<RunResults>> = read_json(&dir.join("results.json"))
+        .map(|v| v.map(|v| serde_json::from_value(v).ok()))
+        .unwrap_or(Some(None));
     let rel = dir.strip_prefix(store).ok()?;
     let path = rel
         .components()
@@ -101,14 +106,19 @@ fn summary(store: &Path, dir: &Path) -> Option<RunSummary> {
             v => s(v),
         },
         seed: str_of(&test["seed"]).unwrap_or_else(|| s(&spec["seed"])),
-        verdict: results
+        verdict: match &results {
+            None => "not checked".into(),
+            Some(None) => "unknown".into(),
+            Some(Some(r)) => r.verdict.as_str().into(),
+        },
+        ops: results
             .as_ref()
-            .and_then(|r| str_of(&r["verdict"]))
-            .unwrap_or_else(|| "not checked".into()),
-        ops: results.as_ref().and_then(|r| r["stats"]["ops"].as_u64()),
+            .and_then(|r| r.as_ref())
+            .map(|r| r.stats.ops),
         seconds: results
             .as_ref()
-            .and_then(|r| r["stats"]["seconds"].as_f64()),
+            .and_then(|r| r.as_ref())
+            .map(|r| r.stats.seconds),
         has_report: dir.join("index.html").is_file(),
     })
 }
@@ -396,7 +406,7 @@ fn handle(root: &Path, mut stream: TcpStream) -> std::io::Result<()> {
                 );
             }
             if p.join("test.json").is_file() {
-                if let Ok(page) = crate::render_run_html(&p) {
+                if let Ok(page) = crate::render::render_run_html(&p) {
                     return respond(
                         &mut stream,
                         head,

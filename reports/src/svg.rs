@@ -3,8 +3,9 @@
 //! the plots are simple and this keeps the page small and dependency-free.)
 
 use crate::faults::{ClockPoint, FaultWindow};
-use crate::html::esc;
+use crate::markup::esc;
 use crate::run::Run;
+use checker::stats::{self, Quantiles};
 use checker::Status;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
@@ -221,11 +222,10 @@ pub fn f_names(run: &Run) -> Vec<String> {
     v
 }
 
+/// An op's latency for a log-scale plot (`checker::stats::latency_ms`, at
+/// least 1 µs).
 fn latency_ms(op: &checker::Operation) -> Option<f64> {
-    match (op.invoke_time, op.complete_time, op.status) {
-        (Some(a), Some(b), Status::Ok | Status::Fail) => Some(((b - a) as f64 / 1e6).max(0.001)),
-        _ => None,
-    }
+    stats::latency_ms(op).map(|l| l.max(0.001))
 }
 
 /// Latency over time: a point per completed op (deduplicated per pixel so the
@@ -296,24 +296,6 @@ pub fn latency_scatter(run: &Run) -> String {
     format!("{}{}", p.finish(), legend(&items))
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-/// p50/p90/p99/max for sorted latencies.
-pub fn quantiles(sorted: &[f64]) -> [f64; 4] {
-    [
-        quantile(sorted, 0.5),
-        quantile(sorted, 0.9),
-        quantile(sorted, 0.99),
-        sorted.last().copied().unwrap_or(f64::NAN),
-    ]
-}
-
 pub const Q_COLOURS: [&str; 4] = ["#2c7fb8", "#41ab5d", "#fd8d3c", "#d7301f"];
 pub const Q_NAMES: [&str; 4] = ["p50", "p90", "p99", "max"];
 
@@ -349,8 +331,11 @@ pub fn latency_quantiles(run: &Run) -> String {
                 gap = true;
                 continue;
             }
-            v.sort_by(f64::total_cmp);
-            let q = quantiles(v);
+            stats::sort(v);
+            let Some(q) = Quantiles::of_sorted(v) else {
+                continue;
+            };
+            let q = q.as_array();
             let x = p.px(((b as f64 + 0.5) * dt).min(end_s));
             for k in 0..4 {
                 let cmd = if gap { 'M' } else { 'L' };
@@ -391,18 +376,7 @@ pub fn throughput(run: &Run) -> String {
     } else {
         (end_s / 300.0).ceil()
     };
-    let n = (end_s / dt).ceil() as usize + 1;
-    let mut counts = vec![[0f64; 3]; n];
-    for op in &run.ops {
-        let (t, k) = match op.status {
-            Status::Ok => (op.complete_time, 0),
-            Status::Fail => (op.complete_time, 1),
-            Status::Info => (op.complete_time.or(op.invoke_time), 2),
-        };
-        if let Some(t) = t {
-            counts[((t as f64 / 1e9 / dt) as usize).min(n - 1)][k] += 1.0 / dt;
-        }
-    }
+    let counts = stats::throughput(&run.ops, end_s, dt);
     let max = counts
         .iter()
         .flat_map(|c| c.iter())

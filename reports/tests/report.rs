@@ -517,9 +517,8 @@ fn first_anomaly_and_the_informational_fifo_pass_are_shown() {
         "first anomaly line in the verdict area"
     );
     assert!(head.contains("on key &lt;1&gt;"), "escaped");
-    assert!(
-        head.contains("fifo-queue linearizability <span class=\"muted\">(informational)</span>")
-    );
+    // A file from before `checkers`: the pass is found inside `workload`.
+    assert!(head.contains("fifo-queue <span class=\"muted\">(informational)</span>"));
     let sec = &html[html.find(r#"id="counterexample""#).expect("section")..];
     assert!(sec.contains("FIFO order (informational)"));
     assert!(
@@ -531,4 +530,62 @@ fn first_anomaly_and_the_informational_fifo_pass_are_shown() {
     std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
     let html = std::fs::read_to_string(reports::render_run(&dir).unwrap()).unwrap();
     assert!(!html.contains("first anomaly <b>"));
+}
+
+#[test]
+fn checkers_of_new_results_get_badges_and_their_details_are_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    copy_dir(&data("raft-valid"), &dir);
+    let path = dir.join("results.json");
+    let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    r["workload"] = serde_json::json!({"checker": "total-queue", "verdict": "valid",
+        "delivery": "at-least-once", "summary": "valid: 3/3 enqueues acknowledged"});
+    r["checkers"] = serde_json::json!({
+        "total-queue": {"verdict": "valid", "seconds": 0.01},
+        "fifo-queue": {"verdict": "invalid", "informational": true, "seconds": 0.02,
+            "details": {"checker": "fifo-queue", "informational": true, "verdict": "invalid",
+                "checked_queues": 1, "skipped_queues": [], "max_ops_per_queue": 300,
+                "counterexample": {"explanation": "<x>", "op": {"invoke_index": 12,
+                    "description": "dequeue -> 2"}}}}
+    });
+    r["stats"]["availability"] = serde_json::json!(0.875);
+    r["stats"]["answered"] = serde_json::json!(7);
+    std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
+    let html = std::fs::read_to_string(reports::render_run(&dir).unwrap()).unwrap();
+    let head = &html[..html.find("<main>").expect("main")];
+    assert!(head.contains(r#"<span>total-queue <span class="verdict valid">valid</span></span>"#));
+    assert!(head.contains(
+        r#"fifo-queue <span class="muted">(informational)</span> <span class="verdict invalid">invalid</span>"#
+    ));
+    let sec = &html[html.find(r#"id="counterexample""#).expect("section")..];
+    assert!(sec.contains("FIFO order (informational)"));
+    assert!(sec.contains(r##"href="#op-12""##));
+    assert!(sec.contains("&lt;x&gt;") && !sec.contains("<x>"));
+    assert!(html.contains("Answered: 87.5% of"));
+}
+
+#[test]
+fn results_that_do_not_fit_the_schema_are_named_not_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    copy_dir(&data("raft-valid"), &dir);
+    std::fs::write(
+        dir.join("results.json"),
+        r#"{"verdict": "valid", "stats": "lots"}"#,
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(reports::render_run(&dir).unwrap()).unwrap();
+    assert!(
+        html.contains("does not fit the results.json schema"),
+        "warning shown"
+    );
+    assert!(html.contains("not checked"));
+    // Not JSON at all is an error naming the file.
+    std::fs::write(dir.join("results.json"), "{").unwrap();
+    let e = reports::render_run(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("results.json") && e.contains("invalid JSON"),
+        "{e}"
+    );
 }

@@ -5,10 +5,11 @@ use super::{Act, Key};
 use crate::history::{EventType, History, Operation, Process};
 use crate::model::NIL;
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the measures report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Measures {
     #[serde(rename = "stale-reads")]
     pub stale_reads: usize,

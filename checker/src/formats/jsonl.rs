@@ -5,15 +5,94 @@
 //! ```
 //!
 //! Required: `type`, `f`, `process`; optional: `value` (default `null`),
-//! `index`, `time`, `key`, `node`, `error`; other fields are ignored. Blank
-//! lines are skipped. The recorder appends and flushes line by line, so a
+//! `index`, `time`, `key`, `node`, `error`; any other field is kept in
+//! [`Event::extra`](crate::Event::extra). Blank lines are skipped. The recorder appends and flushes line by line, so a
 //! crashed run may leave a torn last line: a last line without a trailing
 //! newline that is not valid JSON (or not UTF-8) is dropped with a warning.
 //! A last line that is valid JSON but not a valid op is still an error.
+//!
+//! [`JsonlWriter`] writes the same format from the same [`Event`] type the
+//! reader returns, so what one writes the other reads back unchanged.
 
 use super::{describe, snippet, strip_bom, EventBuilder};
-use crate::history::{History, InputError};
+use crate::history::{Event, History, InputError};
 use serde_json::Value;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+/// Appends events to a JSONL history, one object per line.
+///
+/// By default each line is flushed as it is written ([`JsonlWriter::new`]),
+/// so a crashed writer leaves every event it wrote, at worst with a torn
+/// last line that the reader drops. [`JsonlWriter::unflushed`] leaves
+/// flushing to the caller, for bulk output.
+///
+/// The fields are written in the order `index`, `time`, `process`, `type`,
+/// `f`, `key`, `value`, `node`, `error`, then [`Event::extra`]; `time`,
+/// `key`, `node` and `error` only when set. `Event::line` is not written.
+pub struct JsonlWriter<W: Write> {
+    out: W,
+    flush_each: bool,
+    buf: Vec<u8>,
+}
+
+impl JsonlWriter<BufWriter<File>> {
+    /// Creates `path` (it must not exist) for appending.
+    pub fn create(path: &Path) -> io::Result<JsonlWriter<BufWriter<File>>> {
+        let f = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)?;
+        Ok(JsonlWriter::new(BufWriter::with_capacity(64 * 1024, f)))
+    }
+}
+
+impl<W: Write> JsonlWriter<W> {
+    /// A writer that flushes after every event.
+    pub fn new(out: W) -> JsonlWriter<W> {
+        JsonlWriter {
+            out,
+            flush_each: true,
+            buf: Vec::with_capacity(256),
+        }
+    }
+
+    /// A writer that never flushes by itself (call [`JsonlWriter::flush`]).
+    pub fn unflushed(out: W) -> JsonlWriter<W> {
+        JsonlWriter {
+            flush_each: false,
+            ..JsonlWriter::new(out)
+        }
+    }
+
+    /// Writes one event as one line (and flushes, unless
+    /// [`JsonlWriter::unflushed`]). The line is written with one call, so a
+    /// failed write leaves at most one torn line.
+    pub fn write(&mut self, event: &Event) -> io::Result<()> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, event).map_err(io::Error::other)?;
+        self.buf.push(b'\n');
+        self.out.write_all(&self.buf)?;
+        if self.flush_each {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    /// The underlying writer (not flushed).
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
 
 pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
     let mut rest = strip_bom(bytes);

@@ -26,8 +26,10 @@
 //! applies, the field.
 
 mod edn;
-mod jsonl;
+pub mod jsonl;
 mod porcupine;
+
+pub use jsonl::JsonlWriter;
 
 use crate::history::{Event, EventType, History, InputError, Process};
 use serde_json::{Map, Value};
@@ -343,6 +345,8 @@ impl<'a> EventBuilder<'a> {
             value,
             node,
             error,
+            // What is left: fields this crate does not interpret.
+            extra: obj,
             line,
         })
     }

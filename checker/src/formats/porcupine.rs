@@ -127,6 +127,7 @@ fn etcd_line(raw: &str, line: usize, index: u64) -> Result<Event, LineError> {
         value,
         node: None,
         error,
+        extra: Default::default(),
         line,
     })
 }

@@ -9,6 +9,7 @@
 
 pub mod analyze;
 pub mod http;
+pub mod judges;
 mod progress;
 pub mod spec;
 pub mod store;
@@ -422,6 +423,7 @@ async fn finish(
     run_dir: &Path,
     cluster: &Arc<Cluster>,
     recorder: &Recorder,
+    checkers: &[String],
     interrupted: bool,
 ) -> Result<i32> {
     if spec.leave_running {
@@ -441,10 +443,10 @@ async fn finish(
     }
     tracing::info!("checking");
     let dir = run_dir.to_path_buf();
-    let workload = spec.workload.clone();
+    let checkers = checkers.to_vec();
     let check_timeout = Duration::from_secs_f64(spec.check_timeout);
     let results = tokio::task::spawn_blocking(move || {
-        analyze::check_run(&dir, &workload, check_timeout, Some(interrupted))
+        analyze::check_run(&dir, &checkers, check_timeout, Some(interrupted))
     })
     .await??;
     tracing::info!(verdict = %results.verdict, "done");
@@ -509,7 +511,8 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
     let _ = done_tx.send(true);
     let _ = progress_task.await;
     let interrupted = driver.interrupted.load(Ordering::Relaxed);
-    finish(&spec, &run_dir, &cluster, &recorder, interrupted).await
+    let checkers = workload.checkers();
+    finish(&spec, &run_dir, &cluster, &recorder, &checkers, interrupted).await
 }
 
 /// Starts the proxy mesh for `infos` (retrying if a proxy happened to get a

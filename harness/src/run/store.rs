@@ -6,11 +6,13 @@
 //! `nodes/<id>/` and `harness.log`; `store/latest` points at the newest run.
 
 use anyhow::{Context, Result};
+use checker::formats::JsonlWriter;
+use checker::{Event, EventType, Process};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -79,33 +81,21 @@ pub fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
-/// Who performed an event.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
+/// Who performed an event (a `checker::Process`, without allocating for
+/// the named ones until the event is written).
+#[derive(Debug, Clone)]
 pub enum Who {
     Client(u64),
     Named(&'static str),
 }
 
-/// One line of `history.jsonl`.
-#[derive(Debug, Serialize)]
-pub struct EventOut<'a> {
-    pub index: u64,
-    pub time: u64,
-    pub process: Who,
-    #[serde(rename = "type")]
-    pub kind: &'a str,
-    pub f: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<u64>,
-    pub value: &'a Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'a Value>,
-    /// Extra fields (e.g. a nemesis op's `shape` or `clock-offsets`).
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub extra: Option<&'a serde_json::Map<String, Value>>,
+impl Who {
+    fn process(&self) -> Process {
+        match self {
+            Who::Client(p) => Process::Client(*p),
+            Who::Named(n) => Process::Named(n.to_string()),
+        }
+    }
 }
 
 /// Live counts, for the progress line.
@@ -124,13 +114,15 @@ pub struct Counts {
 }
 
 struct Inner {
-    w: BufWriter<File>,
+    w: JsonlWriter<BufWriter<File>>,
     next_index: u64,
     counts: Counts,
     error: Option<String>,
 }
 
-/// Appends events to `history.jsonl`, flushing each one.
+/// Appends events to `history.jsonl`, flushing each one, through the
+/// checker's [`JsonlWriter`]: the lines are `checker::Event`s, the type the
+/// reader returns.
 pub struct Recorder {
     start: Instant,
     inner: Mutex<Inner>,
@@ -139,15 +131,12 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn create(path: &Path, start: Instant) -> Result<Recorder> {
-        let f = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("creating {}", path.display()))?;
+        let w =
+            JsonlWriter::create(path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Recorder {
             start,
             inner: Mutex::new(Inner {
-                w: BufWriter::with_capacity(64 * 1024, f),
+                w,
                 next_index: 0,
                 counts: Counts::default(),
                 error: None,
@@ -170,28 +159,13 @@ impl Recorder {
         error: Option<&Value>,
     ) -> u64 {
         self.record_extra(process, kind, f, key, value, node, error, None)
-    }
-
-    /// [`Recorder::record`] with extra top-level fields.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_extra(
-        &self,
-        process: Who,
-        kind: &str,
-        f: &str,
-        key: Option<u64>,
-        value: &Value,
-        node: Option<&str>,
-        error: Option<&Value>,
-        extra: Option<&serde_json::Map<String, Value>>,
-    ) -> u64 {
-        self.record_timed(process, kind, f, key, value, node, error, extra)
             .0
     }
 
-    /// [`Recorder::record_extra`], returning the event's index and time.
+    /// [`Recorder::record`] with extra top-level fields; returns the
+    /// event's index and time (ns since the run started).
     #[allow(clippy::too_many_arguments)]
-    pub fn record_timed(
+    pub fn record_extra(
         &self,
         process: Who,
         kind: &str,
@@ -205,23 +179,23 @@ impl Recorder {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let index = g.next_index;
         g.next_index += 1;
-        let time = self.start.elapsed().as_nanos() as u64;
-        let ev = EventOut {
+        let time = i64::try_from(self.start.elapsed().as_nanos()).unwrap_or(i64::MAX);
+        let ev = Event {
             index,
-            time,
-            process: process.clone(),
-            kind,
-            f,
-            key,
-            value,
-            node,
-            error,
-            extra: extra.filter(|m| !m.is_empty()),
+            time: Some(time),
+            process: process.process(),
+            // The callers pass invoke/ok/fail/info; anything else is an
+            // unknown outcome.
+            kind: EventType::parse(kind).unwrap_or(EventType::Info),
+            f: f.to_string(),
+            key: key.map(Value::from),
+            value: value.clone(),
+            node: node.map(str::to_string),
+            error: error.cloned(),
+            extra: extra.cloned().unwrap_or_default(),
+            line: 0,
         };
-        let mut line = serde_json::to_vec(&ev).expect("events serialize");
-        line.push(b'\n');
-        let res = g.w.write_all(&line).and_then(|_| g.w.flush());
-        if let Err(e) = res {
+        if let Err(e) = g.w.write(&ev) {
             if g.error.is_none() {
                 tracing::error!("writing {}: {e}", self.path.display());
                 g.error = Some(format!("writing {}: {e}", self.path.display()));
@@ -250,7 +224,7 @@ impl Recorder {
                 c.by_f.entry(f.to_string()).or_default()[slot] += 1;
             }
         }
-        (index, time)
+        (index, time as u64)
     }
 
     pub fn counts(&self) -> Counts {
@@ -322,5 +296,72 @@ mod tests {
         assert_eq!(rec.counts().ok, n / 2);
         let text = std::fs::read_to_string(dir.path().join("h.jsonl")).unwrap();
         assert_eq!(text.lines().count() as u64, n);
+    }
+
+    /// The recorder's lines keep the shape of `docs/history-format.md` and
+    /// read back through the checker's reader as the same events.
+    #[test]
+    fn recorded_lines_keep_their_shape_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.jsonl");
+        let rec = Recorder::create(&path, Instant::now()).unwrap();
+        let err = serde_json::json!("connect: refused");
+        rec.record(
+            Who::Client(3),
+            "invoke",
+            "write",
+            Some(1),
+            &serde_json::json!(4),
+            Some("n2"),
+            None,
+        );
+        rec.record(
+            Who::Client(3),
+            "fail",
+            "write",
+            Some(1),
+            &serde_json::json!(4),
+            Some("n2"),
+            Some(&err),
+        );
+        let mut extra = serde_json::Map::new();
+        extra.insert("shape".into(), serde_json::json!("majority"));
+        rec.record_extra(
+            Who::Named("nemesis"),
+            "info",
+            "partition",
+            None,
+            &serde_json::json!({"n1": ["n2"]}),
+            None,
+            None,
+            Some(&extra),
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        let mut want = vec![
+            "error", "f", "index", "key", "node", "process", "time", "type", "value",
+        ];
+        want.sort();
+        assert_eq!(keys(&lines[1]), want);
+        assert_eq!(lines[1]["error"], "connect: refused");
+        assert_eq!(lines[1]["key"], 1);
+        assert_eq!(lines[2]["process"], "nemesis");
+        assert_eq!(lines[2]["shape"], "majority");
+        assert!(lines[2].get("node").is_none() && lines[2].get("key").is_none());
+        assert!(text.starts_with(r#"{"index":0,"time":"#), "{text}");
+        let (h, _) = checker::formats::read_file(&path, None).unwrap();
+        assert_eq!(h.events.len(), 3);
+        assert_eq!(h.events[1].error, Some(err));
+        assert_eq!(h.events[1].kind, EventType::Fail);
+        assert_eq!(h.events[2].extra, extra);
+        assert_eq!(h.events[2].process, Process::Named("nemesis".into()));
+        let ops = h.operations().unwrap();
+        assert_eq!(ops.len(), 1);
     }
 }

@@ -129,7 +129,7 @@ impl RunFaultLog {
 
 impl FaultLog for RunFaultLog {
     fn record(&self, ev: &NemesisEvent<'_>) -> Logged {
-        let (index, time) = self.recorder.record_timed(
+        let (index, time) = self.recorder.record_extra(
             Who::Named("nemesis"),
             ev.kind.as_str(),
             ev.f,
