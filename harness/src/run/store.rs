@@ -269,15 +269,14 @@ mod tests {
         assert_eq!(timestamp(UNIX_EPOCH), "19700101T000000.000Z");
     }
 
-    /// The recorder's cost per event (serialize, append, flush), printed
-    /// with `--nocapture`; loosely bounded so a regression shows.
+    /// Every event is counted and lands on its own line (its speed is a
+    /// benchmark's business, not a test's).
     #[test]
-    fn recorder_cost_per_event() {
+    fn recorder_counts_and_writes_every_event() {
         let dir = tempfile::tempdir().unwrap();
         let rec = Recorder::create(&dir.path().join("h.jsonl"), Instant::now()).unwrap();
         let n = 20_000u64;
         let v = serde_json::json!([12345, 12346]);
-        let t = Instant::now();
         for i in 0..n {
             let kind = if i % 2 == 0 { "invoke" } else { "ok" };
             rec.record(
@@ -290,9 +289,6 @@ mod tests {
                 None,
             );
         }
-        let per = t.elapsed().as_secs_f64() * 1e9 / n as f64;
-        eprintln!("recorder: {per:.0} ns per event");
-        assert!(per < 100_000.0, "{per} ns per event");
         assert_eq!(rec.counts().ok, n / 2);
         let text = std::fs::read_to_string(dir.path().join("h.jsonl")).unwrap();
         assert_eq!(text.lines().count() as u64, n);
