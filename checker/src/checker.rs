@@ -178,7 +178,8 @@ pub struct Judged {
 /// [`check_safe`].
 ///
 /// As a [`Checker`], its verdict merges those of the checkers that are not
-/// informational (invalid > unknown > valid; valid when there are none),
+/// informational (invalid > unknown > valid; valid when there are none;
+/// all of them when every one is informational),
 /// its details are an object keyed by checker name, and its anomalies are
 /// theirs with `part` prefixed by the checker's name (`total-queue.lost`).
 /// Each checker gets the whole time budget and an equal share of the
@@ -236,12 +237,14 @@ impl Compose {
 }
 
 /// The merged verdict of judged results: the checkers that are not
-/// informational.
+/// informational. When every checker is informational (a user who asks for
+/// `fifo-queue` alone wants its answer), it merges them all instead.
 pub fn merged_verdict(judged: &[Judged]) -> Verdict {
+    let all_informational = judged.iter().all(|j| j.informational);
     crate::verdict::merge_all(
         judged
             .iter()
-            .filter(|j| !j.informational)
+            .filter(|j| all_informational || !j.informational)
             .map(|j| j.result.verdict),
     )
 }
@@ -392,5 +395,11 @@ mod tests {
         assert_eq!(merged_verdict(&each), Invalid);
         assert_eq!(each[0].result.verdict, Unknown);
         assert_eq!(Compose::new(vec![]).check(&h, &b).verdict, Valid);
+        // Informational checkers alone decide when nothing else is asked.
+        let c = Compose::new(vec![
+            fixed("b", Some(Invalid), true),
+            fixed("c", Some(Valid), true),
+        ]);
+        assert_eq!(c.check(&h, &b).verdict, Invalid);
     }
 }

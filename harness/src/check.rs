@@ -66,7 +66,8 @@ pub struct CheckArgs {
     /// comma-separated or repeated: `linearizability[:MODEL]`,
     /// `consistency[:MODEL]`, `total-queue[:DELIVERY]`, `fifo-queue`,
     /// `lock`. The verdict merges those that are not informational, as
-    /// `faultline test` does.
+    /// `faultline test` does (informational ones alone decide when no other
+    /// is named).
     #[arg(long, value_name = "NAME[,NAME]", value_delimiter = ',')]
     pub checker: Vec<String>,
     /// The delivery guarantee `total-queue` checks against when its name
@@ -338,9 +339,12 @@ fn check_named(
     }
     // Why the merged verdict is unknown: the first unknown checker's reason.
     if verdict == Verdict::Unknown {
+        let all_informational = judged.iter().all(|j| j.informational);
         rep.reason = judged
             .iter()
-            .filter(|j| !j.informational && j.result.verdict == Verdict::Unknown)
+            .filter(|j| {
+                (all_informational || !j.informational) && j.result.verdict == Verdict::Unknown
+            })
             .find_map(|j| j.result.reason().map(|r| format!("{}: {r}", j.name)));
     }
     rep.checkers = Some(map);

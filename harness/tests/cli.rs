@@ -1283,6 +1283,31 @@ fn checker_total_queue_gives_the_verdict_analyze_gives() {
         assert_eq!(file["verdict"], want, "{name}\n{}", run.show());
         assert_eq!(file["checkers"]["fifo-queue"]["informational"], true);
     }
+    // Out of order but nothing lost: the informational fifo pass does not
+    // change a run's verdict, yet decides when it is the only one asked for.
+    let swapped = queue_history(&[
+        ("enqueue", json!(1), json!(1)),
+        ("enqueue", json!(2), json!(2)),
+        ("dequeue", Value::Null, json!(2)),
+        ("dequeue", Value::Null, json!(1)),
+    ]);
+    let dir = run_dir(&d, "swapped", "queue", "raft", &swapped);
+    assert_eq!(analyze(&dir), (0, "valid".to_string()));
+    let (run, file) = check_named(&dir, &["--checker", "total-queue,fifo-queue"]);
+    assert_eq!(
+        (run.code, &file["verdict"]),
+        (0, &json!("valid")),
+        "{}",
+        run.show()
+    );
+    assert_eq!(file["checkers"]["fifo-queue"]["verdict"], "invalid");
+    let (run, file) = check_named(&dir, &["--checker", "fifo-queue"]);
+    assert_eq!(
+        (run.code, &file["verdict"]),
+        (1, &json!("invalid")),
+        "{}",
+        run.show()
+    );
     // The lost element is named by its enqueue's history index.
     let dir = run_dir(&d, "lost2", "queue", "raft", &lost);
     let (_, file) = check_named(&dir, &["--checker", "total-queue"]);
