@@ -235,6 +235,19 @@ impl InputError {
 }
 
 impl History {
+    /// How many events each named (non-client) process has: Jepsen's rule
+    /// is that only integer processes are clients, so these are never
+    /// checked, but they are counted.
+    pub fn named_events(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for e in &self.events {
+            if let Process::Named(p) = &e.process {
+                *m.entry(p.clone()).or_insert(0) += 1;
+            }
+        }
+        m
+    }
+
     /// Reads values that are Jepsen `independent` tuples, `[key value]`, as
     /// keyed events (`key` = the first element, `value` = the second), so
     /// that each key is checked on its own. Done only when no event carries

@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/porcupine");
 
-const ALL: [Format; 4] = [
+const ALL: [Format; 6] = [
     Format::Jsonl,
     Format::Edn,
+    Format::Json,
+    Format::JepsenText,
     Format::PorcupineEtcd,
     Format::PorcupineKv,
 ];
@@ -538,6 +540,32 @@ fn porcupine_etcd_literal() {
     ];
     assert_eq!(h.events, expected);
     assert!(ok("", Format::PorcupineEtcd).events.is_empty());
+    // Jepsen's own log: timestamps and thread names before `jepsen.util`,
+    // other log lines and nemesis ops skipped and counted.
+    let log = concat!(
+        "INFO [2019-04-01 11:25:20,001] main - jepsen.core Running test\n",
+        "INFO [2019-04-01 11:25:23,719] jepsen worker 8 - jepsen.util 8\t:invoke\t:read\tnil\n",
+        "INFO [2019-04-01 11:25:23,720] jepsen nemesis - jepsen.util :nemesis\t:info\t:start\tnil\n",
+        "garbage\n",
+        "WARN  jepsen.util - 8\t:ok\t:read\t3\n",
+    );
+    assert_eq!(detect(log.as_bytes()), Format::PorcupineEtcd);
+    let h = ok(log, Format::PorcupineEtcd);
+    assert_eq!(
+        h.events,
+        vec![
+            ev(0, 2, client(8), Invoke, "read", Value::Null),
+            ev(1, 5, client(8), Ok, "read", json!(3)),
+        ]
+    );
+    assert_eq!(h.warnings.len(), 1, "{:?}", h.warnings);
+    assert!(
+        h.warnings[0].contains("skipped 3 lines"),
+        "{:?}",
+        h.warnings
+    );
+    // A file with no op line at all is not an etcd log.
+    bad(b"garbage\nmore\n", Format::PorcupineEtcd, 1, None);
     // CRLF line endings and no final newline.
     let h = ok(
         "INFO  jepsen.util - 0\t:invoke\t:read\tnil\r\nINFO  jepsen.util - 0\t:ok\t:read\t2",
@@ -702,11 +730,13 @@ fn truncated_and_unterminated() {
         2,
         Some("process"),
     );
-    bad(
-        format!("{e}INFO  jepsen.ut").as_bytes(),
-        Format::PorcupineEtcd,
-        2,
-        None,
+    // A line that is not an op (here a torn one) is skipped and counted.
+    let h = ok(&format!("{e}INFO  jepsen.ut"), Format::PorcupineEtcd);
+    assert_eq!(h.events.len(), 1);
+    assert!(
+        h.warnings[0].contains("skipped 1 lines that are not client ops (the first on line 2)"),
+        "{:?}",
+        h.warnings
     );
     bad(
         format!("{e}INFO  jepsen.util - 1\t:invoke\t:cas\t[1 2\n").as_bytes(),
@@ -856,8 +886,6 @@ fn wrong_field_types_and_missing_fields() {
             Some("value"),
         ),
         ("INFO  jepsen.util - 1\t:ok\t:read\t\"x\"", Some("value")),
-        ("WARN  jepsen.util - 1\t:invoke\t:read\tnil", None),
-        ("garbage", None),
     ];
     for (line, field) in etcd_cases {
         bad(
@@ -1041,6 +1069,17 @@ fn valid_sample(format: Format) -> &'static str {
             " #jepsen.history.Op{:type :info, :f :kill, :value {\"n1\" [1.5 nil true \\a]}, :process :nemesis}\n",
             " ; comment\n #_ {:x 1} {:type :ok, :f :write, :value #{-4N \"s\\n\"}, :process 3, :at #inst \"2024\"}]\n",
         ),
+        Format::Json => concat!(
+            "[{\"index\":0,\"time\":1,\"process\":3,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",1,2]]},\n",
+            " {\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"kill\",\"value\":null},\n",
+            " {\"process\":3,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"append\",1,2]]}]\n",
+        ),
+        Format::JepsenText => concat!(
+            "0\t:invoke\t:cas\t[1 2]\n",
+            ":nemesis\t:info\t:start\t{\"n1\" #{\"n2\"}}\n",
+            "0\t:fail\t:cas\t[1 2]\t:timed-out\n",
+            "7\t1\t:invoke\t:read\tnil\n",
+        ),
         Format::PorcupineEtcd => concat!(
             "INFO  jepsen.util - 0\t:invoke\t:cas\t[1 2]\n",
             "INFO  jepsen.util - 1   :invoke :read   nil\n",
@@ -1205,5 +1244,209 @@ fn jepsen_independent_tuples_become_keys() {
         let h = ok(plain, Format::Edn);
         assert!(h.events.iter().all(|e| e.key.is_none()), "{plain}");
         assert!(h.warnings.is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Jepsen history.txt, Knossos vectors, JSON arrays; named processes.
+
+#[test]
+fn jepsen_history_txt() {
+    use EventType::*;
+    let text = concat!(
+        "0\t:invoke\t:cas\t[1 2]\n",
+        ":nemesis\t:info\t:start\t{\"n1\" #{\"n2\"}}\n",
+        "0\t:fail\t:cas\t[1 2]\t:timed-out\n",
+        "\n",
+        "1\t:invoke\t:txn\t[[:append 1 2] [:r 1 nil]]\r\n",
+        "1\t:ok\t:txn\t[[:append 1 2] [:r 1 [2]]]\n",
+    );
+    assert_eq!(detect(text.as_bytes()), Format::JepsenText);
+    let h = ok(text, Format::JepsenText);
+    let mut failed = ev(2, 3, client(0), Fail, "cas", json!([1, 2]));
+    failed.error = Some(json!("timed-out"));
+    assert_eq!(
+        h.events[0],
+        ev(0, 1, client(0), Invoke, "cas", json!([1, 2]))
+    );
+    assert_eq!(
+        h.events[1],
+        ev(
+            1,
+            2,
+            Process::Named("nemesis".into()),
+            Info,
+            "start",
+            json!({"n1": ["n2"]})
+        )
+    );
+    assert_eq!(h.events[2], failed);
+    assert_eq!(h.events[4].value, json!([["append", 1, 2], ["r", 1, [2]]]));
+    // Led by the op's index.
+    let text = "10\t0\t:invoke\t:read\tnil\n12\t0\t:ok\t:read\t3\n";
+    assert_eq!(detect(text.as_bytes()), Format::JepsenText);
+    let h = ok(text, Format::JepsenText);
+    assert_eq!(h.events[1], ev(12, 2, client(0), Ok, "read", json!(3)));
+    // Bad lines name the line and the field.
+    let good = "0\t:invoke\t:read\tnil\n";
+    bad(
+        format!("{good}0\t:ok\t:read\t[1").as_bytes(),
+        Format::JepsenText,
+        2,
+        Some("value"),
+    );
+    bad(
+        format!("{good}0\t:ok\t:read").as_bytes(),
+        Format::JepsenText,
+        2,
+        Some("value"),
+    );
+    bad(
+        format!("{good}x\t:ok\t:read\t1").as_bytes(),
+        Format::JepsenText,
+        2,
+        Some("process"),
+    );
+    bad(
+        format!("{good}0\t:done\t:read\t1").as_bytes(),
+        Format::JepsenText,
+        2,
+        None,
+    );
+    bad(
+        format!("{good}0\t:ok\t:read\t1\t:e\t7").as_bytes(),
+        Format::JepsenText,
+        2,
+        None,
+    );
+}
+
+#[test]
+fn knossos_vector_ops() {
+    use EventType::*;
+    for text in [
+        "[70 :invoke :read nil]\n[70 :ok :read 3]\n[:nemesis :info :start nil]\n[71 :fail :read nil :conn-lost]\n",
+        "[[70 :invoke :read nil]\n [70 :ok :read 3]\n [:nemesis :info :start nil]\n [71 :fail :read nil :conn-lost]]\n",
+    ] {
+        assert_eq!(detect(text.as_bytes()), Format::Edn, "{text}");
+        let h = ok(text, Format::Edn);
+        assert_eq!(h.events.len(), 4, "{text}");
+        assert_eq!(h.events[1], ev(1, 2, client(70), Ok, "read", json!(3)));
+        assert_eq!(h.events[2].process, Process::Named("nemesis".into()));
+        assert_eq!(h.events[3].error, Some(json!("conn-lost")));
+    }
+    // A vector that is not an op is refused, naming its line.
+    let e = bad(b"[70 :invoke :read nil]\n[1 2]\n", Format::Edn, 2, None);
+    assert!(e.message.contains("[process type f value]"), "{e}");
+}
+
+#[test]
+fn json_array_of_ops() {
+    use EventType::*;
+    let text = concat!(
+        "[\n",
+        "  {\"process\": 0, \"type\": \"invoke\", \"f\": \"txn\", \"value\": [[\"append\", 1, 2]]},\n",
+        "  {\"process\": 0, \"type\": \"ok\",\n",
+        "   \"f\": \"txn\", \"value\": [[\"append\", 1, 2]]}\n",
+        "]\n",
+    );
+    assert_eq!(detect(text.as_bytes()), Format::Json);
+    let h = ok(text, Format::Json);
+    assert_eq!(
+        h.events[1],
+        ev(1, 3, client(0), Ok, "txn", json!([["append", 1, 2]]))
+    );
+    assert_eq!(detect(b"[]"), Format::Json);
+    assert!(ok("[]", Format::Json).events.is_empty());
+    // Errors name the line of the op.
+    let head = "[{\"process\":0,\"type\":\"invoke\",\"f\":\"r\"},\n";
+    bad(
+        format!("{head} {{\"process\":0,\"type\":\"begun\",\"f\":\"r\"}}]").as_bytes(),
+        Format::Json,
+        2,
+        Some("type"),
+    );
+    bad(
+        format!("{head} {{\"process\":0,\n\"type\":}}]").as_bytes(),
+        Format::Json,
+        3,
+        None,
+    );
+    bad(format!("{head} 7]").as_bytes(), Format::Json, 2, None);
+    bad(head.as_bytes(), Format::Json, 2, None);
+    bad(
+        format!("{head} {{\"process\":0,\"type\":\"ok\",\"f\":\"r\"}}] x").as_bytes(),
+        Format::Json,
+        2,
+        None,
+    );
+}
+
+#[test]
+fn named_processes_are_counted_and_client_like_ones_warned() {
+    // A string of digits is a name, not a client: its ops are not checked,
+    // and the warning says so.
+    let text = concat!(
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n",
+        "{\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n",
+        "{\"process\":\"1\",\"type\":\"invoke\",\"f\":\"read\"}\n",
+        "{\"process\":\"1\",\"type\":\"ok\",\"f\":\"read\",\"value\":2}\n",
+        "{\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"kill\"}\n",
+        "{\"process\":\"reader\",\"type\":\"invoke\",\"f\":\"write\",\"value\":3}\n",
+    );
+    let h = ok(text, Format::Jsonl);
+    let named = h.named_events();
+    assert_eq!(named.get("1"), Some(&2));
+    assert_eq!(named.get("nemesis"), Some(&1));
+    assert_eq!(h.warnings.len(), 2, "{:?}", h.warnings);
+    assert!(
+        h.warnings
+            .iter()
+            .any(|w| w.contains("process \"1\"") && w.contains("the number 1")),
+        "{:?}",
+        h.warnings
+    );
+    assert!(
+        h.warnings
+            .iter()
+            .any(|w| w.contains("process \"reader\"") && w.contains("(write)")),
+        "{:?}",
+        h.warnings
+    );
+    assert!(
+        !h.warnings.iter().any(|w| w.contains("nemesis")),
+        "{:?}",
+        h.warnings
+    );
+    // Every event on a named process: said once.
+    let h = ok("{:process \"one\", :type :invoke, :f :read}\n{:process \"one\", :type :ok, :f :read, :value 2}\n", Format::Edn);
+    assert_eq!(h.warnings.len(), 1, "{:?}", h.warnings);
+    assert!(h.warnings[0].contains("no client ops"), "{:?}", h.warnings);
+    // An integer too large for a process is an error, not a name.
+    let e = bad(
+        b"{:process 0, :type :invoke, :f :read}\n{:process 123456789012345678901234567, :type :invoke, :f :read}\n",
+        Format::Edn,
+        2,
+        Some("process"),
+    );
+    assert!(e.message.contains("outside"), "{e}");
+    bad(
+        b"{\"process\":1e30,\"type\":\"invoke\",\"f\":\"r\"}\n",
+        Format::Jsonl,
+        1,
+        Some("process"),
+    );
+}
+
+#[test]
+fn an_unknown_format_is_not_called_invalid_json() {
+    for text in [
+        "hello world\n",
+        "1 2 3\n",
+        "process,type,f\n0,invoke,read\n",
+    ] {
+        let e = parse(text.as_bytes(), "x.txt", None).unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("format was not recognised"), "{e}");
     }
 }

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// History files: faultline JSONL, Jepsen EDN, Porcupine etcd or kv logs.
+    /// History files: faultline JSONL, Jepsen EDN (op maps or Knossos [process type f value] vectors), a JSON array of op objects, Jepsen history.txt, Jepsen / Porcupine etcd logs, Porcupine kv logs.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// The file format (default: detected from the content).
-    #[arg(long, value_parser = ["jsonl", "edn", "porcupine-etcd", "porcupine-kv"])]
+    #[arg(long, value_parser = ["jsonl", "edn", "json", "jepsen-text", "porcupine-etcd", "porcupine-kv"])]
     pub format: Option<String>,
     /// The model (default: cas-register for Porcupine etcd logs, kv for
     /// Porcupine kv logs, otherwise guessed from the operation names).
@@ -139,6 +139,10 @@ struct FileReport {
     message: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
+    /// Events of named processes (the nemesis, ...), by process: counted,
+    /// never checked (only integer processes are clients).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    named_events: std::collections::BTreeMap<String, usize>,
     /// With `--consistency`: `consistency`, `measures`, `witnesses`,
     /// `reasons` and `summary`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -177,6 +181,7 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
         error: None,
         message: None,
         warnings: Vec::new(),
+        named_events: Default::default(),
         consistency: None,
         consistency_error: None,
         checkers: None,
@@ -215,10 +220,12 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
         let cons = args
             .consistency
             .then(|| consistency_of(&history, args, budget));
-        Ok::<_, InputError>((fmt, history.warnings, r, cons))
+        let named = history.named_events();
+        Ok::<_, InputError>((fmt, history.warnings, named, r, cons))
     });
     match outcome {
-        Ok(Ok((fmt, warnings, r, cons))) => {
+        Ok(Ok((fmt, warnings, named, r, cons))) => {
+            rep.named_events = named;
             match cons {
                 Some(Ok(c)) => rep.consistency = Some(c),
                 Some(Err(e)) => rep.consistency_error = Some(e),
@@ -310,6 +317,7 @@ fn check_named(
     };
     rep.format = Some(fmt.name());
     rep.warnings = history.warnings.clone();
+    rep.named_events = history.named_events();
     match history.operations() {
         Ok(ops) => rep.ops = ops.len(),
         Err(e) => {
@@ -604,6 +612,19 @@ pub fn run(args: &CheckArgs) -> i32 {
         "{} files: {valid} valid, {invalid} invalid, {unknown} unknown, {errors} errors in {total:.3} s",
         reports.len()
     );
+    for r in reports.iter().filter(|r| !r.named_events.is_empty()) {
+        let each: Vec<String> = r
+            .named_events
+            .iter()
+            .map(|(p, n)| format!("{p:?} ({n} events)"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}: not checked, events of named processes: {}",
+            r.file,
+            each.join(", ")
+        );
+    }
     if args.consistency {
         write_consistency(&mut out, &reports, width, args.explain);
     }

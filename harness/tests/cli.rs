@@ -1408,3 +1408,93 @@ fn checker_names_are_checked_before_any_file() {
     assert_eq!(r.code, 255, "{}", r.show());
     assert_eq!(doc["files"][0]["error"]["line"], 1);
 }
+
+// ---------------------------------------------------------------------------
+// Nothing dropped without a word; every format faultline reads.
+
+#[test]
+fn a_client_like_named_process_is_reported_not_passed_silently() {
+    let d = Dir::new();
+    // Process "1" (a string) reads 2, which no write ever wrote: were it a
+    // client, the history would be invalid.
+    let f = d.file(
+        "named.jsonl",
+        concat!(
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n",
+            "{\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n",
+            "{\"process\":\"1\",\"type\":\"invoke\",\"f\":\"read\"}\n",
+            "{\"process\":\"1\",\"type\":\"ok\",\"f\":\"read\",\"value\":2}\n",
+        ),
+    );
+    let r = check(&[&f]);
+    assert!(
+        r.stderr.contains("warning:") && r.stderr.contains("process \"1\""),
+        "{}",
+        r.show()
+    );
+    assert!(r.stdout.contains("\"1\" (2 events)"), "{}", r.show());
+    let r = check(&["--json", &f]);
+    let doc = r.json();
+    assert_eq!(doc["files"][0]["named_events"]["1"], 2, "{}", r.show());
+    assert!(doc["files"][0]["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("not checked"));
+    // Written as the integer it is, the same history is invalid.
+    let f = d.file(
+        "int.jsonl",
+        std::fs::read_to_string(&f).unwrap().replace("\"1\"", "1"),
+    );
+    assert_eq!(check(&[&f]).code, 1);
+}
+
+#[test]
+fn every_format_gives_the_same_verdict() {
+    let d = Dir::new();
+    // The same invalid register history (read 2 after write 1, nothing
+    // wrote 2) in each format faultline reads without a model hint.
+    let files = [
+        d.file("h.jsonl", "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n{\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n{\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n{\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":2}\n"),
+        d.file("h.json", "[{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1},\n{\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1},\n{\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"value\":null},\n{\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":2}]\n"),
+        d.file("h.edn", "{:process 0, :type :invoke, :f :write, :value 1}\n{:process 0, :type :ok, :f :write, :value 1}\n{:process 1, :type :invoke, :f :read, :value nil}\n{:process 1, :type :ok, :f :read, :value 2}\n"),
+        d.file("k.edn", "[0 :invoke :write 1]\n[0 :ok :write 1]\n[1 :invoke :read nil]\n[1 :ok :read 2]\n"),
+        d.file("history.txt", "0\t:invoke\t:write\t1\n0\t:ok\t:write\t1\n:nemesis\t:info\t:start\tnil\n1\t:invoke\t:read\tnil\n1\t:ok\t:read\t2\n"),
+        d.file("jepsen.log", "INFO [2019-04-01 11:25:20,001] main - jepsen.core Running\nINFO [2019-04-01 11:25:23,001] jepsen worker 0 - jepsen.util 0\t:invoke\t:write\t1\nINFO [2019-04-01 11:25:23,002] jepsen worker 0 - jepsen.util 0\t:ok\t:write\t1\nINFO [2019-04-01 11:25:23,003] jepsen worker 1 - jepsen.util 1\t:invoke\t:read\tnil\nINFO [2019-04-01 11:25:23,004] jepsen worker 1 - jepsen.util 1\t:ok\t:read\t2\n"),
+    ];
+    let r = check(&[
+        "--json", "--model", "register", &files[0], &files[1], &files[2], &files[3], &files[4],
+        &files[5],
+    ]);
+    assert_eq!(r.code, 1, "{}", r.show());
+    let doc = r.json();
+    let formats: Vec<&str> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert_eq!(f["verdict"], "invalid", "{}", r.show());
+            f["format"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        formats,
+        [
+            "jsonl",
+            "json",
+            "edn",
+            "edn",
+            "jepsen-text",
+            "porcupine-etcd"
+        ]
+    );
+    // Not a history at all: said so, not "invalid JSON".
+    let junk = d.file("junk.csv", "process,type,f\n0,invoke,read\n");
+    let r = check(&[&junk]);
+    assert_eq!(r.code, 255, "{}", r.show());
+    assert!(
+        r.stderr
+            .contains("junk.csv:1: the format was not recognised"),
+        "{}",
+        r.show()
+    );
+}

@@ -27,12 +27,16 @@ pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
     while let Some(item) = reader.next_item()? {
         let obj = match item.value {
             Value::Object(obj) => obj,
+            Value::Array(v) if is_op_vector(&v) => op_vector(v),
             other => {
                 return Err(InputError::new(
                     source,
                     item.line,
                     None,
-                    format!("expected an op map, found {}", describe(&other)),
+                    format!(
+                        "expected an op map or a [process type f value] vector, found {}",
+                        describe(&other)
+                    ),
                 ))
             }
         };
@@ -47,6 +51,38 @@ pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
         history.events.push(builder.event(obj, line, field_line)?);
     }
     Ok(history)
+}
+
+/// Knossos's older vector form of an op: `[process type f value]`, with the
+/// error as a fifth element when there is one (`[71 :fail :read nil
+/// :conn-lost]`).
+fn is_op_vector(v: &[Value]) -> bool {
+    (4..=5).contains(&v.len())
+        && v[1]
+            .as_str()
+            .is_some_and(|t| crate::history::EventType::parse(t).is_some())
+}
+
+fn op_vector(v: Vec<Value>) -> Map<String, Value> {
+    let mut obj = Map::new();
+    for (name, value) in ["process", "type", "f", "value", "error"].iter().zip(v) {
+        obj.insert(name.to_string(), value);
+    }
+    obj
+}
+
+/// Reads `text` as exactly one EDN form (a field of a tab-separated line);
+/// the error is a message without a position.
+pub(crate) fn read_one(text: &str, source: &str) -> Result<Value, String> {
+    let mut r = Reader::new(text, source);
+    r.skip_ws();
+    let item = r.read_form().map_err(|e| e.message)?;
+    r.skip_ws();
+    match item {
+        Some(item) if r.pos == r.bytes.len() => Ok(item.value),
+        Some(_) => Err(format!("more than one form in `{}`", snippet(text))),
+        None => Err(format!("no value in `{}`", snippet(text))),
+    }
 }
 
 /// A top-level form.
@@ -155,6 +191,9 @@ impl<'a> Reader<'a> {
                 return Ok(None);
             };
             match (self.outer, c) {
+                // `[70 :invoke :read nil]`: one op in Knossos's vector form,
+                // not a vector holding the ops.
+                (None, b'[' | b'(') if !self.opens_collection_of_forms() => {}
                 (None, b'[') => {
                     self.outer = Some((b']', self.line));
                     self.pos += 1;
@@ -176,6 +215,27 @@ impl<'a> Reader<'a> {
                 return Ok(Some(item));
             }
         }
+    }
+
+    /// At a top-level `[` or `(`: whether its first element is a
+    /// collection, a tagged form or nothing (a vector holding ops), rather
+    /// than a scalar (a vector that is one op).
+    fn opens_collection_of_forms(&self) -> bool {
+        let mut i = self.pos + 1;
+        let b = self.bytes;
+        while i < b.len() {
+            match b[i] {
+                b' ' | b'\t' | b'\r' | b'\n' | b',' | 0x0c => i += 1,
+                b';' => {
+                    while i < b.len() && b[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b'[' | b'(' | b'{' | b'#' | b']' | b')' => return true,
+                _ => return false,
+            }
+        }
+        true
     }
 
     fn err(&self, line: usize, field: Option<&str>, msg: String) -> InputError {
@@ -704,12 +764,9 @@ mod tests {
         Ok(out)
     }
 
-    /// The one form in `text` (wrapped in a vector, since top-level vectors
-    /// are unwrapped).
+    /// The one form in `text`.
     fn one(text: &str) -> Value {
-        let mut v = read_all(&format!("[{text}\n]")).unwrap();
-        assert_eq!(v.len(), 1, "{text}: {v:?}");
-        v.pop().unwrap()
+        read_one(text, "t.edn").unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     #[test]
@@ -786,10 +843,11 @@ mod tests {
         assert_eq!(one("[1 #_ #_ 2 3 4]"), json!([1, 4]));
         assert_eq!(one("; comment\n[1 ; two\n 2]"), json!([1, 2]));
         assert_eq!(read_all("#_ [1] #_ 2").unwrap(), Vec::<Value>::new());
-        // Top-level vectors and lists are unwrapped.
+        // Top-level vectors and lists of collections are unwrapped; one that
+        // starts with a scalar is a form (Knossos's `[process type f value]`).
         assert_eq!(
-            read_all("[1 2] (3)").unwrap(),
-            vec![json!(1), json!(2), json!(3)]
+            read_all("[{:a 1} [2]] ({:b 3}) [] [4 5]").unwrap(),
+            vec![json!({"a": 1}), json!([2]), json!({"b": 3}), json!([4, 5])]
         );
     }
 

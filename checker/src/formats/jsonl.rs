@@ -134,6 +134,17 @@ pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
                     "{source}:{line}: dropped a torn last line (no trailing newline): {msg}"
                 ));
             }
+            Err(msg) if history.events.is_empty() && raw.trim_ascii_start().first() != Some(&b'{') => {
+                return Err(InputError::new(
+                    source,
+                    line,
+                    None,
+                    format!(
+                        "the format was not recognised: `{}` is not an op of any format faultline reads (a JSON object per line, EDN, a JSON array, Jepsen history.txt, a Jepsen or Porcupine log); name it with --format if it is one ({msg})",
+                        snippet(&String::from_utf8_lossy(raw))
+                    ),
+                ))
+            }
             Err(msg) => return Err(InputError::new(source, line, None, msg)),
             Ok(Value::Object(obj)) => {
                 let ev = builder.event(obj, line, |_| line)?;

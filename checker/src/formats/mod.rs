@@ -26,6 +26,8 @@
 //! applies, the field.
 
 mod edn;
+mod jepsen_text;
+mod json;
 pub mod jsonl;
 mod porcupine;
 
@@ -40,6 +42,11 @@ use std::path::Path;
 pub enum Format {
     Jsonl,
     Edn,
+    /// One JSON array of op objects (elle-cli's JSON input).
+    Json,
+    /// Jepsen's `history.txt`: tab-separated `process type f value [error]`
+    /// lines, fields in EDN, optionally led by the op's index.
+    JepsenText,
     PorcupineEtcd,
     PorcupineKv,
 }
@@ -49,6 +56,8 @@ impl Format {
         match self {
             Format::Jsonl => "jsonl",
             Format::Edn => "edn",
+            Format::Json => "json",
+            Format::JepsenText => "jepsen-text",
             Format::PorcupineEtcd => "porcupine-etcd",
             Format::PorcupineKv => "porcupine-kv",
         }
@@ -57,6 +66,8 @@ impl Format {
         match s {
             "jsonl" => Some(Format::Jsonl),
             "edn" => Some(Format::Edn),
+            "json" => Some(Format::Json),
+            "jepsen-text" => Some(Format::JepsenText),
             "porcupine-etcd" => Some(Format::PorcupineEtcd),
             "porcupine-kv" => Some(Format::PorcupineKv),
             _ => None,
@@ -70,10 +81,15 @@ const DETECT_WINDOW: usize = 4096;
 /// Guesses the format from the content.
 ///
 /// Looks at the first content after blank lines and `;` comments:
-/// `INFO ` ... `jepsen.util` -> Porcupine etcd log; `{"` -> JSONL;
-/// `{:process ...` with `, :key "` -> Porcupine kv log; `[`, `(`, `{:` or
-/// `#` -> EDN (as is a file whose content starts with a `;` comment).
-/// Anything else, including an empty input, -> JSONL.
+/// a log line (`INFO `, `WARN `, ...) that mentions `jepsen` -> a Jepsen /
+/// Porcupine etcd log; `{"` -> JSONL; `[` then `{"` (or `[]`) -> a JSON
+/// array; `{:process ...` with `, :key "` -> Porcupine kv log; `[`, `(`,
+/// `{:` or `#` -> EDN (as is a file whose content starts with a `;`
+/// comment); a tab-separated line whose second (or third) field is
+/// `:invoke`, `:ok`, `:fail` or `:info` -> Jepsen `history.txt`.
+/// Anything else, including an empty input, -> JSONL, whose reader says
+/// that the format was not recognised when the first line is not a JSON
+/// object.
 pub fn detect(bytes: &[u8]) -> Format {
     let bytes = strip_bom(bytes);
     let mut pos = 0;
@@ -118,16 +134,39 @@ pub fn detect(bytes: &[u8]) -> Format {
     if had_comment {
         return Format::Edn;
     }
-    if line.starts_with(b"INFO ") && contains(line, b"jepsen.util") {
+    let log_level = [&b"INFO "[..], b"WARN ", b"DEBUG ", b"ERROR ", b"TRACE "]
+        .iter()
+        .any(|l| line.starts_with(l));
+    if log_level && contains(line, b"jepsen") {
         return Format::PorcupineEtcd;
+    }
+    if jepsen_text::looks_like(line) {
+        return Format::JepsenText;
     }
     match line[0] {
         b'{' => match after_brace() {
             Some(b':') => Format::Edn,
             _ => Format::Jsonl,
         },
+        b'[' if json_array(rest) => Format::Json,
         b'[' | b'(' | b'#' => Format::Edn,
         _ => Format::Jsonl,
+    }
+}
+
+/// Whether `rest`, which starts with `[`, opens a JSON array of objects:
+/// `[` then `{` then `"` (white space, new lines included, between them), or
+/// `[]`.
+fn json_array(rest: &[u8]) -> bool {
+    let mut it = rest
+        .iter()
+        .take(DETECT_WINDOW)
+        .skip(1)
+        .filter(|b| !b.is_ascii_whitespace());
+    match it.next() {
+        Some(b']') => true,
+        Some(b'{') => matches!(it.next(), Some(b'"' | b'}')),
+        _ => false,
     }
 }
 
@@ -138,9 +177,12 @@ pub fn parse(bytes: &[u8], source: &str, format: Option<Format>) -> Result<Histo
     let mut h = match format.unwrap_or_else(|| detect(bytes)) {
         Format::Jsonl => jsonl::parse(bytes, source)?,
         Format::Edn => edn::parse(bytes, source)?,
+        Format::Json => json::parse(bytes, source)?,
+        Format::JepsenText => jepsen_text::parse(bytes, source)?,
         Format::PorcupineEtcd => return porcupine::parse_etcd(bytes, source),
         Format::PorcupineKv => return porcupine::parse_kv(bytes, source),
     };
+    note_named_processes(&mut h);
     if h.split_independent() {
         h.warnings.push(
             "values are Jepsen independent [key value] tuples: each key is checked on its own"
@@ -148,6 +190,59 @@ pub fn parse(bytes: &[u8], source: &str, format: Option<Format>) -> Result<Histo
         );
     }
     Ok(h)
+}
+
+/// Jepsen's rule: only integer processes are clients; the events of named
+/// processes (`nemesis`, ...) are not checked. Warns about those that look
+/// like client ops: a named process using an `f` that some client uses, or
+/// every event of the history on named processes.
+fn note_named_processes(h: &mut History) {
+    use std::collections::{BTreeMap, BTreeSet, HashSet};
+    let client_fs: HashSet<&str> = h
+        .events
+        .iter()
+        .filter(|e| e.process.is_client())
+        .map(|e| e.f.as_str())
+        .collect();
+    let mut suspicious: BTreeMap<&str, (usize, BTreeSet<&str>, usize)> = BTreeMap::new();
+    let mut named = 0;
+    for e in &h.events {
+        let Process::Named(p) = &e.process else {
+            continue;
+        };
+        named += 1;
+        let digits = p.bytes().all(|b| b.is_ascii_digit());
+        if client_fs.is_empty() || digits || client_fs.contains(e.f.as_str()) {
+            let s = suspicious
+                .entry(p.as_str())
+                .or_insert((0, BTreeSet::new(), e.line));
+            s.0 += 1;
+            s.1.insert(e.f.as_str());
+        }
+    }
+    let mut warnings = Vec::new();
+    if client_fs.is_empty() && named > 0 {
+        warnings.push(format!(
+            "no client ops: all {named} events are of named processes, and only integer processes are clients (Jepsen's rule)"
+        ));
+    }
+    for (p, (n, fs, line)) in suspicious {
+        if client_fs.is_empty() {
+            continue;
+        }
+        let fs: Vec<&str> = fs.into_iter().collect();
+        let hint = if p.bytes().all(|b| b.is_ascii_digit()) {
+            format!(" (write it as the number {p} to make it a client)")
+        } else {
+            String::new()
+        };
+        warnings.push(format!(
+            "{}:{line}: {n} events of process {p:?} use client ops ({}) but were not checked: only integer processes are clients (Jepsen's rule){hint}",
+            h.source,
+            fs.join(", ")
+        ));
+    }
+    h.warnings.extend(warnings);
 }
 
 /// Reads and parses a file.
@@ -270,6 +365,21 @@ impl<'a> EventBuilder<'a> {
         };
         let process = match obj.remove("process") {
             None => return Err(missing("process")),
+            // A bigint from EDN arrives as a string of digits.
+            Some(Value::String(s))
+                if s.len() > 19
+                    && s.trim_start_matches('-')
+                        .bytes()
+                        .all(|b| b.is_ascii_digit()) =>
+            {
+                return Err(err(
+                    "process",
+                    format!(
+                        "integer process {} is outside 0..=18446744073709551615",
+                        snippet(&s)
+                    ),
+                ))
+            }
             Some(Value::String(s)) if !s.is_empty() => Process::Named(s),
             Some(Value::Number(n)) if n.is_u64() => Process::Client(n.as_u64().unwrap_or_default()),
             Some(v) => {

@@ -1,10 +1,13 @@
 //! Porcupine's test logs (see `data/porcupine/README.md`).
 //!
-//! * etcd: `INFO  jepsen.util - <process><SEP><type><SEP><f><SEP><value>`,
-//!   `<SEP>` one or more whitespace characters; `f` is `:read`, `:write` or
-//!   `:cas`; values are `nil`, an integer, `[A B]` or a keyword such as
-//!   `:timed-out` (on `:fail` and `:info` lines: the event's `error`, with a
-//!   `null` value).
+//! * etcd (and Jepsen's `jepsen.log` of a register test):
+//!   `INFO  jepsen.util - <process><SEP><type><SEP><f><SEP><value>`, any
+//!   prefix before `jepsen.util` (a timestamp, a thread name), `<SEP>` one
+//!   or more whitespace characters; `f` is `:read`, `:write` or `:cas`;
+//!   values are `nil`, an integer, `[A B]` or a keyword such as `:timed-out`
+//!   (on `:fail` and `:info` lines: the event's `error`, with a `null`
+//!   value). Other lines (log messages, `:nemesis` ops) are skipped and
+//!   counted in a warning, as Porcupine skips them.
 //! * kv: one EDN map per line, `{:process P, :type T, :f F, :key "K", :value V}`,
 //!   read with the EDN reader and then checked: integer process, `f` one of
 //!   get/put/append, a string key, a string or nil value.
@@ -20,18 +23,59 @@ pub(super) fn parse_etcd(bytes: &[u8], source: &str) -> Result<History, InputErr
         source: source.to_string(),
         ..History::default()
     };
+    // Lines that are not client ops: (count, first line).
+    let mut skipped = (0usize, 0usize);
     for (i, raw) in text.split('\n').enumerate() {
         let line = i + 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if raw.trim().is_empty() {
             continue;
         }
+        let Some(op) = op_text(raw) else {
+            skipped.0 += 1;
+            if skipped.1 == 0 {
+                skipped.1 = line;
+            }
+            continue;
+        };
         let index = history.events.len() as u64;
-        let ev = etcd_line(raw, line, index)
+        let ev = etcd_line(op, line, index)
             .map_err(|(field, msg)| InputError::new(source, line, field, msg))?;
         history.events.push(ev);
     }
+    if history.events.is_empty() && skipped.0 > 0 {
+        return Err(InputError::new(
+            source,
+            skipped.1,
+            None,
+            "no op lines: expected `INFO  jepsen.util - <process> <type> <f> <value>` lines (a Jepsen or Porcupine etcd log)",
+        ));
+    }
+    if skipped.0 > 0 {
+        history.warnings.push(format!(
+            "{source}: skipped {} lines that are not client ops (the first on line {}): only `jepsen.util - <process> <type> <f> <value>` lines of integer processes are read",
+            skipped.0, skipped.1
+        ));
+    }
     Ok(history)
+}
+
+/// The op part of a log line (`<process> <type> <f> <value>`, after
+/// `jepsen.util` and an optional `-`), or `None` for a line that is no
+/// client op: no `jepsen.util` token in it, or a named process
+/// (`:nemesis`).
+fn op_text(raw: &str) -> Option<&str> {
+    let at = raw.find("jepsen.util")?;
+    let mut rest = &raw[at + "jepsen.util".len()..];
+    if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        return None;
+    }
+    let save = rest;
+    if token(&mut rest) != Some("-") {
+        rest = save;
+    }
+    let p = rest.trim_start();
+    (!p.starts_with(':')).then_some(p)
 }
 
 /// The next whitespace-separated token of `s`, advancing `s` past it.
@@ -48,20 +92,9 @@ fn token<'a>(s: &mut &'a str) -> Option<&'a str> {
 
 type LineError = (Option<&'static str>, String);
 
+/// One op, `<process> <type> <f> <value>` (the text after `jepsen.util -`).
 fn etcd_line(raw: &str, line: usize, index: u64) -> Result<Event, LineError> {
     let mut rest = raw;
-    let prefix_ok = token(&mut rest) == Some("INFO")
-        && token(&mut rest) == Some("jepsen.util")
-        && token(&mut rest) == Some("-");
-    if !prefix_ok {
-        return Err((
-            None,
-            format!(
-                "expected `INFO  jepsen.util - <process> <type> <f> <value>`, found `{}`",
-                snippet(raw)
-            ),
-        ));
-    }
     let missing = |field: &'static str| (Some(field), "missing".to_string());
     let p = token(&mut rest).ok_or_else(|| missing("process"))?;
     let process = p.parse::<u64>().map_err(|_| {
