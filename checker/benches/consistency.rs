@@ -23,6 +23,7 @@ fn history(spec: &SynthSpec) -> History {
         source: "bench".into(),
         events,
         warnings: vec![],
+        ..Default::default()
     }
 }
 

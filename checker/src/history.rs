@@ -163,6 +163,10 @@ pub struct History {
     pub events: Vec<Event>,
     /// Non-fatal problems found while reading (e.g. a torn last line).
     pub warnings: Vec<String>,
+    /// The initial state the file states (a JSONL header line
+    /// `{"init": VALUE}`), for the linearizability models (`--init`
+    /// overrides it).
+    pub init: Option<Value>,
 }
 
 /// How an operation ended.

@@ -4,7 +4,7 @@
 //! as one partition is found not linearizable.
 
 use crate::history::{InputError, Operation, Process, Status};
-use crate::model::{key_text, Model, ValTable};
+use crate::model::{key_text, Model, Seeded, ValTable};
 use crate::models::*;
 use crate::verdict::Verdict;
 use crate::wgl::{self, Limits, Outcome, SearchOp};
@@ -99,6 +99,9 @@ pub struct LinOptions {
     /// Off by default: on two cores the shared table's locking costs more
     /// than the second worker gains (see `cargo bench -p checker`).
     pub parallel_search: bool,
+    /// The initial state (`--init`): `null` is the model's own (nil, empty);
+    /// see [`Model::initial`] for what each model accepts.
+    pub init: Value,
 }
 
 impl Default for LinOptions {
@@ -110,6 +113,7 @@ impl Default for LinOptions {
             timeout: None,
             max_bytes: 4 << 30,
             parallel_search: false,
+            init: Value::Null,
         }
     }
 }
@@ -279,6 +283,17 @@ fn run<M: Model>(
                 return PartResult::Unknown("cancelled".into(), wgl::Stats::default(), 0);
             }
             let mut vals = ValTable::new();
+            let seeded = match model.initial(&opts.init, key.as_deref(), &mut vals) {
+                Ok(init) => Seeded { inner: model, init },
+                Err(e) => {
+                    return PartResult::Bad(InputError::new(
+                        source,
+                        0,
+                        Some(e.field),
+                        format!("model {}: {}", model.name(), e.message),
+                    ))
+                }
+            };
             let mut sops: Vec<SearchOp<M::Op>> = Vec::with_capacity(idxs.len());
             let mut origin: Vec<usize> = Vec::with_capacity(idxs.len());
             for &i in idxs {
@@ -333,16 +348,17 @@ fn run<M: Model>(
                 cancel: Some(&cancel),
             };
             let (outcome, stats) = if workers > 1 && sops.len() >= 16 {
-                wgl::search_parallel(model, &sops, limits, workers)
+                wgl::search_parallel(&seeded, &sops, limits, workers)
             } else {
-                wgl::search(model, &sops, limits)
+                wgl::search(&seeded, &sops, limits)
             };
             match outcome {
                 Outcome::Linearizable { .. } => PartResult::Valid(stats, checked),
                 Outcome::Unknown { reason } => PartResult::Unknown(reason, stats, checked),
                 Outcome::NotLinearizable(stuck) => {
                     cancel.store(true, Ordering::Relaxed);
-                    let cx = counterexample(model, ops, &sops, &origin, &vals, key.clone(), stuck);
+                    let cx =
+                        counterexample(&seeded, ops, &sops, &origin, &vals, key.clone(), stuck);
                     PartResult::Invalid(Box::new(cx), stats, checked)
                 }
             }

@@ -13,7 +13,7 @@ use std::hash::Hash;
 /// search's memoization, so keep them canonical (two equal object states must
 /// be equal values).
 pub trait Model: Sync {
-    type State: Clone + Eq + Hash + Send + Debug;
+    type State: Clone + Eq + Hash + Send + Sync + Debug;
     /// An operation with both its input and its (possibly unknown) output.
     type Op: Clone + Send + Sync + Debug;
 
@@ -25,6 +25,25 @@ pub trait Model: Sync {
 
     fn name(&self) -> &'static str;
     fn init(&self) -> Self::State;
+    /// The initial state a user gave (`--init`), for the partition of `key`
+    /// (`None` when the history is not split by key). `null` is the model's
+    /// own [`Model::init`]; a model that takes no other initial state says
+    /// so (field `init`).
+    fn initial(
+        &self,
+        init: &Value,
+        _key: Option<&str>,
+        _vals: &mut ValTable,
+    ) -> Result<Self::State, OpError> {
+        if init.is_null() {
+            Ok(self.init())
+        } else {
+            Err(OpError::new(
+                "init",
+                format!("the {} model takes no initial state", self.name()),
+            ))
+        }
+    }
     /// The state after `op`, or `None` when `op` with its output is not legal
     /// in `state`.
     fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
@@ -63,6 +82,58 @@ pub trait Model: Sync {
             self.describe_op(op, vals),
             self.describe_state(state, vals)
         )
+    }
+}
+
+/// A model whose initial state is `init` instead of its own (`--init`).
+pub struct Seeded<'a, M: Model> {
+    pub inner: &'a M,
+    pub init: M::State,
+}
+
+impl<M: Model> Model for Seeded<'_, M> {
+    type State = M::State;
+    type Op = M::Op;
+    const MEMO_TRANSITIONS: bool = M::MEMO_TRANSITIONS;
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn init(&self) -> Self::State {
+        self.init.clone()
+    }
+    fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State> {
+        self.inner.step(state, op)
+    }
+    fn prepare(&self, op: &Operation, vals: &mut ValTable) -> Result<Option<Self::Op>, OpError> {
+        self.inner.prepare(op, vals)
+    }
+    fn read_only(&self, op: &Self::Op) -> bool {
+        self.inner.read_only(op)
+    }
+    fn blind(&self, op: &Self::Op) -> bool {
+        self.inner.blind(op)
+    }
+    fn removable(&self, ops: &[(&Self::Op, bool)]) -> Vec<bool> {
+        self.inner.removable(ops)
+    }
+    fn describe_state(&self, state: &Self::State, vals: &ValTable) -> String {
+        self.inner.describe_state(state, vals)
+    }
+    fn describe_op(&self, op: &Self::Op, vals: &ValTable) -> String {
+        self.inner.describe_op(op, vals)
+    }
+    fn explain(&self, state: &Self::State, op: &Self::Op, vals: &ValTable) -> String {
+        self.inner.explain(state, op, vals)
+    }
+}
+
+/// The value `init` gives the partition of `key`: with a key, an object is
+/// a map from key to value (a key it does not name starts nil) and anything
+/// else is every key's value; without a key, `init` itself.
+pub fn init_for_key<'v>(init: &'v Value, key: Option<&str>) -> &'v Value {
+    match (init, key) {
+        (Value::Object(m), Some(k)) => m.get(k).unwrap_or(&Value::Null),
+        _ => init,
     }
 }
 

@@ -50,6 +50,7 @@ fn hist(evs: &[Ev]) -> History {
         source: "test".into(),
         events,
         warnings: vec![],
+        ..Default::default()
     }
 }
 
@@ -510,6 +511,7 @@ fn synth_history(spec: &SynthSpec) -> History {
         source: "synth".into(),
         events,
         warnings: vec![],
+        ..Default::default()
     }
 }
 

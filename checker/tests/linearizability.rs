@@ -32,6 +32,7 @@ fn hist(evs: &[(u64, &str, &str, Value)]) -> History {
         source: "test".into(),
         events,
         warnings: vec![],
+        ..Default::default()
     }
 }
 
@@ -857,4 +858,117 @@ proptest! {
         let got = check_linearizability(&ops, &opts, "prop").unwrap().verdict;
         prop_assert_eq!(got == Valid, expected, "history: {:?}", h.events);
     }
+}
+
+#[test]
+fn an_initial_state_is_where_the_search_starts() {
+    use ModelKind::*;
+    let with = |init: Value| LinOptions {
+        init,
+        ..Default::default()
+    };
+    // A register read 0 before any write: invalid from nil, valid from 0,
+    // invalid from 1.
+    let reads0 = [
+        (0, "invoke", "read", Value::Null),
+        (0, "ok", "read", json!(0)),
+        (1, "invoke", "write", json!(3)),
+        (1, "ok", "write", json!(3)),
+        (0, "invoke", "read", Value::Null),
+        (0, "ok", "read", json!(3)),
+    ];
+    assert_eq!(
+        verdict_with(Register, with(Value::Null), &reads0),
+        Verdict::Invalid
+    );
+    assert_eq!(
+        verdict_with(Register, with(json!(0)), &reads0),
+        Verdict::Valid
+    );
+    assert_eq!(
+        verdict_with(Register, with(json!(1)), &reads0),
+        Verdict::Invalid
+    );
+    assert_eq!(
+        verdict_with(CasRegister, with(json!(0)), &reads0),
+        Verdict::Valid
+    );
+    // Keyed: a map gives each key its start; unnamed keys start nil.
+    let keyed = [
+        (0, "invoke", "read", json!({"key": "a", "v": null})),
+        (0, "ok", "read", json!({"key": "a", "v": 0})),
+        (0, "invoke", "read", json!({"key": "b", "v": null})),
+        (0, "ok", "read", json!({"key": "b", "v": 5})),
+        (0, "invoke", "read", json!({"key": "c", "v": null})),
+        (0, "ok", "read", json!({"key": "c", "v": null})),
+    ];
+    assert_eq!(
+        verdict_with(Register, with(json!({"a": 0, "b": 5})), &keyed),
+        Verdict::Valid
+    );
+    assert_eq!(
+        verdict_with(Register, with(json!({"a": 0})), &keyed),
+        Verdict::Invalid
+    );
+    // Knossos's multi-register histories start at x=0, y=0.
+    let multi = [
+        (
+            0,
+            "invoke",
+            "txn",
+            json!([["r", "x", null], ["r", "y", null]]),
+        ),
+        (0, "ok", "txn", json!([["r", "x", 0], ["r", "y", 0]])),
+        (1, "invoke", "txn", json!([["w", "x", 1]])),
+        (1, "ok", "txn", json!([["w", "x", 1]])),
+        (
+            0,
+            "invoke",
+            "txn",
+            json!([["r", "x", null], ["r", "y", null]]),
+        ),
+        (0, "ok", "txn", json!([["r", "x", 1], ["r", "y", 0]])),
+    ];
+    let mr = |init: Value| LinOptions {
+        init,
+        partition: false,
+        ..Default::default()
+    };
+    assert_eq!(
+        verdict_with(MultiRegister, mr(Value::Null), &multi),
+        Verdict::Invalid
+    );
+    assert_eq!(
+        verdict_with(MultiRegister, mr(json!({"x": 0, "y": 0})), &multi),
+        Verdict::Valid
+    );
+    assert_eq!(
+        verdict_with(MultiRegister, mr(json!({"x": 0, "y": 1})), &multi),
+        Verdict::Invalid
+    );
+    // A model without initial states refuses one, naming the field.
+    let h = hist(&reads0);
+    let ops = h.operations().unwrap();
+    let e = check_linearizability(
+        &ops,
+        &LinOptions {
+            model: Mutex,
+            init: json!(1),
+            ..Default::default()
+        },
+        "test",
+    )
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("init"), "{e}");
+    let e = check_linearizability(
+        &ops,
+        &LinOptions {
+            model: MultiRegister,
+            init: json!(0),
+            partition: false,
+            ..Default::default()
+        },
+        "test",
+    );
+    assert!(e.is_err());
 }

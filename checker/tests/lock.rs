@@ -29,6 +29,7 @@ fn ops(evs: &[Ev]) -> Vec<Operation> {
         source: "test".into(),
         events,
         warnings: vec![],
+        ..Default::default()
     }
     .operations()
     .unwrap()
@@ -141,6 +142,7 @@ fn missing_times_make_mutual_exclusion_unknown() {
             Event::new(0, EventType::Ok, "acquire", json!({"token": 1})),
         ],
         warnings: vec![],
+        init: None,
     };
     h.events[1].index = 1;
     let r = lock::check_mutual_exclusion(&h.operations().unwrap());

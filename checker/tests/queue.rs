@@ -28,6 +28,7 @@ fn ops(evs: &[Ev]) -> Vec<Operation> {
         source: "test".into(),
         events,
         warnings: vec![],
+        ..Default::default()
     }
     .operations()
     .unwrap()

@@ -74,6 +74,20 @@ pub struct CheckArgs {
     /// does not say (`total-queue:at-most-once`).
     #[arg(long, value_parser = ["at-least-once", "at-most-once", "exactly-once"])]
     pub delivery: Option<String>,
+    /// The initial state, as JSON (default: nil for registers, empty for kv
+    /// and the other models). A register model takes a value (`--init 0`)
+    /// or, on a history split by key, a map from key to value; multi-register
+    /// takes a map from register to value (`--init '{"x":0,"y":0}'`, as
+    /// Knossos's multi-register tests start); kv takes a string or a map
+    /// from key to string.
+    #[arg(long, value_name = "JSON", value_parser = parse_init)]
+    pub init: Option<serde_json::Value>,
+}
+
+fn parse_init(s: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(s).map_err(|e| {
+        format!("not JSON ({e}); e.g. --init 0, --init '\"x\"', --init '{{\"x\":0,\"y\":0}}'")
+    })
 }
 
 impl CheckArgs {
@@ -99,6 +113,7 @@ impl CheckArgs {
             partition: !self.no_partition,
             fail_cas_observes,
             parallel_search: self.parallel_search,
+            init: self.init.clone().unwrap_or_default(),
             delivery: self
                 .delivery
                 .as_deref()
@@ -215,6 +230,11 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
             partition: !args.no_partition,
             parallel_search: args.parallel_search,
             fail_cas_observes,
+            init: args
+                .init
+                .clone()
+                .or_else(|| history.init.clone())
+                .unwrap_or_default(),
         };
         let r = lin.run(&ops, &budget_of(args, budget), &file)?;
         let cons = args
@@ -303,7 +323,13 @@ fn check_named(
             return;
         }
     };
-    let compose = match checkers::compose(&args.checker, &args.options(Some(fmt))) {
+    let mut options = args.options(Some(fmt));
+    if args.init.is_none() {
+        if let Some(init) = &history.init {
+            options.init = init.clone();
+        }
+    }
+    let compose = match checkers::compose(&args.checker, &options) {
         Ok(c) => c,
         Err(e) => {
             rep.error = Some(InputError::new(

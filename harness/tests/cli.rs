@@ -1498,3 +1498,41 @@ fn every_format_gives_the_same_verdict() {
         r.show()
     );
 }
+
+#[test]
+fn init_gives_the_starting_state_on_the_command_line_or_in_a_header() {
+    let d = Dir::new();
+    let body = concat!(
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"x\"}\n",
+        "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"key\":\"x\",\"value\":0}\n",
+        "{\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"y\"}\n",
+        "{\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"key\":\"y\",\"value\":0}\n",
+    );
+    let f = d.file("h.jsonl", body);
+    assert_eq!(check(&[&f]).code, 1);
+    assert_eq!(check(&["--init", "0", &f]).code, 0);
+    assert_eq!(check(&["--init", "{\"x\":0,\"y\":0}", &f]).code, 0);
+    assert_eq!(check(&["--init", "{\"x\":0}", &f]).code, 1);
+    // A header line says it; --init overrides it.
+    let h = d.file("header.jsonl", format!("{{\"init\":0}}\n{body}"));
+    assert_eq!(check(&[&h]).code, 0);
+    assert_eq!(check(&["--init", "7", &h]).code, 1);
+    assert_eq!(check(&["--checker", "linearizability", &h]).code, 0);
+    // Bad values are refused, naming the flag or the field.
+    let r = check(&["--init", "zero", &f]);
+    assert_eq!(r.code, 255, "{}", r.show());
+    assert!(r.stderr.contains("--init"), "{}", r.show());
+    let r = check(&["--init", "1", "--model", "mutex", &f]);
+    assert_eq!(r.code, 255, "{}", r.show());
+    assert!(r.stderr.contains("field `init`"), "{}", r.show());
+    let bad = d.file(
+        "badheader.jsonl",
+        format!("{{\"init\":0,\"mode\":1}}\n{body}"),
+    );
+    let r = check(&[&bad]);
+    assert!(
+        r.stderr.contains("badheader.jsonl:1: field `mode`"),
+        "{}",
+        r.show()
+    );
+}

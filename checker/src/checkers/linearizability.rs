@@ -21,6 +21,9 @@ pub struct Linearizability {
     pub partition: bool,
     pub fail_cas_observes: bool,
     pub parallel_search: bool,
+    /// The initial state (`null`: the model's own); see
+    /// [`crate::model::Model::initial`].
+    pub init: serde_json::Value,
 }
 
 impl Linearizability {
@@ -44,6 +47,7 @@ impl Linearizability {
             timeout: budget.timeout,
             max_bytes: budget.max_bytes,
             parallel_search: self.parallel_search,
+            init: self.init.clone(),
         };
         lin::check(ops, &opts, source)
     }

@@ -146,6 +146,24 @@ pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
                 ))
             }
             Err(msg) => return Err(InputError::new(source, line, None, msg)),
+            // A header line first: `{"init": VALUE}` (no `type`, no `f`).
+            Ok(Value::Object(mut obj))
+                if history.events.is_empty()
+                    && history.init.is_none()
+                    && obj.contains_key("init")
+                    && !obj.contains_key("type")
+                    && !obj.contains_key("f") =>
+            {
+                history.init = obj.remove("init");
+                if let Some(k) = obj.keys().next() {
+                    return Err(InputError::new(
+                        source,
+                        line,
+                        Some(k),
+                        "unknown header field (a header line holds only `init`)",
+                    ));
+                }
+            }
             Ok(Value::Object(obj)) => {
                 let ev = builder.event(obj, line, |_| line)?;
                 history.events.push(ev);

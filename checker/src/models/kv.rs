@@ -145,6 +145,18 @@ impl Model for KvModel {
     fn init(&self) -> Text {
         Text::new("")
     }
+    /// `--init S`: every key starts as the string `S`; an object maps each
+    /// key to its start (others start empty).
+    fn initial(&self, init: &Value, key: Option<&str>, _: &mut ValTable) -> Result<Text, OpError> {
+        match crate::model::init_for_key(init, key) {
+            Value::Null => Ok(Text::new("")),
+            Value::String(s) => Ok(Text::new(s)),
+            other => Err(OpError::new(
+                "init",
+                format!("the kv model's keys hold strings, got {other}"),
+            )),
+        }
+    }
     fn step(&self, s: &Text, op: &KvOp) -> Option<Text> {
         kv_step(s, op)
     }
@@ -185,6 +197,36 @@ impl Model for KvMapModel {
     }
     fn init(&self) -> KvMap {
         BTreeMap::new()
+    }
+    /// `--init '{"k": "s", ...}'`: each key starts as its string.
+    fn initial(&self, init: &Value, _: Option<&str>, _: &mut ValTable) -> Result<KvMap, OpError> {
+        let mut m = BTreeMap::new();
+        match init {
+            Value::Null => {}
+            Value::Object(o) => {
+                for (k, v) in o {
+                    match v {
+                        Value::String(s) if !s.is_empty() => {
+                            m.insert(Text::new(k), Text::new(s));
+                        }
+                        Value::String(_) | Value::Null => {}
+                        other => {
+                            return Err(OpError::new(
+                                "init",
+                                format!("the kv model's keys hold strings, got {other} for {k:?}"),
+                            ))
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(OpError::new(
+                    "init",
+                    format!("without partitions the kv model starts from a map of key to string, got {other}"),
+                ))
+            }
+        }
+        Ok(m)
     }
     fn step(&self, s: &KvMap, (k, op): &(Text, KvOp)) -> Option<KvMap> {
         let empty = Text::new("");

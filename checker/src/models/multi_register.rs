@@ -75,6 +75,43 @@ impl Model for MultiRegisterModel {
     fn init(&self) -> Self::State {
         Vec::new()
     }
+    /// `--init '{"x": 0, "y": 0}'`: each named register starts at its
+    /// value (a key written as a string of digits also names the integer
+    /// key); the others start nil.
+    fn initial(
+        &self,
+        init: &Value,
+        _key: Option<&str>,
+        vals: &mut ValTable,
+    ) -> Result<Self::State, OpError> {
+        let map = match init {
+            Value::Null => return Ok(Vec::new()),
+            Value::Object(m) => m,
+            other => {
+                return Err(OpError::new(
+                    "init",
+                    format!(
+                        "the multi-register model starts from a map of register to value, got {}",
+                        show_value(other)
+                    ),
+                ))
+            }
+        };
+        let mut state: Self::State = Vec::new();
+        for (k, v) in map {
+            if v.is_null() {
+                continue;
+            }
+            let val = vals.intern(v);
+            state.push((vals.intern(&Value::String(k.clone())), val));
+            if let Ok(n) = k.parse::<i64>() {
+                state.push((vals.intern(&Value::from(n)), val));
+            }
+        }
+        state.sort_unstable();
+        state.dedup_by_key(|p| p.0);
+        Ok(state)
+    }
     fn step(&self, s: &Self::State, op: &Self::Op) -> Option<Self::State> {
         let mut t: Option<Self::State> = None;
         for m in op.iter() {

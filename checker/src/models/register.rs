@@ -4,6 +4,7 @@
 use super::unknown_f;
 use crate::history::{Operation, Status};
 use crate::model::{fname, happened, show_value, Model, OpError, ValTable, NIL};
+use serde_json::Value;
 
 /// A single register holding any value, initially nil: read, write and (for
 /// `cas-register`) compare-and-set `[old new]`.
@@ -63,6 +64,17 @@ impl Model for RegisterModel {
 
     fn init(&self) -> u32 {
         NIL
+    }
+
+    /// `--init V`: the register starts at `V` (with keys, an object maps
+    /// each key to its start).
+    fn initial(
+        &self,
+        init: &Value,
+        key: Option<&str>,
+        vals: &mut ValTable,
+    ) -> Result<u32, OpError> {
+        Ok(vals.intern(crate::model::init_for_key(init, key)))
     }
 
     fn step(&self, s: &u32, op: &RegisterOp) -> Option<u32> {
