@@ -97,30 +97,6 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
 
-    // The search inside one partition with two workers sharing a memo
-    // table, against the same search on one worker, in the same run.
-    let mut g = c.benchmark_group("intra_partition");
-    g.sample_size(10).measurement_time(Duration::from_secs(8));
-    for (name, bytes, fmt, opts) in [
-        ("etcd_002", &e002, Format::PorcupineEtcd, etcd_opts()),
-        (
-            "kv_c10_bad_no_partition",
-            &c10bad,
-            Format::PorcupineKv,
-            np.clone(),
-        ),
-    ] {
-        for parallel in [false, true] {
-            let o = LinOptions {
-                parallel_search: parallel,
-                ..opts.clone()
-            };
-            let label = format!("{name}/{}", if parallel { "2_workers" } else { "1_worker" });
-            g.bench_function(label, |b| b.iter(|| check_bytes(bytes, fmt, &o)));
-        }
-    }
-    g.finish();
-
     let mut g = c.benchmark_group("synthetic");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     let mut hist = Vec::new();

@@ -94,11 +94,6 @@ pub struct LinOptions {
     pub timeout: Option<Duration>,
     /// Approximate memory budget for the whole check, in bytes.
     pub max_bytes: usize,
-    /// When there are fewer partitions than threads, search each one with
-    /// several workers sharing one memo table ([`wgl::search_parallel`]).
-    /// Off by default: on two cores the shared table's locking costs more
-    /// than the second worker gains (see `cargo bench -p checker`).
-    pub parallel_search: bool,
     /// The initial state (`--init`): `null` is the model's own (nil, empty);
     /// see [`Model::initial`] for what each model accepts.
     pub init: Value,
@@ -112,7 +107,6 @@ impl Default for LinOptions {
             fail_cas_observes: false,
             timeout: None,
             max_bytes: 4 << 30,
-            parallel_search: false,
             init: Value::Null,
         }
     }
@@ -270,12 +264,6 @@ fn run<M: Model>(
     let nparts = parts.len().max(1);
     let threads = rayon::current_num_threads().max(1);
     let per_part_bytes = opts.max_bytes / threads;
-    // Spare threads go to searching inside the partitions.
-    let workers = if opts.parallel_search && parts.len() < threads {
-        threads / parts.len().max(1)
-    } else {
-        1
-    };
     let results: Vec<PartResult> = parts
         .par_iter()
         .map(|(key, idxs)| {
@@ -347,11 +335,7 @@ fn run<M: Model>(
                 max_bytes: per_part_bytes,
                 cancel: Some(&cancel),
             };
-            let (outcome, stats) = if workers > 1 && sops.len() >= 16 {
-                wgl::search_parallel(&seeded, &sops, limits, workers)
-            } else {
-                wgl::search(&seeded, &sops, limits)
-            };
+            let (outcome, stats) = wgl::search(&seeded, &sops, limits);
             match outcome {
                 Outcome::Linearizable { .. } => PartResult::Valid(stats, checked),
                 Outcome::Unknown { reason } => PartResult::Unknown(reason, stats, checked),

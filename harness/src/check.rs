@@ -32,11 +32,6 @@ pub struct CheckArgs {
     /// Check the whole history as one state instead of splitting it by key.
     #[arg(long)]
     pub no_partition: bool,
-    /// Search each partition with several workers sharing one memo table
-    /// when there are fewer partitions than cores (experimental: on two
-    /// cores it is slower than one worker on the Porcupine corpus).
-    #[arg(long)]
-    pub parallel_search: bool,
     /// What a failed cas means: `drop` (it did not happen; Jepsen) or
     /// `observe` (the value was not the expected one; Porcupine's etcd
     /// model). Default: observe for Porcupine etcd logs, drop otherwise.
@@ -112,7 +107,6 @@ impl CheckArgs {
             model,
             partition: !self.no_partition,
             fail_cas_observes,
-            parallel_search: self.parallel_search,
             init: self.init.clone().unwrap_or_default(),
             delivery: self
                 .delivery
@@ -228,7 +222,6 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
         let lin = Linearizability {
             model: Some(model),
             partition: !args.no_partition,
-            parallel_search: args.parallel_search,
             fail_cas_observes,
             init: args
                 .init

@@ -20,7 +20,6 @@ pub struct Linearizability {
     pub model: Option<ModelKind>,
     pub partition: bool,
     pub fail_cas_observes: bool,
-    pub parallel_search: bool,
     /// The initial state (`null`: the model's own); see
     /// [`crate::model::Model::initial`].
     pub init: serde_json::Value,
@@ -46,7 +45,6 @@ impl Linearizability {
             fail_cas_observes: self.fail_cas_observes,
             timeout: budget.timeout,
             max_bytes: budget.max_bytes,
-            parallel_search: self.parallel_search,
             init: self.init.clone(),
         };
         lin::check(ops, &opts, source)

@@ -49,8 +49,6 @@ pub struct Options {
     /// linearizability: a failed cas means "the value was not `old`"
     /// (Porcupine's etcd model) rather than "did not happen".
     pub fail_cas_observes: bool,
-    /// linearizability: several workers per partition.
-    pub parallel_search: bool,
     /// linearizability: the initial state (`null`: the model's own).
     pub init: Value,
     /// total-queue: the delivery guarantee the system declares.
@@ -67,7 +65,6 @@ impl Default for Options {
             model: None,
             partition: true,
             fail_cas_observes: false,
-            parallel_search: false,
             init: Value::Null,
             delivery: Delivery::AtLeastOnce,
             fifo: FifoOptions {
@@ -131,7 +128,6 @@ pub fn by_name(name: &str, opts: &Options) -> Result<Box<dyn Checker>, Error> {
                 model,
                 partition: opts.partition,
                 fail_cas_observes: opts.fail_cas_observes,
-                parallel_search: opts.parallel_search,
                 init: opts.init.clone(),
             })
         }
