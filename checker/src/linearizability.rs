@@ -94,6 +94,10 @@ pub struct LinOptions {
     pub timeout: Option<Duration>,
     /// Approximate memory budget for the whole check, in bytes.
     pub max_bytes: usize,
+    /// Search every partition and report each that is not linearizable
+    /// (`--all-anomalies`), instead of stopping at the first: the verdict
+    /// is the same, the check takes longer.
+    pub all_anomalies: bool,
     /// The initial state (`--init`): `null` is the model's own (nil, empty);
     /// see [`Model::initial`] for what each model accepts.
     pub init: Value,
@@ -107,6 +111,7 @@ impl Default for LinOptions {
             fail_cas_observes: false,
             timeout: None,
             max_bytes: 4 << 30,
+            all_anomalies: false,
             init: Value::Null,
         }
     }
@@ -190,6 +195,10 @@ pub struct LinResult {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Counterexample>,
+    /// With `all_anomalies`: the counterexamples of the other partitions
+    /// that are not linearizable, in the order of their stuck ops.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more_counterexamples: Vec<Counterexample>,
     pub stats: SearchStats,
 }
 
@@ -340,7 +349,9 @@ fn run<M: Model>(
                 Outcome::Linearizable { .. } => PartResult::Valid(stats, checked),
                 Outcome::Unknown { reason } => PartResult::Unknown(reason, stats, checked),
                 Outcome::NotLinearizable(stuck) => {
-                    cancel.store(true, Ordering::Relaxed);
+                    if !opts.all_anomalies {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
                     let cx =
                         counterexample(&seeded, ops, &sops, &origin, &vals, key.clone(), stuck);
                     PartResult::Invalid(Box::new(cx), stats, checked)
@@ -353,7 +364,7 @@ fn run<M: Model>(
     let mut checked_ops = 0;
     let mut verdict = Verdict::Valid;
     let mut reason: Option<String> = None;
-    let mut cx: Option<Counterexample> = None;
+    let mut cxs: Vec<Counterexample> = Vec::new();
     let mut bad: Option<InputError> = None;
     for r in results {
         let (s, c) = match r {
@@ -375,14 +386,7 @@ fn run<M: Model>(
             }
             PartResult::Invalid(x, s, c) => {
                 verdict = Verdict::Invalid;
-                // Deterministic choice among several failing partitions:
-                // the one whose stuck op comes first.
-                if cx
-                    .as_ref()
-                    .is_none_or(|o| x.op.invoke_index < o.op.invoke_index)
-                {
-                    cx = Some(*x);
-                }
+                cxs.push(*x);
                 (s, c)
             }
         };
@@ -398,6 +402,17 @@ fn run<M: Model>(
     if verdict == Verdict::Invalid {
         reason = None;
     }
+    // Deterministic order among several failing partitions (more than one
+    // when all were searched, or when two failed at once): the one whose
+    // stuck op comes first leads.
+    cxs.sort_by_key(|x| x.op.invoke_index);
+    let mut cxs = cxs.into_iter();
+    let cx = cxs.next();
+    let more_counterexamples = if opts.all_anomalies {
+        cxs.collect()
+    } else {
+        Vec::new()
+    };
     Ok(LinResult {
         verdict,
         model: model.name(),
@@ -406,6 +421,7 @@ fn run<M: Model>(
         partitions: if parts.is_empty() { 0 } else { nparts },
         reason,
         counterexample: cx,
+        more_counterexamples,
         stats,
     })
 }

@@ -905,3 +905,37 @@ fn an_initial_state_is_where_the_search_starts() {
     );
     assert!(e.is_err());
 }
+
+#[test]
+fn all_anomalies_reports_every_failing_key_and_the_default_stops_at_one() {
+    // Keys a and b each read a value nobody wrote; key c is fine.
+    let evs = [
+        (0, "invoke", "read", json!({"key": "a", "v": null})),
+        (0, "ok", "read", json!({"key": "a", "v": 1})),
+        (1, "invoke", "read", json!({"key": "b", "v": null})),
+        (1, "ok", "read", json!({"key": "b", "v": 2})),
+        (2, "invoke", "write", json!({"key": "c", "v": 3})),
+        (2, "ok", "write", json!({"key": "c", "v": 3})),
+    ];
+    let h = hist(&evs);
+    let ops = h.operations().unwrap();
+    let one = check_linearizability(&ops, &LinOptions::default(), "t").unwrap();
+    assert_eq!(one.verdict, Verdict::Invalid);
+    assert!(one.counterexample.is_some());
+    assert!(one.more_counterexamples.is_empty());
+    let all = check_linearizability(
+        &ops,
+        &LinOptions {
+            all_anomalies: true,
+            ..Default::default()
+        },
+        "t",
+    )
+    .unwrap();
+    assert_eq!(all.verdict, Verdict::Invalid);
+    let keys: Vec<Option<String>> = std::iter::once(&all.counterexample.unwrap())
+        .chain(&all.more_counterexamples)
+        .map(|c| c.partition.clone())
+        .collect();
+    assert_eq!(keys, [Some("a".to_string()), Some("b".to_string())]);
+}

@@ -32,6 +32,11 @@ pub struct CheckArgs {
     /// Check the whole history as one state instead of splitting it by key.
     #[arg(long)]
     pub no_partition: bool,
+    /// Keep searching every key after one is found not linearizable, and
+    /// report each (by default the check stops at the first: the verdict
+    /// is decided).
+    #[arg(long)]
+    pub all_anomalies: bool,
     /// What a failed cas means: `drop` (it did not happen; Jepsen) or
     /// `observe` (the value was not the expected one; Porcupine's etcd
     /// model). Default: observe for Porcupine etcd logs, drop otherwise.
@@ -108,6 +113,7 @@ impl CheckArgs {
             partition: !self.no_partition,
             fail_cas_observes,
             init: self.init.clone().unwrap_or_default(),
+            all_anomalies: self.all_anomalies,
             delivery: self
                 .delivery
                 .as_deref()
@@ -139,6 +145,9 @@ struct FileReport {
     reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     counterexample: Option<checker::linearizability::Counterexample>,
+    /// With `--all-anomalies`: those of the other failing keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    more_counterexamples: Vec<checker::linearizability::Counterexample>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stats: Option<checker::linearizability::SearchStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,6 +195,7 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
         checked_ops: None,
         reason: None,
         counterexample: None,
+        more_counterexamples: Vec::new(),
         stats: None,
         error: None,
         message: None,
@@ -223,6 +233,7 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
             model: Some(model),
             partition: !args.no_partition,
             fail_cas_observes,
+            all_anomalies: args.all_anomalies,
             init: args
                 .init
                 .clone()
@@ -253,6 +264,7 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
             rep.checked_ops = Some(r.checked_ops);
             rep.reason = r.reason.clone();
             rep.counterexample = r.counterexample.clone();
+            rep.more_counterexamples = r.more_counterexamples.clone();
             rep.stats = Some(r.stats);
             rep.result = Some(r);
         }
@@ -653,7 +665,7 @@ pub fn run(args: &CheckArgs) -> i32 {
             if let Some(reason) = &res.reason {
                 let _ = writeln!(out, "\n{}: unknown: {reason}", r.file);
             }
-            if let Some(cx) = &res.counterexample {
+            for cx in res.counterexample.iter().chain(&res.more_counterexamples) {
                 let _ = writeln!(out, "\n{}: {}", r.file, cx.explanation);
                 if args.explain {
                     let _ = write!(out, "{}", describe_counterexample(cx));

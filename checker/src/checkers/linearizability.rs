@@ -23,6 +23,8 @@ pub struct Linearizability {
     /// The initial state (`null`: the model's own); see
     /// [`crate::model::Model::initial`].
     pub init: serde_json::Value,
+    /// Search every partition and report each failing one.
+    pub all_anomalies: bool,
 }
 
 impl Linearizability {
@@ -46,6 +48,7 @@ impl Linearizability {
             timeout: budget.timeout,
             max_bytes: budget.max_bytes,
             init: self.init.clone(),
+            all_anomalies: self.all_anomalies,
         };
         lin::check(ops, &opts, source)
     }
@@ -58,7 +61,10 @@ impl Linearizability {
                 serde_json::to_value(r).unwrap_or_default(),
                 "linearizability",
             ),
-            anomalies: anomaly(r, "linearizable", "key", "").into_iter().collect(),
+            anomalies: std::iter::once(r.counterexample.as_ref())
+                .chain(r.more_counterexamples.iter().map(Some))
+                .filter_map(|ce| anomaly_of(r, ce?, "linearizable", "key", ""))
+                .collect(),
         }
     }
 }
@@ -91,10 +97,19 @@ impl Checker for Linearizability {
 /// <key_word> <key>`, its ops the failing op, the linearized prefix and the
 /// candidates.
 pub(crate) fn anomaly(r: &LinResult, label: &str, key_word: &str, part: &str) -> Option<Anomaly> {
+    anomaly_of(r, r.counterexample.as_ref()?, label, key_word, part)
+}
+
+fn anomaly_of(
+    r: &LinResult,
+    ce: &lin::Counterexample,
+    label: &str,
+    key_word: &str,
+    part: &str,
+) -> Option<Anomaly> {
     if r.verdict != Verdict::Invalid {
         return None;
     }
-    let ce = r.counterexample.as_ref()?;
     let mut ops = vec![ce.op.invoke_index];
     ops.extend(ce.linearized.iter().map(|s| s.op.invoke_index));
     ops.extend(ce.candidates.iter().map(|c| c.op.invoke_index));

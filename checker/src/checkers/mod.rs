@@ -51,6 +51,8 @@ pub struct Options {
     pub fail_cas_observes: bool,
     /// linearizability: the initial state (`null`: the model's own).
     pub init: Value,
+    /// linearizability: search every partition, report each failing one.
+    pub all_anomalies: bool,
     /// total-queue: the delivery guarantee the system declares.
     pub delivery: Delivery,
     /// fifo-queue: its own caps (it is a cheap informational pass).
@@ -66,6 +68,7 @@ impl Default for Options {
             partition: true,
             fail_cas_observes: false,
             init: Value::Null,
+            all_anomalies: false,
             delivery: Delivery::AtLeastOnce,
             fifo: FifoOptions {
                 max_ops_per_queue: 300,
@@ -129,6 +132,7 @@ pub fn by_name(name: &str, opts: &Options) -> Result<Box<dyn Checker>, Error> {
                 partition: opts.partition,
                 fail_cas_observes: opts.fail_cas_observes,
                 init: opts.init.clone(),
+                all_anomalies: opts.all_anomalies,
             })
         }
         "consistency" => {
