@@ -271,8 +271,8 @@ fn run<M: Model>(
     parts.sort_by_key(|p| std::cmp::Reverse(p.1.len()));
     let cancel = AtomicBool::new(false);
     let nparts = parts.len().max(1);
-    let threads = rayon::current_num_threads().max(1);
-    let per_part_bytes = opts.max_bytes / threads;
+    // One budget for all the partitions, shared as they run.
+    let used = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<PartResult> = parts
         .par_iter()
         .map(|(key, idxs)| {
@@ -341,8 +341,9 @@ fn run<M: Model>(
             let checked = sops.len();
             let limits = Limits {
                 deadline,
-                max_bytes: per_part_bytes,
+                max_bytes: opts.max_bytes,
                 cancel: Some(&cancel),
+                used: Some(&used),
             };
             let (outcome, stats) = wgl::search(&seeded, &sops, limits);
             match outcome {

@@ -73,6 +73,11 @@ pub trait Model: Sync {
     fn removable(&self, _ops: &[(&Self::Op, bool)]) -> Vec<bool> {
         Vec::new()
     }
+    /// Bytes a state holds on the heap beyond its own size (a string's
+    /// text, a map's entries), for the search's memory budget.
+    fn state_heap_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
     fn describe_state(&self, state: &Self::State, vals: &ValTable) -> String;
     fn describe_op(&self, op: &Self::Op, vals: &ValTable) -> String;
     /// Why `op` cannot follow `state` (called only when `step` returned None).
@@ -115,6 +120,9 @@ impl<M: Model> Model for Seeded<'_, M> {
     }
     fn removable(&self, ops: &[(&Self::Op, bool)]) -> Vec<bool> {
         self.inner.removable(ops)
+    }
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        self.inner.state_heap_bytes(state)
     }
     fn describe_state(&self, state: &Self::State, vals: &ValTable) -> String {
         self.inner.describe_state(state, vals)

@@ -38,7 +38,7 @@ use crate::model::Model;
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// One operation of a partition, ready for the search.
@@ -55,10 +55,47 @@ pub struct SearchOp<O> {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits<'a> {
     pub deadline: Option<Instant>,
-    /// Approximate bytes the memo table and state store may use.
+    /// Approximate bytes the memo table and state store may use: this
+    /// search's alone, or, with `used`, all the searches sharing it.
     pub max_bytes: usize,
     /// Set by another partition that found a violation: stop early.
     pub cancel: Option<&'a AtomicBool>,
+    /// The bytes in use by every search that shares `max_bytes` (each adds
+    /// its own and takes it back when it ends), so that one hard partition
+    /// may use what the finished ones no longer hold.
+    pub used: Option<&'a AtomicUsize>,
+}
+
+/// Takes a search's reported bytes back out of the shared count when the
+/// search ends, however it ends.
+struct Reported<'a> {
+    used: Option<&'a AtomicUsize>,
+    bytes: usize,
+}
+
+impl Reported<'_> {
+    /// Reports `bytes` in use now; returns the shared total (this search's
+    /// alone without a shared count).
+    fn update(&mut self, bytes: usize) -> usize {
+        let Some(u) = self.used else {
+            return bytes;
+        };
+        if bytes >= self.bytes {
+            u.fetch_add(bytes - self.bytes, Ordering::Relaxed);
+        } else {
+            u.fetch_sub(self.bytes - bytes, Ordering::Relaxed);
+        }
+        self.bytes = bytes;
+        u.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Reported<'_> {
+    fn drop(&mut self) {
+        if let Some(u) = self.used {
+            u.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Default for Limits<'_> {
@@ -67,6 +104,7 @@ impl Default for Limits<'_> {
             deadline: None,
             max_bytes: usize::MAX,
             cancel: None,
+            used: None,
         }
     }
 }
@@ -417,6 +455,12 @@ fn dfs<M: Model>(
     let mut dense: Vec<u32> = vec![UNSEEN; n];
     let mut transitions: FxHashMap<u64, u32> = Default::default();
     let state_size = std::mem::size_of::<M::State>() * 2 + 16;
+    // What the states hold beyond their own size (a string, a map).
+    let mut state_heap = 0usize;
+    let mut reported = Reported {
+        used: limits.used,
+        bytes: 0,
+    };
 
     let mut bits = LinSet::new(n);
     let mut zob: u64 = 0;
@@ -477,9 +521,12 @@ fn dfs<M: Model>(
             }
             let bytes = memo.bytes()
                 + states.len() * state_size
+                + state_heap
                 + transitions.capacity() * 16
-                + dense.capacity() * 4;
-            if bytes > limits.max_bytes {
+                + dense.capacity() * 4
+                + stack.capacity() * 16
+                + (next.capacity() + prev.capacity()) * 4;
+            if reported.update(bytes) > limits.max_bytes {
                 let why = format!(
                     "memory budget of {} MiB exhausted after {} steps ({} memoized configurations) over {} operations",
                     limits.max_bytes >> 20,
@@ -511,7 +558,14 @@ fn dfs<M: Model>(
             } else {
                 let s = match model.step(states.get(state), &ops[op as usize].op) {
                     None => ILLEGAL,
-                    Some(t) => states.intern(t),
+                    Some(t) => {
+                        let (known, heap) = (states.len(), model.state_heap_bytes(&t));
+                        let id = states.intern(t);
+                        if states.len() > known {
+                            state_heap += heap;
+                        }
+                        id
+                    }
                 };
                 if s != ILLEGAL && (s as usize) < dense_limit && dense.len() < (s as usize + 1) * n
                 {

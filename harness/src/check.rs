@@ -611,7 +611,8 @@ pub fn run(args: &CheckArgs) -> i32 {
     if args.json {
         let doc = serde_json::json!({
             "files": reports,
-            "summary": {"files": reports.len(), "valid": valid, "invalid": invalid, "unknown": unknown, "errors": errors, "seconds": total, "exit": code},
+            "summary": {"files": reports.len(), "valid": valid, "invalid": invalid, "unknown": unknown, "errors": errors, "seconds": total, "exit": code,
+                        "max_memory_mib": mib, "max_memory_default": args.max_memory.is_none()},
         });
         let _ = writeln!(
             out,
@@ -640,8 +641,13 @@ pub fn run(args: &CheckArgs) -> i32 {
     }
     let _ = writeln!(
         out,
-        "{} files: {valid} valid, {invalid} invalid, {unknown} unknown, {errors} errors in {total:.3} s",
-        reports.len()
+        "{} files: {valid} valid, {invalid} invalid, {unknown} unknown, {errors} errors in {total:.3} s (memory budget {mib} MiB{})",
+        reports.len(),
+        if args.max_memory.is_none() {
+            ", half the memory available; --max-memory sets it"
+        } else {
+            ""
+        }
     );
     for r in reports.iter().filter(|r| !r.named_events.is_empty()) {
         let each: Vec<String> = r

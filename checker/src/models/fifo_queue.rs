@@ -83,6 +83,9 @@ impl Model for FifoQueueModel {
     fn init(&self) -> VecDeque<u32> {
         VecDeque::new()
     }
+    fn state_heap_bytes(&self, s: &VecDeque<u32>) -> usize {
+        s.capacity() * 4
+    }
     fn step(&self, s: &VecDeque<u32>, op: &QueueOp) -> Option<VecDeque<u32>> {
         match *op {
             QueueOp::Enqueue(x) => {

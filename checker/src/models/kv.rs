@@ -145,6 +145,9 @@ impl Model for KvModel {
     fn init(&self) -> Text {
         Text::new("")
     }
+    fn state_heap_bytes(&self, s: &Text) -> usize {
+        s.as_str().len() + 16
+    }
     /// `--init S`: every key starts as the string `S`; an object maps each
     /// key to its start (others start empty).
     fn initial(&self, init: &Value, key: Option<&str>, _: &mut ValTable) -> Result<Text, OpError> {
@@ -197,6 +200,10 @@ impl Model for KvMapModel {
     }
     fn init(&self) -> KvMap {
         BTreeMap::new()
+    }
+    fn state_heap_bytes(&self, s: &KvMap) -> usize {
+        // A map node per entry; the texts are shared with other states.
+        s.len() * 2 * std::mem::size_of::<Text>()
     }
     /// `--init '{"k": "s", ...}'`: each key starts as its string.
     fn initial(&self, init: &Value, _: Option<&str>, _: &mut ValTable) -> Result<KvMap, OpError> {

@@ -75,6 +75,9 @@ impl Model for MultiRegisterModel {
     fn init(&self) -> Self::State {
         Vec::new()
     }
+    fn state_heap_bytes(&self, s: &Self::State) -> usize {
+        s.capacity() * 8
+    }
     /// `--init '{"x": 0, "y": 0}'`: each named register starts at its
     /// value (a key written as a string of digits also names the integer
     /// key); the others start nil.

@@ -25,6 +25,9 @@ impl Model for SetModel {
     fn init(&self) -> Arc<[u32]> {
         Arc::from(Vec::new())
     }
+    fn state_heap_bytes(&self, s: &Arc<[u32]>) -> usize {
+        s.len() * 4 + 16
+    }
     fn step(&self, s: &Arc<[u32]>, op: &SetOp) -> Option<Arc<[u32]>> {
         match op {
             SetOp::Read(r) => (r == s).then(|| s.clone()),

@@ -21,6 +21,9 @@ impl Model for UnorderedQueueModel {
     fn init(&self) -> Arc<[u32]> {
         Arc::from(Vec::new())
     }
+    fn state_heap_bytes(&self, s: &Arc<[u32]>) -> usize {
+        s.len() * 4 + 16
+    }
     fn step(&self, s: &Arc<[u32]>, op: &QueueOp) -> Option<Arc<[u32]>> {
         match *op {
             QueueOp::Enqueue(x) => {
