@@ -4,8 +4,10 @@
 #
 #   scripts/bench-checker.sh [RUNS]        (default 5 runs per subset)
 #
-# Env: DATA (default ../shared/data/porcupine), BASELINE_CMD (optional: a
-# command taking the same file list, e.g. a Porcupine driver, timed on the
+# Env: DATA (default ../shared/data/porcupine; every *.log under jepsen/ and
+# *.txt under kv/ is timed, so more Porcupine files dropped there count),
+# BASELINE_CMD (optional: a command taking the same arguments, e.g. a
+# Porcupine driver or a previous build's `faultline check`, timed on the
 # same subsets so the ratio is measured in the same run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,9 @@ trap 'rm -rf "$TMP"' EXIT
 
 echo "generating a 1,000,000-op history (1000 keys, 10 processes)..."
 $BIN synth --ops 1000000 --keys 1000 --processes 10 --seed 1 --out "$TMP/1m.jsonl"
+echo "generating single-key invalid histories (10k and 100k ops, 10 processes)..."
+$BIN synth --ops 10000 --keys 1 --processes 10 --seed 1 --invalid --out "$TMP/10k-1key-bad.jsonl"
+$BIN synth --ops 100000 --keys 1 --processes 10 --seed 1 --invalid --out "$TMP/100k-1key-bad.jsonl"
 
 # median wall seconds and max peak RSS (MiB) of RUNS runs of "$@"
 measure() {
@@ -64,4 +69,6 @@ run "etcd: etcd_002"            0.40 "$DATA/jepsen/etcd_002.log"
 run "kv: all, partitioned"      0.29 "$DATA"/kv/*.txt
 run "kv: c10-bad --no-partition" 5.70 --no-partition "$DATA/kv/c10-bad.txt"
 run "synthetic: 1M ops, 1k keys" - "$TMP/1m.jsonl"
+run "synthetic: 10k, 1 key, bad" - "$TMP/10k-1key-bad.jsonl"
+run "synthetic: 100k, 1 key, bad" - --max-memory 2048 --timeout 30 "$TMP/100k-1key-bad.jsonl"
 echo "(porcupine ref = midpoint of the Porcupine v1.3.0 timings quoted in the checker issue for this machine kind; not measured here)"
