@@ -345,7 +345,10 @@ fn run<M: Model>(
                 cancel: Some(&cancel),
                 used: Some(&used),
             };
-            let (outcome, stats) = wgl::search(&seeded, &sops, limits);
+            let (outcome, stats) = match decide_impossible(&seeded, &sops, limits) {
+                Some(decided) => decided,
+                None => wgl::search(&seeded, &sops, limits),
+            };
             match outcome {
                 Outcome::Linearizable { .. } => PartResult::Valid(stats, checked),
                 Outcome::Unknown { reason } => PartResult::Unknown(reason, stats, checked),
@@ -425,6 +428,60 @@ fn run<M: Model>(
         more_counterexamples,
         stats,
     })
+}
+
+/// When the model names an op that no reachable state accepts
+/// ([`Model::impossible`]), the partition is not linearizable in any order:
+/// deciding it needs no exhaustive search. The witness is a linearization
+/// of the ops invoked before that op returned (those still running then
+/// count as indeterminate), found by the ordinary search, after which the op
+/// cannot come. If those ops have no linearization either, theirs is the
+/// earlier violation and is reported instead.
+fn decide_impossible<M: Model>(
+    model: &M,
+    sops: &[SearchOp<M::Op>],
+    limits: Limits<'_>,
+) -> Option<(Outcome<M::State>, wgl::Stats)> {
+    let keep: Vec<(&M::Op, bool)> = sops.iter().map(|o| (&o.op, o.ret.is_some())).collect();
+    let i = model.impossible(&model.init(), &keep)?;
+    let ret_i = sops[i].ret?;
+    let mut index: Vec<u32> = Vec::new();
+    let mut sub: Vec<SearchOp<M::Op>> = Vec::new();
+    for (j, o) in sops.iter().enumerate() {
+        if j != i && o.call < ret_i {
+            index.push(j as u32);
+            sub.push(SearchOp {
+                op: o.op.clone(),
+                call: o.call,
+                ret: o.ret.filter(|&r| r < ret_i),
+            });
+        }
+    }
+    let (outcome, stats) = wgl::search(model, &sub, limits);
+    let outcome = match outcome {
+        Outcome::Linearizable { order } => {
+            let mut state = model.init();
+            for &k in &order {
+                state = model
+                    .step(&state, &sub[k as usize].op)
+                    .unwrap_or_else(|| state.clone());
+            }
+            Outcome::NotLinearizable(wgl::Stuck {
+                prefix: order.iter().map(|&k| index[k as usize]).collect(),
+                state,
+                stuck: i as u32,
+                candidates: vec![i as u32],
+            })
+        }
+        Outcome::NotLinearizable(s) => Outcome::NotLinearizable(wgl::Stuck {
+            prefix: s.prefix.iter().map(|&k| index[k as usize]).collect(),
+            state: s.state,
+            stuck: index[s.stuck as usize],
+            candidates: s.candidates.iter().map(|&k| index[k as usize]).collect(),
+        }),
+        unknown => unknown,
+    };
+    Some((outcome, stats))
 }
 
 fn view<M: Model>(model: &M, op: &Operation, mop: &M::Op, vals: &ValTable) -> OpView {

@@ -73,6 +73,14 @@ pub trait Model: Sync {
     fn removable(&self, _ops: &[(&Self::Op, bool)]) -> Vec<bool> {
         Vec::new()
     }
+    /// An op with a return (`ops[i].1`) that no state reachable from `init`
+    /// with these ops accepts, if the model can tell cheaply (a register
+    /// read of a value nothing writes). Such a partition is not
+    /// linearizable in any order, which the search would otherwise prove by
+    /// exhausting every order before that op. `None` is always safe.
+    fn impossible(&self, _init: &Self::State, _ops: &[(&Self::Op, bool)]) -> Option<usize> {
+        None
+    }
     /// Bytes a state holds on the heap beyond its own size (a string's
     /// text, a map's entries), for the search's memory budget.
     fn state_heap_bytes(&self, _state: &Self::State) -> usize {
@@ -123,6 +131,9 @@ impl<M: Model> Model for Seeded<'_, M> {
     }
     fn state_heap_bytes(&self, state: &Self::State) -> usize {
         self.inner.state_heap_bytes(state)
+    }
+    fn impossible(&self, init: &Self::State, ops: &[(&Self::Op, bool)]) -> Option<usize> {
+        self.inner.impossible(init, ops)
     }
     fn describe_state(&self, state: &Self::State, vals: &ValTable) -> String {
         self.inner.describe_state(state, vals)

@@ -127,6 +127,41 @@ impl Model for RegisterModel {
         }
     }
 
+    /// A completed read of a value that neither the initial state nor any
+    /// write or cas (applied or indeterminate) puts in the register, or an
+    /// applied cas from such a value: no order makes it legal.
+    fn impossible(&self, init: &u32, ops: &[(&RegisterOp, bool)]) -> Option<usize> {
+        let mut held: rustc_hash::FxHashSet<u32> = Default::default();
+        held.insert(*init);
+        for (o, _) in ops {
+            match **o {
+                RegisterOp::Write(v) => {
+                    held.insert(v);
+                }
+                RegisterOp::Cas {
+                    to,
+                    outcome: CasOutcome::Applied | CasOutcome::Unknown,
+                    ..
+                } => {
+                    held.insert(to);
+                }
+                _ => {}
+            }
+        }
+        ops.iter().position(|(o, completed)| {
+            *completed
+                && match **o {
+                    RegisterOp::Read(v) => !held.contains(&v),
+                    RegisterOp::Cas {
+                        from,
+                        outcome: CasOutcome::Applied,
+                        ..
+                    } => !held.contains(&from),
+                    _ => false,
+                }
+        })
+    }
+
     /// An indeterminate write (or cas) whose value no op observes (no read
     /// returns it, no cas expects it) can be left out: wherever it was placed
     /// in a linearization, taking it out only changes the state over a stretch
