@@ -249,7 +249,13 @@ fn partitions(ops: &[Operation], by_key: bool) -> Vec<(Option<String>, Vec<usize
     parts
 }
 
+/// Steps each key may take in the first round (see [`run`]): a few
+/// milliseconds.
+const FIRST_ROUND_STEPS: u64 = 100_000;
+
 enum PartResult {
+    /// Not decided within the first round's step budget.
+    Undecided,
     Valid(wgl::Stats, usize),
     Invalid(Box<Counterexample>, wgl::Stats, usize),
     Unknown(String, wgl::Stats, usize),
@@ -273,96 +279,118 @@ fn run<M: Model>(
     let nparts = parts.len().max(1);
     // One budget for all the partitions, shared as they run.
     let used = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<PartResult> = parts
-        .par_iter()
-        .map(|(key, idxs)| {
-            if cancel.load(Ordering::Relaxed) {
-                return PartResult::Unknown("cancelled".into(), wgl::Stats::default(), 0);
+    let search_part = |key: &Option<String>, idxs: &Vec<usize>, max_steps: u64| {
+        if cancel.load(Ordering::Relaxed) {
+            return PartResult::Unknown("cancelled".into(), wgl::Stats::default(), 0);
+        }
+        let mut vals = ValTable::new();
+        let seeded = match model.initial(&opts.init, key.as_deref(), &mut vals) {
+            Ok(init) => Seeded { inner: model, init },
+            Err(e) => {
+                return PartResult::Bad(InputError::new(
+                    source,
+                    0,
+                    Some(e.field),
+                    format!("model {}: {}", model.name(), e.message),
+                ))
             }
-            let mut vals = ValTable::new();
-            let seeded = match model.initial(&opts.init, key.as_deref(), &mut vals) {
-                Ok(init) => Seeded { inner: model, init },
-                Err(e) => {
-                    return PartResult::Bad(InputError::new(
-                        source,
-                        0,
-                        Some(e.field),
-                        format!("model {}: {}", model.name(), e.message),
-                    ))
+        };
+        let mut sops: Vec<SearchOp<M::Op>> = Vec::with_capacity(idxs.len());
+        let mut origin: Vec<usize> = Vec::with_capacity(idxs.len());
+        for &i in idxs {
+            let op = &ops[i];
+            match model.prepare(op, &mut vals) {
+                Ok(Some(m)) => {
+                    sops.push(SearchOp {
+                        op: m,
+                        call: op.call as u64,
+                        ret: op.ret.map(|r| r as u64),
+                    });
+                    origin.push(i);
                 }
-            };
-            let mut sops: Vec<SearchOp<M::Op>> = Vec::with_capacity(idxs.len());
-            let mut origin: Vec<usize> = Vec::with_capacity(idxs.len());
-            for &i in idxs {
-                let op = &ops[i];
-                match model.prepare(op, &mut vals) {
-                    Ok(Some(m)) => {
-                        sops.push(SearchOp {
-                            op: m,
-                            call: op.call as u64,
-                            ret: op.ret.map(|r| r as u64),
-                        });
-                        origin.push(i);
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        let line = if op.complete_line > 0
-                            && e.field == "value"
-                            && op.status == Status::Ok
-                        {
+                Ok(None) => {}
+                Err(e) => {
+                    let line =
+                        if op.complete_line > 0 && e.field == "value" && op.status == Status::Ok {
                             op.complete_line
                         } else {
                             op.invoke_line
                         };
-                        return PartResult::Bad(InputError::new(
-                            source,
-                            line,
-                            Some(e.field),
-                            format!("model {}: {}", model.name(), e.message),
-                        ));
-                    }
+                    return PartResult::Bad(InputError::new(
+                        source,
+                        line,
+                        Some(e.field),
+                        format!("model {}: {}", model.name(), e.message),
+                    ));
                 }
             }
-            // Ops the model says cannot matter are left out of the search.
-            let keep: Vec<(&M::Op, bool)> = sops.iter().map(|o| (&o.op, o.ret.is_some())).collect();
-            let removable = model.removable(&keep);
-            if removable.iter().any(|&r| r) {
-                let mut i = 0;
-                sops.retain(|_| {
-                    i += 1;
-                    !removable[i - 1]
-                });
-                let mut j = 0;
-                origin.retain(|_| {
-                    j += 1;
-                    !removable[j - 1]
-                });
-            }
-            let checked = sops.len();
-            let limits = Limits {
-                deadline,
-                max_bytes: opts.max_bytes,
-                cancel: Some(&cancel),
-                used: Some(&used),
-            };
-            let (outcome, stats) = match decide_impossible(&seeded, &sops, limits) {
-                Some(decided) => decided,
-                None => wgl::search(&seeded, &sops, limits),
-            };
-            match outcome {
-                Outcome::Linearizable { .. } => PartResult::Valid(stats, checked),
-                Outcome::Unknown { reason } => PartResult::Unknown(reason, stats, checked),
-                Outcome::NotLinearizable(stuck) => {
-                    if !opts.all_anomalies {
-                        cancel.store(true, Ordering::Relaxed);
-                    }
-                    let cx =
-                        counterexample(&seeded, ops, &sops, &origin, &vals, key.clone(), stuck);
-                    PartResult::Invalid(Box::new(cx), stats, checked)
+        }
+        // Ops the model says cannot matter are left out of the search.
+        let keep: Vec<(&M::Op, bool)> = sops.iter().map(|o| (&o.op, o.ret.is_some())).collect();
+        let removable = model.removable(&keep);
+        if removable.iter().any(|&r| r) {
+            let mut i = 0;
+            sops.retain(|_| {
+                i += 1;
+                !removable[i - 1]
+            });
+            let mut j = 0;
+            origin.retain(|_| {
+                j += 1;
+                !removable[j - 1]
+            });
+        }
+        let checked = sops.len();
+        let limits = Limits {
+            deadline,
+            max_bytes: opts.max_bytes,
+            cancel: Some(&cancel),
+            used: Some(&used),
+            max_steps,
+        };
+        let (outcome, stats) = match decide_impossible(&seeded, &sops, limits) {
+            Some(decided) => decided,
+            None => wgl::search(&seeded, &sops, limits),
+        };
+        match outcome {
+            Outcome::Linearizable { .. } => PartResult::Valid(stats, checked),
+            Outcome::Unknown { reason } if reason == wgl::STEP_CAP => PartResult::Undecided,
+            Outcome::Unknown { reason } => PartResult::Unknown(reason, stats, checked),
+            Outcome::NotLinearizable(stuck) => {
+                if !opts.all_anomalies {
+                    cancel.store(true, Ordering::Relaxed);
                 }
+                let cx = counterexample(&seeded, ops, &sops, &origin, &vals, key.clone(), stuck);
+                PartResult::Invalid(Box::new(cx), stats, checked)
             }
+        }
+    };
+    // Two rounds, so that one hard key cannot hide an easy violation in
+    // another (the check stops at the first key found not linearizable):
+    // first every key with a small step budget, then the keys still
+    // undecided with no step budget. A key searched twice costs at most
+    // FIRST_ROUND_STEPS more.
+    let mut results: Vec<PartResult> = parts
+        .par_iter()
+        .map(|(key, idxs)| {
+            let cap = if parts.len() > 1 {
+                FIRST_ROUND_STEPS
+            } else {
+                u64::MAX
+            };
+            search_part(key, idxs, cap)
         })
         .collect();
+    let undecided: Vec<usize> = (0..results.len())
+        .filter(|&i| matches!(results[i], PartResult::Undecided))
+        .collect();
+    let second: Vec<PartResult> = undecided
+        .par_iter()
+        .map(|&i| search_part(&parts[i].0, &parts[i].1, u64::MAX))
+        .collect();
+    for (i, r) in undecided.into_iter().zip(second) {
+        results[i] = r;
+    }
 
     let mut stats = SearchStats::default();
     let mut checked_ops = 0;
@@ -372,6 +400,7 @@ fn run<M: Model>(
     let mut bad: Option<InputError> = None;
     for r in results {
         let (s, c) = match r {
+            PartResult::Undecided => unreachable!("the second round decides every key"),
             PartResult::Bad(e) => {
                 if bad.as_ref().is_none_or(|b| e.line < b.line) {
                     bad = Some(e);

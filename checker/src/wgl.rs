@@ -64,7 +64,13 @@ pub struct Limits<'a> {
     /// its own and takes it back when it ends), so that one hard partition
     /// may use what the finished ones no longer hold.
     pub used: Option<&'a AtomicUsize>,
+    /// Steps the search may take; past them the outcome is unknown with
+    /// the reason [`STEP_CAP`].
+    pub max_steps: u64,
 }
+
+/// The reason of an unknown outcome whose step budget ran out.
+pub const STEP_CAP: &str = "step budget exhausted";
 
 /// Takes a search's reported bytes back out of the shared count when the
 /// search ends, however it ends.
@@ -105,6 +111,7 @@ impl Default for Limits<'_> {
             max_bytes: usize::MAX,
             cancel: None,
             used: None,
+            max_steps: u64::MAX,
         }
     }
 }
@@ -511,6 +518,11 @@ fn dfs<M: Model>(
                     stats,
                     &mut || states.len(),
                 );
+            }
+            if stats.steps >= limits.max_steps {
+                return finish(End::Budget(STEP_CAP.into()), best, stats, &mut || {
+                    states.len()
+                });
             }
             if limits.deadline.is_some_and(|d| Instant::now() >= d) {
                 let why = format!(
