@@ -154,10 +154,8 @@ impl Bank {
                 }
                 "transfer" => {
                     let v = &op.input;
-                    let field_ok = |k: &str| match v.get(k) {
-                        Some(Value::Number(_)) | Some(Value::String(_)) => true,
-                        _ => false,
-                    };
+                    let field_ok =
+                        |k: &str| matches!(v.get(k), Some(Value::Number(_) | Value::String(_)));
                     let amount_ok = v.get("amount").is_some_and(Value::is_number);
                     if !v.is_object() || !field_ok("from") || !field_ok("to") || !amount_ok {
                         return Err(op_error(
