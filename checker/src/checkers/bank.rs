@@ -53,7 +53,7 @@
 //! value}` plus `unexpected` / `nils` / `total` / `negative`.
 //! Anomalies: one per bad read (the first [`MAX_LISTED`]), part = its kind.
 
-use super::jepsen::{done_index, f_of, ignored_by_f, op_error, shown};
+use super::jepsen::{done_index, f_of, ignored_by_f, input_unknown, op_error, shown};
 use crate::checker::{Anomaly, Budget, CheckResult, Checker};
 use crate::history::{History, InputError, Operation, Status};
 use crate::verdict::Verdict;
@@ -113,6 +113,25 @@ impl Bank {
         let mut transfers = BTreeMap::<&str, u64>::new();
         let mut ignored = Vec::new();
         for op in ops {
+            if let (Some(k), "read" | "transfer") = (&op.key, f_of(op)) {
+                // The reader took a two-element value for an independent
+                // [key value] tuple; bank histories have no keys.
+                let (v, completion) = match f_of(op) {
+                    "read" => (&op.output, true),
+                    _ => (&op.input, false),
+                };
+                return Err(op_error(
+                    source,
+                    op,
+                    completion,
+                    "value",
+                    format!(
+                        "a bank {} value must be a map, found the pair {} (read as an independent [key value] tuple; bank histories have no keys)",
+                        f_of(op),
+                        shown(&serde_json::json!([k, v]))
+                    ),
+                ));
+            }
             match f_of(op) {
                 "read" => {
                     if op.status != Status::Ok {
@@ -449,7 +468,7 @@ impl Checker for Bank {
             .and_then(|ops| self.run(&history.source, &ops))
         {
             Ok(r) => r,
-            Err(e) => CheckResult::unknown("bank", e.to_string()),
+            Err(e) => input_unknown("bank", e),
         }
     }
 }

@@ -41,7 +41,7 @@
 //! outside its bounds, with `distance`), `keys` (how many counters),
 //! `ignored`. Anomalies: one per bad read (the first [`MAX_LISTED`]).
 
-use super::jepsen::{done_index, f_of, ignored_by_f, key_text, op_error, shown};
+use super::jepsen::{done_index, f_of, ignored_by_f, input_unknown, key_text, op_error, shown};
 use crate::checker::{Anomaly, Budget, CheckResult, Checker};
 use crate::history::{History, InputError, Operation, Status};
 use crate::verdict::Verdict;
@@ -300,7 +300,7 @@ impl Checker for Counter {
             .and_then(|ops| self.run(&history.source, &ops))
         {
             Ok(r) => r,
-            Err(e) => CheckResult::unknown("counter", e.to_string()),
+            Err(e) => input_unknown("counter", e),
         }
     }
 }

@@ -10,7 +10,7 @@ use super::counter::Counter;
 use super::long_fork::LongFork;
 use super::set_full::SetFull;
 use super::{Error, Options};
-use crate::checker::Checker;
+use crate::checker::{CheckResult, Checker};
 use crate::history::{InputError, Operation};
 use serde_json::Value;
 
@@ -126,6 +126,20 @@ pub(crate) fn op_error(
         op.invoke_line
     };
     InputError::new(source, line, Some(field), message)
+}
+
+/// The `unknown` result of a checker that met input it cannot read: the
+/// error as text in `error`, and as `input-error` (`file`, `line`, `field`,
+/// `message`) so that a caller can report it as the input error it is.
+pub(crate) fn input_unknown(checker: &str, e: InputError) -> CheckResult {
+    let mut r = CheckResult::unknown(checker, e.to_string());
+    if let Value::Object(m) = &mut r.details {
+        m.insert(
+            "input-error".into(),
+            serde_json::to_value(&e).unwrap_or_default(),
+        );
+    }
+    r
 }
 
 /// A value described for an error message, clipped.

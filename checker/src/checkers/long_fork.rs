@@ -51,7 +51,7 @@
 //! to the value read), `error` (why unknown), `ignored-txns`. Anomalies:
 //! one per fork listed, naming both reads.
 
-use super::jepsen::{done_index, key_text, op_error, shown};
+use super::jepsen::{done_index, input_unknown, key_text, op_error, shown};
 use crate::checker::{Anomaly, Budget, CheckResult, Checker};
 use crate::history::{History, InputError, Operation, Status};
 use crate::verdict::Verdict;
@@ -352,7 +352,7 @@ impl Checker for LongFork {
             .and_then(|ops| self.run(&history.source, &ops))
         {
             Ok(r) => r,
-            Err(e) => CheckResult::unknown("long-fork", e.to_string()),
+            Err(e) => input_unknown("long-fork", e),
         }
     }
 }

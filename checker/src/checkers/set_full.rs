@@ -62,7 +62,7 @@
 //! duplicated and unexpected element, and each stale one with
 //! `linearizable` (the first [`MAX_LISTED`] of each).
 
-use super::jepsen::{f_of, ignored_by_f, key_text, op_error, quantiles, shown};
+use super::jepsen::{f_of, ignored_by_f, input_unknown, key_text, op_error, quantiles, shown};
 use crate::checker::{Anomaly, Budget, CheckResult, Checker};
 use crate::history::{History, InputError, Operation, Status};
 use crate::verdict::Verdict;
@@ -537,7 +537,7 @@ impl Checker for SetFull {
             .and_then(|ops| self.run(&history.source, &ops))
         {
             Ok(r) => r,
-            Err(e) => CheckResult::unknown("set-full", e.to_string()),
+            Err(e) => input_unknown("set-full", e),
         }
     }
 }
