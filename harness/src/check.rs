@@ -131,6 +131,26 @@ impl CheckArgs {
             long_fork_group_size: self.group_size.and_then(|n| usize::try_from(n).ok()),
         }
     }
+
+    /// A flag of a Jepsen checker given while that checker does not run:
+    /// the message saying so (a flag is never ignored silently).
+    fn jepsen_flag_error(&self) -> Option<String> {
+        let names = self.checker_names();
+        let runs = |c: &str| names.iter().any(|n| n.trim().split(':').next() == Some(c));
+        let flags = [
+            ("--total-amount", self.total_amount.is_some(), "bank"),
+            ("--accounts", self.accounts.is_some(), "bank"),
+            ("--negative-balances", self.negative_balances, "bank"),
+            ("--linearizable", self.linearizable, "set-full"),
+            ("--group-size", self.group_size.is_some(), "long-fork"),
+        ];
+        flags
+            .into_iter()
+            .find(|&(_, given, c)| given && !runs(c))
+            .map(|(flag, _, c)| {
+                format!("{flag} is an option of the {c} checker: use it with --model {c} (or --checker {c})")
+            })
+    }
     // end of jepsen's other checkers
 
     /// The registry options these arguments give for a file in `format`
@@ -614,6 +634,10 @@ pub fn run(args: &CheckArgs) -> i32 {
             args.model.as_deref().unwrap_or_default(),
             args.model.as_deref().unwrap_or_default()
         );
+        return 255;
+    }
+    if let Some(e) = args.jepsen_flag_error() {
+        eprintln!("error: {e}");
         return 255;
     }
     let names = args.checker_names();

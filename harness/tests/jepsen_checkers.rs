@@ -358,6 +358,35 @@ fn model_and_checker_together_are_refused() {
     assert_eq!(out.status.code(), Some(255), "{}", show(&out));
     // --checker names them too; a read of 0 with no adds is in bounds.
     expect(0, &["--checker", "counter"], &f);
+    // An option of a checker that does not run is refused, not ignored.
+    for (flag, value) in [
+        ("--total-amount", Some("100")),
+        ("--linearizable", None),
+        ("--group-size", Some("3")),
+    ] {
+        let mut args = vec!["--model", "counter", flag];
+        args.extend(value);
+        let out = expect(255, &args, &f);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{flag} is an option of the")),
+            "{}",
+            show(&out)
+        );
+    }
+    // With bank named, --total-amount is taken (and bank reads this
+    // counter history's read as a bad op).
+    let out = expect(
+        255,
+        &["--checker", "counter,bank", "--total-amount", "0"],
+        &f,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a bank read's value must be a map"),
+        "{}",
+        show(&out)
+    );
     // Composed with set-full, whose reads must be collections: an error.
     let out = expect(255, &["--checker", "counter,set-full:linearizable"], &f);
     let err = String::from_utf8_lossy(&out.stderr);

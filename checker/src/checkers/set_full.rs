@@ -459,8 +459,8 @@ impl SetFull {
             "duplicated".into(),
             Value::Object(
                 duplicated
-                    .iter()
-                    .map(|(k, (_, n, _))| (k.clone(), json!(n)))
+                    .values()
+                    .map(|(v, n, _)| (super::text(v), json!(n)))
                     .collect(),
             ),
         );
@@ -489,7 +489,10 @@ impl SetFull {
         for (v, n, read) in duplicated.values().take(MAX_LISTED) {
             anomalies.push(Anomaly {
                 part: "duplicated".into(),
-                what: format!("duplicated: a read shows element {v} {n} times"),
+                what: format!(
+                    "duplicated: a read shows element {} {n} times",
+                    super::text(v)
+                ),
                 ops: vec![*read],
             });
         }
