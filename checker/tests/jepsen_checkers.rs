@@ -701,3 +701,48 @@ fn the_registry_builds_jepsens_checkers_with_their_parameters() {
     let h = history(&cat(&[&add(0, 1, "ok"), &read(1, json!(1))]));
     assert_eq!(c.check_each(&h, &Budget::default()).len(), 2);
 }
+
+// ---------------------------------------------------------------- budgets
+
+#[test]
+fn set_full_and_long_fork_give_up_with_unknown_when_the_budget_runs_out() {
+    let spent = Budget {
+        timeout: Some(std::time::Duration::ZERO),
+        ..Budget::default()
+    };
+    let mut evs = set_add(0, 1, "ok").to_vec();
+    for _ in 0..200 {
+        evs.extend(read(1, json!([1])));
+    }
+    let c = checkers::by_name("set-full", &Options::default()).unwrap();
+    let h = history(&evs);
+    assert_eq!(c.check(&h, &Budget::default()).verdict, Verdict::Valid);
+    let r = c.check(&h, &spent);
+    assert_eq!(r.verdict, Verdict::Unknown);
+    let why = r.reason().unwrap();
+    assert!(
+        why.contains("time budget") && why.contains("of 200 ok reads"),
+        "{why}"
+    );
+
+    // 128 distinct states of a group of 7 keys: 8128 pairs to compare.
+    let keys: Vec<i64> = (0..7).collect();
+    let mut evs = Vec::new();
+    for state in 0..128u32 {
+        let vs: Vec<Value> = keys
+            .iter()
+            .map(|&k| if state >> k & 1 == 1 { json!(1) } else { N })
+            .collect();
+        evs.extend(rd(state as u64, &keys, &vs));
+    }
+    let c = checkers::by_name("long-fork:7", &Options::default()).unwrap();
+    let h = history(&evs);
+    assert_eq!(c.check(&h, &Budget::default()).verdict, Verdict::Invalid);
+    let r = c.check(&h, &spent);
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert!(
+        r.reason().unwrap().contains("time budget"),
+        "{:?}",
+        r.reason()
+    );
+}

@@ -142,6 +142,27 @@ pub(crate) fn input_unknown(checker: &str, e: InputError) -> CheckResult {
     r
 }
 
+/// The `unknown` result of a checker whose time budget ran out, saying
+/// how far it got.
+pub(crate) fn out_of_time(checker: &str, seconds: f64, progress: String) -> CheckResult {
+    CheckResult {
+        verdict: crate::verdict::Verdict::Unknown,
+        details: serde_json::json!({
+            "checker": checker,
+            "verdict": "unknown",
+            "reason": format!("the time budget of {seconds:.1} s ran out after {progress}"),
+        }),
+        anomalies: Vec::new(),
+    }
+}
+
+/// When a check that starts now must stop.
+pub(crate) fn deadline(budget: &crate::checker::Budget) -> Option<std::time::Instant> {
+    budget
+        .timeout
+        .and_then(|t| std::time::Instant::now().checked_add(t))
+}
+
 /// A value described for an error message, clipped.
 pub(crate) fn shown(v: &Value) -> String {
     super::clip(&v.to_string(), 80)

@@ -51,12 +51,13 @@
 //! to the value read), `error` (why unknown), `ignored-txns`. Anomalies:
 //! one per fork listed, naming both reads.
 
-use super::jepsen::{done_index, input_unknown, key_text, op_error, shown};
+use super::jepsen::{deadline, done_index, input_unknown, key_text, op_error, out_of_time, shown};
 use crate::checker::{Anomaly, Budget, CheckResult, Checker};
 use crate::history::{History, InputError, Operation, Status};
 use crate::verdict::Verdict;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
 
 /// How many forks the details list and the anomalies name.
 pub const MAX_LISTED: usize = 100;
@@ -169,6 +170,18 @@ fn compare(a: &Read, b: &Read) -> Order {
 impl LongFork {
     /// Checks paired operations; `source` names the file in input errors.
     pub fn run(&self, source: &str, ops: &[Operation]) -> Result<CheckResult, InputError> {
+        self.run_within(source, ops, None)
+    }
+
+    /// [`LongFork::run`], giving up with `unknown` at `deadline`.
+    pub fn run_within(
+        &self,
+        source: &str,
+        ops: &[Operation],
+        deadline: Option<Instant>,
+    ) -> Result<CheckResult, InputError> {
+        let start = Instant::now();
+        let mut compared = 0u64;
         let n = self.group_size;
         let mut writes: HashMap<String, &Operation> = HashMap::new();
         let mut multiple: Option<(String, &Operation, &Operation)> = None;
@@ -247,6 +260,14 @@ impl LongFork {
                 }
                 for (i, a) in distinct.iter().enumerate() {
                     for b in &distinct[i + 1..] {
+                        compared += 1;
+                        if compared % 4096 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                            return Ok(out_of_time(
+                                "long-fork",
+                                start.elapsed().as_secs_f64(),
+                                format!("comparing {compared} pairs of reads"),
+                            ));
+                        }
                         match compare(a, b) {
                             Order::Ordered => {}
                             Order::Fork(x, y) => {
@@ -346,10 +367,11 @@ impl Checker for LongFork {
         "long-fork"
     }
 
-    fn check(&self, history: &History, _budget: &Budget) -> CheckResult {
+    fn check(&self, history: &History, budget: &Budget) -> CheckResult {
+        let deadline = deadline(budget);
         match history
             .operations()
-            .and_then(|ops| self.run(&history.source, &ops))
+            .and_then(|ops| self.run_within(&history.source, &ops, deadline))
         {
             Ok(r) => r,
             Err(e) => input_unknown("long-fork", e),

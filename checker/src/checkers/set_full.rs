@@ -62,13 +62,16 @@
 //! duplicated and unexpected element, and each stale one with
 //! `linearizable` (the first [`MAX_LISTED`] of each).
 
-use super::jepsen::{f_of, ignored_by_f, input_unknown, key_text, op_error, quantiles, shown};
+use super::jepsen::{
+    deadline, f_of, ignored_by_f, input_unknown, key_text, op_error, out_of_time, quantiles, shown,
+};
 use crate::checker::{Anomaly, Budget, CheckResult, Checker};
 use crate::history::{History, InputError, Operation, Status};
 use crate::verdict::Verdict;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
 
 /// How many anomalies of each kind are named.
 pub const MAX_LISTED: usize = 100;
@@ -182,6 +185,17 @@ fn sorted(mut v: Vec<Value>) -> Value {
 impl SetFull {
     /// Checks paired operations; `source` names the file in input errors.
     pub fn run(&self, source: &str, ops: &[Operation]) -> Result<CheckResult, InputError> {
+        self.run_within(source, ops, None)
+    }
+
+    /// [`SetFull::run`], giving up with `unknown` at `deadline`.
+    pub fn run_within(
+        &self,
+        source: &str,
+        ops: &[Operation],
+        deadline: Option<Instant>,
+    ) -> Result<CheckResult, InputError> {
+        let start = Instant::now();
         // Actions in history order: (event position, op, what).
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
         enum Act {
@@ -287,6 +301,13 @@ impl SetFull {
                 }
                 Act::Read => {
                     read_no += 1;
+                    if read_no % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Ok(out_of_time(
+                            "set-full",
+                            start.elapsed().as_secs_f64(),
+                            format!("{} of {reads} ok reads", read_no - 1),
+                        ));
+                    }
                     let done = At {
                         pos,
                         index: op.complete_index.unwrap_or(op.invoke_index),
@@ -534,10 +555,11 @@ impl Checker for SetFull {
         "set-full"
     }
 
-    fn check(&self, history: &History, _budget: &Budget) -> CheckResult {
+    fn check(&self, history: &History, budget: &Budget) -> CheckResult {
+        let deadline = deadline(budget);
         match history
             .operations()
-            .and_then(|ops| self.run(&history.source, &ops))
+            .and_then(|ops| self.run_within(&history.source, &ops, deadline))
         {
             Ok(r) => r,
             Err(e) => input_unknown("set-full", e),
