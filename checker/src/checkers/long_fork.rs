@@ -261,7 +261,9 @@ impl LongFork {
                 for (i, a) in distinct.iter().enumerate() {
                     for b in &distinct[i + 1..] {
                         compared += 1;
-                        if compared % 4096 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                        if compared.is_multiple_of(4096)
+                            && deadline.is_some_and(|d| Instant::now() >= d)
+                        {
                             return Ok(out_of_time(
                                 "long-fork",
                                 start.elapsed().as_secs_f64(),

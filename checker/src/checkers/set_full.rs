@@ -301,7 +301,7 @@ impl SetFull {
                 }
                 Act::Read => {
                     read_no += 1;
-                    if read_no % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                    if read_no.is_multiple_of(64) && deadline.is_some_and(|d| Instant::now() >= d) {
                         return Ok(out_of_time(
                             "set-full",
                             start.elapsed().as_secs_f64(),
