@@ -68,7 +68,8 @@ pub struct CheckArgs {
     /// Run these checkers instead of linearizability alone: registry names,
     /// comma-separated or repeated: `linearizability[:MODEL]`,
     /// `consistency[:MODEL]`, `total-queue[:DELIVERY]`, `fifo-queue`,
-    /// `lock`. The verdict merges those that are not informational, as
+    /// `lock`, `bank[:negative-balances]`, `counter`,
+    /// `set-full[:linearizable]`, `long-fork[:N]`. The verdict merges those that are not informational, as
     /// `faultline test` does (informational ones alone decide when no other
     /// is named).
     #[arg(long, value_name = "NAME[,NAME]", value_delimiter = ',')]
@@ -144,6 +145,11 @@ impl CheckArgs {
             ("--linearizable", self.linearizable, "set-full"),
             ("--group-size", self.group_size.is_some(), "long-fork"),
         ];
+        if let (Some(m), true) = (self.jepsen_model(), self.consistency) {
+            return Some(format!(
+                "--consistency places register and kv histories; it does not apply to --model {m}"
+            ));
+        }
         flags
             .into_iter()
             .find(|&(_, given, c)| given && !runs(c))

@@ -374,6 +374,12 @@ fn model_and_checker_together_are_refused() {
             show(&out)
         );
     }
+    let out = expect(255, &["--model", "counter", "--consistency"], &f);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not apply to --model counter"),
+        "{}",
+        show(&out)
+    );
     // With bank named, --total-amount is taken (and bank reads this
     // counter history's read as a bad op).
     let out = expect(
