@@ -746,3 +746,173 @@ fn set_full_and_long_fork_give_up_with_unknown_when_the_budget_runs_out() {
         r.reason()
     );
 }
+
+// ---------------------------------------------------------------- properties
+
+use checker::{Operation, Status};
+use proptest::prelude::*;
+
+/// A random concurrent history: each step picks a process (`p`); an idle
+/// process invokes (`kind` picks the op), a busy one completes (`outcome`
+/// picks ok / fail / info, `x` the value). `add(n)` and `read(x, open)` make
+/// the values: `open` are the adds invoked so far.
+fn random_history(
+    steps: &[(u8, u8, u8, u16)],
+    procs: u64,
+    invoke: impl Fn(u8, u64) -> (&'static str, Value),
+    complete: impl Fn(&'static str, &Value, u16, u64) -> Value,
+) -> History {
+    let mut evs: Vec<Ev> = Vec::new();
+    let mut open: Vec<Option<(&'static str, Value)>> = vec![None; procs as usize];
+    let mut adds = 0u64;
+    for &(p, kind, outcome, x) in steps {
+        let p = u64::from(p) % procs;
+        match open[p as usize].take() {
+            None => {
+                let (f, v) = invoke(kind, adds);
+                if f == "add" {
+                    adds += 1;
+                }
+                evs.push((p, "invoke", f, v.clone()));
+                open[p as usize] = Some((f, v));
+            }
+            Some((f, v)) => {
+                let t = match outcome % 4 {
+                    0 if f == "add" => "fail",
+                    1 if f == "add" => "info",
+                    3 if f == "read" => "fail",
+                    _ => "ok",
+                };
+                evs.push((p, t, f, complete(f, &v, x, adds)));
+            }
+        }
+    }
+    history(&evs)
+}
+
+fn ok_reads(ops: &[Operation]) -> impl Iterator<Item = &Operation> {
+    ops.iter()
+        .filter(|o| o.f == "read" && o.status == Status::Ok)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// The counter's sweep agrees with the bounds computed read by read
+    /// from their definition.
+    #[test]
+    fn counter_agrees_with_bounds_from_the_definition(
+        steps in proptest::collection::vec((0u8..4, 0u8..3, 0u8..4, 0u16..12), 2..40),
+        procs in 1u64..=4,
+    ) {
+        let h = random_history(
+            &steps,
+            procs,
+            |kind, _| match kind {
+                0 => ("read", Value::Null),
+                1 => ("add", json!(-2)),
+                _ => ("add", json!(i64::from(kind) + 1)),
+            },
+            |f, inv, x, _| if f == "read" { json!(i64::from(x) - 2) } else { inv.clone() },
+        );
+        let ops = h.operations().unwrap();
+        let mut bad = 0;
+        for r in ok_reads(&ops) {
+            let (mut lower, mut upper) = (0i64, 0i64);
+            for a in ops.iter().filter(|a| a.f == "add" && a.status != Status::Fail) {
+                let v = a.input.as_i64().unwrap();
+                let certain = a.status == Status::Ok && a.ret.unwrap() < r.call;
+                let possible = a.call < r.ret.unwrap();
+                if certain {
+                    lower += v;
+                    upper += v;
+                } else if possible {
+                    lower += v.min(0);
+                    upper += v.max(0);
+                }
+            }
+            let got = r.output.as_i64().unwrap();
+            if got < lower || got > upper {
+                bad += 1;
+            }
+        }
+        let reads = ok_reads(&ops).count();
+        let res = checkers::by_name("counter", &Options::default()).unwrap().check(&h, &Budget::default());
+        let want = if bad > 0 { Verdict::Invalid } else if reads == 0 { Verdict::Unknown } else { Verdict::Valid };
+        prop_assert_eq!(res.verdict, want, "{:#}", res.details);
+        prop_assert_eq!(res.details["error-count"].as_u64(), Some(bad));
+    }
+
+    /// set-full's sweep agrees with each element's outcome computed from
+    /// the definitions, element by element.
+    #[test]
+    fn set_full_agrees_with_outcomes_from_the_definition(
+        steps in proptest::collection::vec((0u8..4, 0u8..3, 0u8..4, 0u16..1024), 2..40),
+        procs in 1u64..=4,
+        linearizable in any::<bool>(),
+    ) {
+        let h = random_history(
+            &steps,
+            procs,
+            |kind, adds| if kind == 0 { ("read", Value::Null) } else { ("add", json!(adds)) },
+            // A read shows a random subset of the elements invoked so far.
+            |f, inv, x, adds| if f == "read" {
+                json!((0..adds.min(10)).filter(|e| x >> e & 1 == 1).collect::<Vec<_>>())
+            } else {
+                inv.clone()
+            },
+        );
+        let ops = h.operations().unwrap();
+        let (mut stable, mut lost, mut stale, mut never) = (0u64, vec![], vec![], 0u64);
+        for a in ops.iter().filter(|a| a.f == "add") {
+            let e = &a.input;
+            let reads: Vec<&Operation> = ok_reads(&ops).filter(|r| r.ret.unwrap() > a.call).collect();
+            let shows = |r: &&Operation| r.output.as_array().unwrap().contains(e);
+            let known = reads
+                .iter()
+                .copied()
+                .filter(shows)
+                .map(|r| r.ret.unwrap())
+                .chain((a.status == Status::Ok).then(|| a.ret.unwrap()))
+                .min();
+            let last_present = reads.iter().copied().filter(shows).map(|r| r.call).max();
+            let last_absent = reads.iter().copied().filter(|r| !shows(r)).map(|r| r.call).max();
+            let is_stable = last_present.is_some() && last_absent < last_present;
+            if is_stable {
+                stable += 1;
+                if let (Some(k), Some(ab)) = (known, last_absent) {
+                    if k < ab {
+                        stale.push(e.clone());
+                    }
+                }
+            } else if known.is_some() && last_absent.is_some() && last_present < last_absent && known < last_absent {
+                lost.push(e.clone());
+            } else {
+                never += 1;
+            }
+        }
+        let name = if linearizable { "set-full:linearizable" } else { "set-full" };
+        let res = checkers::by_name(name, &Options::default()).unwrap().check(&h, &Budget::default());
+        let d = &res.details;
+        prop_assert_eq!(d["stable-count"].as_u64(), Some(stable), "{:#}", d);
+        prop_assert_eq!(&d["lost"], &json!(lost), "{:#}", d);
+        prop_assert_eq!(&d["stale"], &json!(stale), "{:#}", d);
+        prop_assert_eq!(d["never-read-count"].as_u64(), Some(never), "{:#}", d);
+        // Elements a read shows though their add failed.
+        let failed: Vec<Value> = ops
+            .iter()
+            .filter(|a| a.f == "add" && a.status == Status::Fail)
+            .map(|a| a.input.clone())
+            .filter(|e| ok_reads(&ops).any(|r| r.output.as_array().unwrap().contains(e)))
+            .collect();
+        prop_assert_eq!(&d["unexpected"], &json!(failed), "{:#}", d);
+        let want = if !lost.is_empty() || !failed.is_empty() || (linearizable && !stale.is_empty()) {
+            Verdict::Invalid
+        } else if stable == 0 {
+            Verdict::Unknown
+        } else {
+            Verdict::Valid
+        };
+        prop_assert_eq!(res.verdict, want, "{:#}", d);
+    }
+}

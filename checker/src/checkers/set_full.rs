@@ -38,7 +38,8 @@
 //! - A read that shows an element no add ever tried to add (or whose adds
 //!   all failed) is reported in `unexpected` and makes the history invalid
 //!   (Jepsen's set-full ignores such elements; its `set` checker calls them
-//!   unexpected).
+//!   unexpected). An element whose add failed is still followed like any
+//!   other (as in Jepsen) besides being unexpected when read.
 //! - Stale is decided by order, exactly as defined above, not by Jepsen's
 //!   whole-millisecond latency (which calls a sub-millisecond stale read
 //!   fresh); latencies are reported in milliseconds with fractions, `null`
@@ -340,10 +341,11 @@ impl SetFull {
                             }
                         }
                         if !attempted.get(&id).copied().unwrap_or(false) {
+                            // Still followed like any element when a
+                            // (failed) add created it, as in Jepsen.
                             unexpected
                                 .entry(shown_id.to_string())
                                 .or_insert((shown_id, op.invoke_index));
-                            continue;
                         }
                         if let Some(&e) = by_id.get(&id) {
                             stamp[e] = read_no;
