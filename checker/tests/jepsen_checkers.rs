@@ -916,3 +916,59 @@ proptest! {
         prop_assert_eq!(res.verdict, want, "{:#}", d);
     }
 }
+
+/// Every ordering of `xs`.
+fn permutations(xs: &[i64]) -> Vec<Vec<i64>> {
+    if xs.len() <= 1 {
+        return vec![xs.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..xs.len() {
+        let mut rest = xs.to_vec();
+        let x = rest.remove(i);
+        for mut p in permutations(&rest) {
+            p.insert(0, x);
+            out.push(p);
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// long-fork finds a fork exactly when no single order of the inserts
+    /// has every read see a prefix of it (brute force over the orders).
+    #[test]
+    fn long_fork_agrees_with_brute_force_over_insert_orders(
+        n in 2usize..=4,
+        seen in proptest::collection::vec(0u8..16, 1..7),
+    ) {
+        let keys: Vec<i64> = (0..n as i64).collect();
+        let mut evs = Vec::new();
+        for &k in &keys {
+            evs.extend(w(9, k));
+        }
+        let masks: Vec<u8> = seen.iter().map(|m| m & ((1 << n) - 1)).collect();
+        for (i, &m) in masks.iter().enumerate() {
+            let vs: Vec<Value> = keys
+                .iter()
+                .map(|&k| if m >> k & 1 == 1 { json!(1) } else { N })
+                .collect();
+            evs.extend(rd(i as u64, &keys, &vs));
+        }
+        let explained = permutations(&keys).into_iter().any(|order| {
+            masks.iter().all(|&m| {
+                // The keys seen are the first `count` of the order.
+                let count = m.count_ones() as usize;
+                order.iter().take(count).all(|&k| m >> k & 1 == 1)
+            })
+        });
+        let r = checkers::by_name(&format!("long-fork:{n}"), &Options::default())
+            .unwrap()
+            .check(&history(&evs), &Budget::default());
+        let want = if explained { Verdict::Valid } else { Verdict::Invalid };
+        prop_assert_eq!(r.verdict, want, "{:#}", r.details);
+        prop_assert_eq!(r.anomalies.is_empty(), explained);
+    }
+}
