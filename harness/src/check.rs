@@ -69,9 +69,9 @@ pub struct CheckArgs {
     /// comma-separated or repeated: `linearizability[:MODEL]`,
     /// `consistency[:MODEL]`, `total-queue[:DELIVERY]`, `fifo-queue`,
     /// `lock`, `bank[:negative-balances]`, `counter`,
-    /// `set-full[:linearizable]`, `long-fork[:N]`. The verdict merges those that are not informational, as
-    /// `faultline test` does (informational ones alone decide when no other
-    /// is named).
+    /// `set-full[:linearizable]`, `long-fork[:N]`. The verdict merges those
+    /// that are not informational, as `faultline test` does (informational
+    /// ones alone decide when no other is named).
     #[arg(long, value_name = "NAME[,NAME]", value_delimiter = ',')]
     pub checker: Vec<String>,
     /// The delivery guarantee `total-queue` checks against when its name
