@@ -498,6 +498,28 @@ fn set_full_duplicates_and_unexpected_elements_are_invalid() {
 }
 
 #[test]
+fn set_full_checks_keyed_histories_key_by_key() {
+    // Element 5 is added to keys 1 and 2; key 2's read misses it.
+    let edn = r#"{:type :invoke, :f :add, :value [1 5], :process 0}
+{:type :ok, :f :add, :value [1 5], :process 0}
+{:type :invoke, :f :add, :value [2 5], :process 0}
+{:type :ok, :f :add, :value [2 5], :process 0}
+{:type :invoke, :f :read, :value [1 nil], :process 1}
+{:type :ok, :f :read, :value [1 #{5}], :process 1}
+{:type :invoke, :f :read, :value [2 nil], :process 1}
+{:type :ok, :f :read, :value [2 #{}], :process 1}
+"#;
+    let h = formats::parse(edn.as_bytes(), "k.edn", None).unwrap();
+    let r = checkers::by_name("set-full", &Options::default())
+        .unwrap()
+        .check(&h, &Budget::default());
+    assert_eq!(r.verdict, Verdict::Invalid, "{:#}", r.details);
+    assert_eq!(r.details["lost"], json!([["2", 5]]));
+    assert_eq!(r.details["stable-count"], 1);
+    assert_eq!(r.anomalies[0].ops, [2, 6]);
+}
+
+#[test]
 fn set_full_without_adds_is_unknown_and_bad_reads_are_errors() {
     assert_eq!(
         check("set-full", &read(1, json!([]))).verdict,

@@ -158,6 +158,23 @@ impl Element<'_> {
     }
 }
 
+/// An element's identity: an integer as it is, anything else by its JSON
+/// text (so `1` and `1.0` are different elements).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Elem {
+    Int(i64),
+    Text(String),
+}
+
+impl Elem {
+    fn of(v: &Value) -> Elem {
+        match v.as_i64() {
+            Some(i) => Elem::Int(i),
+            None => Elem::Text(v.to_string()),
+        }
+    }
+}
+
 /// Orders values for reports: numbers by value, then everything else by
 /// its JSON text.
 fn order(a: &Value, b: &Value) -> Ordering {
@@ -254,14 +271,20 @@ impl SetFull {
 
         let key_of = |op: &Operation| op.key.as_ref().map(key_text);
         let mut elements: Vec<Element> = Vec::new();
-        let mut by_id: HashMap<(Option<String>, String), usize> = HashMap::new();
+        // By key: each element's position in `elements`.
+        let mut by_id: HashMap<Option<String>, HashMap<Elem, usize>> = HashMap::new();
         let mut by_key: HashMap<Option<String>, Vec<usize>> = HashMap::new();
         // Elements some add tried (not failed): for `unexpected`.
-        let mut attempted: HashMap<(Option<String>, String), bool> = HashMap::new();
+        let mut attempted: HashMap<Option<String>, HashMap<Elem, bool>> = HashMap::new();
         for op in ops.iter().filter(|op| f_of(op) == "add") {
-            let id = (key_of(op), element_of(op).to_string());
-            *attempted.entry(id).or_default() |= op.status != Status::Fail;
+            *attempted
+                .entry(key_of(op))
+                .or_default()
+                .entry(Elem::of(element_of(op)))
+                .or_default() |= op.status != Status::Fail;
         }
+        let no_elems = HashMap::new();
+        let no_attempts = HashMap::new();
         let mut duplicated: BTreeMap<String, (Value, usize, u64)> = BTreeMap::new();
         let mut unexpected: BTreeMap<String, (Value, u64)> = BTreeMap::new();
         // stamp[e] == read number + 1: the read being processed shows e.
@@ -273,11 +296,12 @@ impl SetFull {
             match act {
                 Act::AddInvoke => {
                     let v = element_of(op);
-                    let id = (key.clone(), v.to_string());
-                    if by_id.contains_key(&id) {
+                    let ids = by_id.entry(key.clone()).or_default();
+                    let id = Elem::of(v);
+                    if ids.contains_key(&id) {
                         continue;
                     }
-                    by_id.insert(id, elements.len());
+                    ids.insert(id, elements.len());
                     by_key.entry(key.clone()).or_default().push(elements.len());
                     stamp.push(0);
                     elements.push(Element {
@@ -290,8 +314,8 @@ impl SetFull {
                     });
                 }
                 Act::AddOk => {
-                    let id = (key, element_of(op).to_string());
-                    if let Some(&e) = by_id.get(&id) {
+                    let ids = by_id.get(&key).unwrap_or(&no_elems);
+                    if let Some(&e) = ids.get(&Elem::of(element_of(op))) {
                         let el = &mut elements[e];
                         el.known = el.known.or(Some(At {
                             pos,
@@ -320,17 +344,19 @@ impl SetFull {
                         time: op.invoke_time,
                     };
                     let items = op.output.as_array().map(Vec::as_slice).unwrap_or_default();
-                    let mut copies: HashMap<String, (usize, &Value)> = HashMap::new();
+                    let mut copies: HashMap<Elem, (usize, &Value)> = HashMap::new();
                     for item in items {
-                        copies.entry(item.to_string()).or_insert((0, item)).0 += 1;
+                        copies.entry(Elem::of(item)).or_insert((0, item)).0 += 1;
                     }
-                    for (text, (n, item)) in copies {
-                        let id = (key.clone(), text);
-                        let shown_id = match &key {
+                    let ids = by_id.get(&key).unwrap_or(&no_elems);
+                    let tried = attempted.get(&key).unwrap_or(&no_attempts);
+                    for (id, (n, item)) in copies {
+                        let shown_id = || match &key {
                             Some(k) => json!([k, item]),
                             None => item.clone(),
                         };
                         if n > 1 {
+                            let shown_id = shown_id();
                             let d = duplicated.entry(shown_id.to_string()).or_insert((
                                 shown_id.clone(),
                                 n,
@@ -340,14 +366,15 @@ impl SetFull {
                                 *d = (shown_id.clone(), n, op.invoke_index);
                             }
                         }
-                        if !attempted.get(&id).copied().unwrap_or(false) {
+                        if !tried.get(&id).copied().unwrap_or(false) {
                             // Still followed like any element when a
                             // (failed) add created it, as in Jepsen.
+                            let shown_id = shown_id();
                             unexpected
                                 .entry(shown_id.to_string())
                                 .or_insert((shown_id, op.invoke_index));
                         }
-                        if let Some(&e) = by_id.get(&id) {
+                        if let Some(&e) = ids.get(&id) {
                             stamp[e] = read_no;
                             let el = &mut elements[e];
                             el.known = el.known.or(Some(done));
