@@ -206,11 +206,11 @@ pub fn compose<S: AsRef<str>>(names: &[S], opts: &Options) -> Result<Compose, Er
 
 // jepsen's other checkers: bank, counter, set-full, long-fork (one file
 // each), their options and their part of the registry (`jepsen::by_name`).
-mod bank;
-mod counter;
+pub mod bank;
+pub mod counter;
 pub mod jepsen;
-mod long_fork;
-mod set_full;
+pub mod long_fork;
+pub mod set_full;
 pub use bank::{Bank, BankOptions};
 pub use counter::Counter;
 pub use jepsen::{JepsenOptions, JEPSEN_NAMES};
