@@ -16,7 +16,8 @@
 //!   `check(&History, &Budget) -> CheckResult { verdict, details, anomalies }`.
 //!   [`checkers::by_name`] builds a checker from a name
 //!   (`linearizability:cas-register`, `consistency`, `total-queue:at-most-once`,
-//!   `fifo-queue`, `lock`); [`checker::Compose`] runs several in parallel and
+//!   `fifo-queue`, `lock`; Jepsen's `bank`, `counter`,
+//!   `set-full:linearizable`, `long-fork:3`); [`checker::Compose`] runs several in parallel and
 //!   merges their verdicts ([`verdict`]: invalid > unknown > valid);
 //!   [`checker::Safe`] / [`checker::check_safe`] turn a panic into
 //!   `unknown`.

@@ -4,7 +4,7 @@
 //! (`checker::checkers`), composed as a run composes them.
 
 use checker::checker::{catch_panic, Budget, Judged};
-use checker::checkers::{self, Consistency, Linearizability, Options};
+use checker::checkers::{self, BankOptions, Consistency, JepsenOptions, Linearizability, Options};
 use checker::consistency::{ConsistencyResult, Model};
 use checker::formats::{self, Format};
 use checker::linearizability::{LinResult, ModelKind};
@@ -27,7 +27,10 @@ pub struct CheckArgs {
     pub format: Option<String>,
     /// The model (default: cas-register for Porcupine etcd logs, kv for
     /// Porcupine kv logs, otherwise guessed from the operation names).
-    #[arg(long, value_parser = ["register", "cas-register", "kv", "multi-register", "mutex", "set", "fifo-queue", "unordered-queue"])]
+    /// `bank`, `counter`, `set-full` and `long-fork` run Jepsen's checkers
+    /// of those names instead of linearizability (see --total-amount,
+    /// --accounts, --negative-balances, --linearizable, --group-size).
+    #[arg(long, value_parser = ["register", "cas-register", "kv", "multi-register", "mutex", "set", "fifo-queue", "unordered-queue", "bank", "counter", "set-full", "long-fork"])]
     pub model: Option<String>,
     /// Check the whole history as one state instead of splitting it by key.
     #[arg(long)]
@@ -65,9 +68,10 @@ pub struct CheckArgs {
     /// Run these checkers instead of linearizability alone: registry names,
     /// comma-separated or repeated: `linearizability[:MODEL]`,
     /// `consistency[:MODEL]`, `total-queue[:DELIVERY]`, `fifo-queue`,
-    /// `lock`. The verdict merges those that are not informational, as
-    /// `faultline test` does (informational ones alone decide when no other
-    /// is named).
+    /// `lock`, `bank[:negative-balances]`, `counter`,
+    /// `set-full[:linearizable]`, `long-fork[:N]`. The verdict merges those
+    /// that are not informational, as `faultline test` does (informational
+    /// ones alone decide when no other is named).
     #[arg(long, value_name = "NAME[,NAME]", value_delimiter = ',')]
     pub checker: Vec<String>,
     /// The delivery guarantee `total-queue` checks against when its name
@@ -82,6 +86,26 @@ pub struct CheckArgs {
     /// from key to string.
     #[arg(long, value_name = "JSON", value_parser = parse_init)]
     pub init: Option<serde_json::Value>,
+    // jepsen's other checkers: their options.
+    /// bank: the money in the bank, which every read must add up to
+    /// (default: the total most reads show).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub total_amount: Option<i64>,
+    /// bank: the accounts, comma-separated; a read showing another is an
+    /// `unexpected-key` error (default: not checked).
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    pub accounts: Option<Vec<String>>,
+    /// bank: balances may go negative.
+    #[arg(long)]
+    pub negative_balances: bool,
+    /// set-full: the set should be linearizable, so a stale read (one that
+    /// misses an element known to be added) makes the history invalid.
+    #[arg(long)]
+    pub linearizable: bool,
+    /// long-fork: how many keys each read reads (default 2).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub group_size: Option<u64>,
+    // end of jepsen's other checkers
 }
 
 fn parse_init(s: &str) -> Result<serde_json::Value, String> {
@@ -91,6 +115,64 @@ fn parse_init(s: &str) -> Result<serde_json::Value, String> {
 }
 
 impl CheckArgs {
+    // jepsen's other checkers
+    /// `--model bank|counter|set-full|long-fork`: the registry name of that
+    /// checker (Jepsen's checkers are not linearizability models).
+    fn jepsen_model(&self) -> Option<&'static str> {
+        let m = self.model.as_deref()?;
+        checkers::JEPSEN_NAMES.into_iter().find(|n| *n == m)
+    }
+
+    /// The checkers to run by name: `--checker`, else a Jepsen `--model`;
+    /// empty for linearizability alone.
+    fn checker_names(&self) -> Vec<String> {
+        if !self.checker.is_empty() {
+            return self.checker.clone();
+        }
+        self.jepsen_model()
+            .map(|m| vec![m.to_string()])
+            .unwrap_or_default()
+    }
+
+    /// The options of Jepsen's checkers these arguments give.
+    fn jepsen_options(&self) -> JepsenOptions {
+        JepsenOptions {
+            bank: BankOptions {
+                accounts: self.accounts.clone(),
+                total_amount: self.total_amount,
+                negative_balances: self.negative_balances,
+            },
+            set_full_linearizable: self.linearizable,
+            long_fork_group_size: self.group_size.and_then(|n| usize::try_from(n).ok()),
+        }
+    }
+
+    /// A flag of a Jepsen checker given while that checker does not run:
+    /// the message saying so (a flag is never ignored silently).
+    fn jepsen_flag_error(&self) -> Option<String> {
+        let names = self.checker_names();
+        let runs = |c: &str| names.iter().any(|n| n.trim().split(':').next() == Some(c));
+        let flags = [
+            ("--total-amount", self.total_amount.is_some(), "bank"),
+            ("--accounts", self.accounts.is_some(), "bank"),
+            ("--negative-balances", self.negative_balances, "bank"),
+            ("--linearizable", self.linearizable, "set-full"),
+            ("--group-size", self.group_size.is_some(), "long-fork"),
+        ];
+        if let (Some(m), true) = (self.jepsen_model(), self.consistency) {
+            return Some(format!(
+                "--consistency places register and kv histories; it does not apply to --model {m}"
+            ));
+        }
+        flags
+            .into_iter()
+            .find(|&(_, given, c)| given && !runs(c))
+            .map(|(flag, _, c)| {
+                format!("{flag} is an option of the {c} checker: use it with --model {c} (or --checker {c})")
+            })
+    }
+    // end of jepsen's other checkers
+
     /// The registry options these arguments give for a file in `format`
     /// (the same per-format defaults as without `--checker`: Porcupine etcd
     /// logs are cas-registers where a failed cas observes, kv logs are kv).
@@ -119,6 +201,7 @@ impl CheckArgs {
                 .as_deref()
                 .and_then(Delivery::parse)
                 .unwrap_or(Delivery::AtLeastOnce),
+            jepsen: self.jepsen_options(),
             ..Options::default()
         }
     }
@@ -208,8 +291,10 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
         judged: Vec::new(),
     };
     let format = args.format.as_deref().and_then(Format::parse_name);
-    if !args.checker.is_empty() {
-        check_named(path, args, budget, format, &mut rep);
+    let names = args.checker_names();
+    if !names.is_empty() {
+        rep.model = args.jepsen_model();
+        check_named(path, &names, args, budget, format, &mut rep);
         rep.message = rep.error.as_ref().map(|e| e.to_string());
         rep.seconds = start.elapsed().as_secs_f64();
         return rep;
@@ -316,6 +401,7 @@ fn consistency_of(
 /// checkers say is in `checkers` and `anomalies`.
 fn check_named(
     path: &std::path::Path,
+    names: &[String],
     args: &CheckArgs,
     budget: usize,
     format: Option<Format>,
@@ -334,7 +420,7 @@ fn check_named(
             options.init = init.clone();
         }
     }
-    let compose = match checkers::compose(&args.checker, &options) {
+    let compose = match checkers::compose(names, &options) {
         Ok(c) => c,
         Err(e) => {
             rep.error = Some(InputError::new(
@@ -357,6 +443,12 @@ fn check_named(
         }
     }
     let judged = compose.check_each(&history, &budget_of(args, budget));
+    // A checker that found an op it cannot read said where: that is an
+    // input error, as one the reader finds.
+    if let Some(e) = judged.iter().find_map(|j| input_error(&j.result.details)) {
+        rep.error = Some(e);
+        return;
+    }
     let verdict = checker::checker::merged_verdict(&judged);
     rep.verdict = verdict.as_str();
     let mut map = Map::new();
@@ -388,6 +480,21 @@ fn check_named(
     }
     rep.checkers = Some(map);
     rep.judged = judged;
+}
+
+/// The input error a checker's details carry (`input-error`: `file`,
+/// `line`, `field`, `message`), if any.
+fn input_error(details: &Value) -> Option<InputError> {
+    let e = details.get("input-error")?;
+    Some(InputError::new(
+        e["file"].as_str().unwrap_or_default(),
+        e["line"]
+            .as_u64()
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(0),
+        e["field"].as_str(),
+        e["message"].as_str().unwrap_or_default(),
+    ))
 }
 
 /// `--checker`: one line per checker under the table, then its summary or
@@ -566,9 +673,22 @@ fn default_memory_mib() -> u64 {
 /// Runs the command; returns the exit code.
 pub fn run(args: &CheckArgs) -> i32 {
     let start = Instant::now();
-    if !args.checker.is_empty() {
+    if !args.checker.is_empty() && args.jepsen_model().is_some() {
+        eprintln!(
+            "error: --model {} and --checker: name the checker once (--checker {})",
+            args.model.as_deref().unwrap_or_default(),
+            args.model.as_deref().unwrap_or_default()
+        );
+        return 255;
+    }
+    if let Some(e) = args.jepsen_flag_error() {
+        eprintln!("error: {e}");
+        return 255;
+    }
+    let names = args.checker_names();
+    if !names.is_empty() {
         // A bad name fails before any file is read.
-        if let Err(e) = checkers::compose(&args.checker, &args.options(None)) {
+        if let Err(e) = checkers::compose(&names, &args.options(None)) {
             eprintln!("error: --checker: {e}");
             return 255;
         }

@@ -1380,9 +1380,13 @@ fn checker_lock_gives_the_verdict_analyze_gives() {
 fn checker_names_are_checked_before_any_file() {
     let d = Dir::new();
     let f = d.file("h.jsonl", VALID_JSONL);
-    let r = check(&["--checker", "bank", &f]);
+    let r = check(&["--checker", "bank-robbery", &f]);
     assert_eq!(r.code, 255, "{}", r.show());
-    assert!(r.stderr.contains("unknown checker `bank`"), "{}", r.show());
+    assert!(
+        r.stderr.contains("unknown checker `bank-robbery`"),
+        "{}",
+        r.show()
+    );
     let r = check(&["--checker", "total-queue:twice", &f]);
     assert_eq!(r.code, 255, "{}", r.show());
     assert!(r.stderr.contains("delivery guarantee"), "{}", r.show());

@@ -7,6 +7,10 @@
 //! | `total-queue[:DELIVERY]` | Jepsen's total-queue: lost, duplicated, unexpected elements ([`TotalQueue`]) | `at-least-once`, `at-most-once`, `exactly-once` (default: [`Options::delivery`]) |
 //! | `fifo-queue` | each queue's enqueues and dequeues against the `fifo-queue` model, on short queues only; informational ([`FifoQueue`]) | none |
 //! | `lock` | mutual exclusion over leases, fencing, mutex linearizability ([`Lock`]) | none |
+//! | `bank` | Jepsen's bank: wrong totals, negative balances, unexpected accounts, nil balances ([`Bank`]) | `negative-balances` (accounts and total amount: [`Options::jepsen`]) |
+//! | `counter` | Jepsen's counter: each read within the bounds the adds allow ([`Counter`]) | none |
+//! | `set-full[:linearizable]` | Jepsen's set-full: lost, stale, never-read, duplicated elements ([`SetFull`]) | `linearizable`: stale reads are errors |
+//! | `long-fork[:N]` | Jepsen's long-fork: reads of a group of keys that see inserts in opposite orders ([`LongFork`]) | the group size (default 2) |
 //!
 //! A checker that needs paired operations and gets a history that does not
 //! pair (a completion without an invocation, ...) answers `unknown` with the
@@ -59,6 +63,8 @@ pub struct Options {
     pub fifo: FifoOptions,
     /// consistency: the most the sequential search may take.
     pub sequential_timeout: Duration,
+    /// jepsen's other checkers: bank, set-full, long-fork options.
+    pub jepsen: JepsenOptions,
 }
 
 impl Default for Options {
@@ -76,6 +82,7 @@ impl Default for Options {
                 max_bytes: 256 << 20,
             },
             sequential_timeout: Duration::from_secs(30),
+            jepsen: JepsenOptions::default(),
         }
     }
 }
@@ -83,7 +90,7 @@ impl Default for Options {
 /// A checker name the registry cannot build.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    #[error("unknown checker `{name}` (known: {})", NAMES.join(", "))]
+    #[error("unknown checker `{name}` (known: {}, {})", NAMES.join(", "), JEPSEN_NAMES.join(", "))]
     Unknown { name: String },
     #[error("checker `{name}`: `{param}` is not a {what} (expected one of: {expected})")]
     BadParameter {
@@ -112,6 +119,10 @@ pub fn by_name(name: &str, opts: &Options) -> Result<Box<dyn Checker>, Error> {
         what,
         expected: expected.join(", "),
     };
+    // jepsen's other checkers
+    if let Some(c) = jepsen::by_name(base, param, opts) {
+        return c;
+    }
     let none = || match param {
         Some(p) => Err(Error::NoParameter {
             name: base.to_string(),
@@ -197,6 +208,20 @@ pub fn compose<S: AsRef<str>>(names: &[S], opts: &Options) -> Result<Compose, Er
     Ok(Compose::new(checkers))
 }
 
+// jepsen's other checkers: bank, counter, set-full, long-fork (one file
+// each), their options and their part of the registry (`jepsen::by_name`).
+pub mod bank;
+pub mod counter;
+pub mod jepsen;
+pub mod long_fork;
+pub mod set_full;
+pub use bank::{Bank, BankOptions};
+pub use counter::Counter;
+pub use jepsen::{JepsenOptions, JEPSEN_NAMES};
+pub use long_fork::LongFork;
+pub use set_full::SetFull;
+// end of jepsen's other checkers
+
 /// `details` (an object; anything else is wrapped in one) with its
 /// `checker` field set to `name`.
 fn with_checker(details: Value, name: &str) -> Value {
@@ -251,9 +276,11 @@ mod tests {
             .unwrap()
             .informational());
         assert!(by_name(" lock ", &o).is_ok());
-        let e = by_name("bank", &o).err().unwrap().to_string();
+        let e = by_name("bank-robbery", &o).err().unwrap().to_string();
         assert!(
-            e.contains("unknown checker `bank`") && e.contains("total-queue"),
+            e.contains("unknown checker `bank-robbery`")
+                && e.contains("total-queue")
+                && e.contains("long-fork"),
             "{e}"
         );
         let e = by_name("total-queue:twice", &o).err().unwrap().to_string();

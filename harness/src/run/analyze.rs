@@ -192,7 +192,10 @@ mod tests {
         );
         assert!(out.contains("interrupted"), "{out}");
         // Unknown checker names fail before anything is read.
-        let e = check_run(d.path(), &["bank"], Duration::from_secs(1), None).unwrap_err();
-        assert!(format!("{e:#}").contains("unknown checker `bank`"), "{e:#}");
+        let e = check_run(d.path(), &["bank-robbery"], Duration::from_secs(1), None).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("unknown checker `bank-robbery`"),
+            "{e:#}"
+        );
     }
 }
