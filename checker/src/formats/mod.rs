@@ -456,7 +456,9 @@ impl<'a> EventBuilder<'a> {
             node,
             error,
             // What is left: fields this crate does not interpret.
-            extra: obj,
+            // An emptied map may still hold its node (hundreds of bytes per
+            // event): keep a fresh one unless fields are left.
+            extra: if obj.is_empty() { Map::new() } else { obj },
             line,
         })
     }
