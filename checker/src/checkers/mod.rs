@@ -7,6 +7,7 @@
 //! | `total-queue[:DELIVERY]` | Jepsen's total-queue: lost, duplicated, unexpected elements ([`TotalQueue`]) | `at-least-once`, `at-most-once`, `exactly-once` (default: [`Options::delivery`]) |
 //! | `fifo-queue` | each queue's enqueues and dequeues against the `fifo-queue` model, on short queues only; informational ([`FifoQueue`]) | none |
 //! | `lock` | mutual exclusion over leases, fencing, mutex linearizability ([`Lock`]) | none |
+//! | `list-append[:MODEL]`, `rw-register[:MODEL]` | transactional isolation, Elle-style ([`Isolation`]) | the isolation model the history must satisfy (default `strict-serializable`), then `+ASSUMPTION`s for rw-register (`wfr-keys`, `sequential-keys`) |
 //!
 //! A checker that needs paired operations and gets a history that does not
 //! pair (a completion without an invocation, ...) answers `unknown` with the
@@ -16,6 +17,10 @@ mod consistency;
 mod linearizability;
 mod lock;
 mod queue;
+// isolation (txn)
+mod txn;
+pub use txn::Isolation;
+// end isolation (txn)
 
 pub use consistency::Consistency;
 pub use linearizability::Linearizability;
@@ -30,12 +35,16 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// The registry's names, without parameters.
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 7] = [
     "linearizability",
     "consistency",
     "total-queue",
     "fifo-queue",
     "lock",
+    // isolation (txn)
+    "list-append",
+    "rw-register",
+    // end isolation (txn)
 ];
 
 /// Settings the registry gives the checkers it builds; a parameter in the
@@ -173,6 +182,26 @@ pub fn by_name(name: &str, opts: &Options) -> Result<Box<dyn Checker>, Error> {
             none()?;
             Box::new(Lock)
         }
+        // isolation (txn)
+        "list-append" | "rw-register" => {
+            let kind = if base == "list-append" {
+                crate::txn::Kind::ListAppend
+            } else {
+                crate::txn::Kind::RwRegister
+            };
+            Box::new(Isolation::from_param(kind, param).map_err(|p| Error::BadParameter {
+                name: base.to_string(),
+                param: p,
+                what: "isolation model or assumption",
+                expected: crate::txn::lattice::MODELS
+                    .iter()
+                    .copied()
+                    .chain(crate::txn::Assumptions::NAMES.iter().map(|a| &a[..]))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?)
+        }
+        // end isolation (txn)
         _ => {
             return Err(Error::Unknown {
                 name: name.to_string(),

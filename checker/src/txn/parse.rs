@@ -1,0 +1,334 @@
+//! Transactions from a history: each `:f :txn` operation's value is a list
+//! of micro-ops, `[f key value]`, with `f` one of `append`, `r` (read) and
+//! `w` (write). Keys and values are interned to small integers so that the
+//! analyses hash and compare words, not JSON.
+//!
+//! Which value a transaction's micro-ops come from: an `ok` transaction's
+//! completion (its reads carry what they saw); an `info` or `fail`
+//! transaction's invocation (its reads saw nothing we know). Every problem
+//! names the file, the line and the field (`value[2][1]` is the key of the
+//! third micro-op).
+
+use crate::history::{History, InputError, Operation, Process, Status};
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+/// An interned key or value: the same JSON scalar always gets the same id.
+pub type Id = u32;
+
+/// Which data model the micro-ops follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `[append k v]` and `[r k [v ...]]`.
+    ListAppend,
+    /// `[w k v]` and `[r k v]`.
+    RwRegister,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::ListAppend => "list-append",
+            Kind::RwRegister => "rw-register",
+        }
+    }
+}
+
+/// What a read saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Not known (an invocation, or a transaction that did not complete ok).
+    Unknown,
+    /// list-append: the list read (`nil` reads as the empty list).
+    List(Vec<Id>),
+    /// rw-register: the value read (`None` for `nil`, the initial state).
+    Reg(Option<Id>),
+}
+
+/// One micro-op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mop {
+    Append(Id, Id),
+    Write(Id, Id),
+    Read(Id, Seen),
+}
+
+impl Mop {
+    pub fn key(&self) -> Id {
+        match self {
+            Mop::Append(k, _) | Mop::Write(k, _) | Mop::Read(k, _) => *k,
+        }
+    }
+}
+
+/// One transaction: an operation whose micro-ops are parsed.
+#[derive(Debug, Clone)]
+pub struct Txn {
+    /// History `index` of the invocation (how transactions are named).
+    pub index: u64,
+    pub complete_index: Option<u64>,
+    pub process: Process,
+    pub status: Status,
+    pub mops: Vec<Mop>,
+    /// Positions of the invocation and (ok or fail) completion among the
+    /// history's events.
+    pub call: usize,
+    pub ret: Option<usize>,
+}
+
+/// JSON scalars as small integers, and back for display.
+#[derive(Debug, Default)]
+pub struct Interner {
+    ints: FxHashMap<i64, Id>,
+    other: FxHashMap<String, Id>,
+    shown: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, v: &Value) -> Option<Id> {
+        if let Some(i) = v.as_i64() {
+            if let Some(&id) = self.ints.get(&i) {
+                return Some(id);
+            }
+            let id = self.shown.len() as Id;
+            self.ints.insert(i, id);
+            self.shown.push(i.to_string());
+            return Some(id);
+        }
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Null | Value::Array(_) | Value::Object(_) => return None,
+            other => other.to_string(),
+        };
+        if let Some(&id) = self.other.get(&text) {
+            return Some(id);
+        }
+        let id = self.shown.len() as Id;
+        self.other.insert(text.clone(), id);
+        self.shown.push(text);
+        Some(id)
+    }
+
+    /// The value as it appeared (strings without quotes).
+    pub fn show(&self, id: Id) -> &str {
+        self.shown.get(id as usize).map_or("?", String::as_str)
+    }
+
+    pub fn show_list(&self, l: &[Id]) -> String {
+        const MAX: usize = 12;
+        let mut parts: Vec<&str> = Vec::new();
+        if l.len() > MAX {
+            parts.extend(l[..3].iter().map(|&v| self.show(v)));
+            parts.push("…");
+            parts.extend(l[l.len() - 6..].iter().map(|&v| self.show(v)));
+        } else {
+            parts.extend(l.iter().map(|&v| self.show(v)));
+        }
+        format!("[{}]", parts.join(" "))
+    }
+}
+
+/// The transactions of a history, with the interner and what was skipped.
+#[derive(Debug, Default)]
+pub struct Txns {
+    pub txns: Vec<Txn>,
+    pub names: Interner,
+    /// Client operations whose `f` is not `txn`: how many, and the first.
+    pub skipped: usize,
+    pub warnings: Vec<String>,
+}
+
+fn err(h: &History, line: usize, field: String, msg: impl Into<String>) -> InputError {
+    InputError::new(&h.source, line, Some(&field), msg)
+}
+
+/// `f` without a leading colon.
+fn bare(s: &str) -> &str {
+    s.strip_prefix(':').unwrap_or(s)
+}
+
+/// Parses the micro-ops of `value` (from the event on `line`).
+fn parse_mops(
+    h: &History,
+    kind: Kind,
+    value: &Value,
+    line: usize,
+    with_reads: bool,
+    names: &mut Interner,
+) -> Result<Vec<Mop>, InputError> {
+    let Some(list) = value.as_array() else {
+        return Err(err(
+            h,
+            line,
+            "value".into(),
+            format!(
+                "a txn's value must be a list of micro-ops like [[\"append\", 1, 2], [\"r\", 1, null]], got {}",
+                crate::checkers::clip(&value.to_string(), 80)
+            ),
+        ));
+    };
+    let mut mops = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let shape = || {
+            format!(
+                "a micro-op must be [f key value] with f one of {}, got {}",
+                match kind {
+                    Kind::ListAppend => "append, r",
+                    Kind::RwRegister => "w, r",
+                },
+                crate::checkers::clip(&m.to_string(), 80)
+            )
+        };
+        let Some([f, k, v]) = m.as_array().map(Vec::as_slice) else {
+            return Err(err(h, line, format!("value[{i}]"), shape()));
+        };
+        let Some(f) = f.as_str().map(bare) else {
+            return Err(err(h, line, format!("value[{i}][0]"), shape()));
+        };
+        let Some(key) = names.id(k) else {
+            return Err(err(
+                h,
+                line,
+                format!("value[{i}][1]"),
+                format!("a key must be a number or a string, got {k}"),
+            ));
+        };
+        let scalar = |names: &mut Interner, v: &Value, at: String| {
+            names.id(v).ok_or_else(|| {
+                err(
+                    h,
+                    line,
+                    at,
+                    format!("a written value must be a number or a string, got {v}"),
+                )
+            })
+        };
+        let mop = match (kind, f) {
+            (Kind::ListAppend, "append") => {
+                Mop::Append(key, scalar(names, v, format!("value[{i}][2]"))?)
+            }
+            (Kind::RwRegister, "w" | "write") => {
+                Mop::Write(key, scalar(names, v, format!("value[{i}][2]"))?)
+            }
+            (_, "r" | "read") if !with_reads => Mop::Read(key, Seen::Unknown),
+            (Kind::ListAppend, "r" | "read") => {
+                let seen = match v {
+                    Value::Null => Vec::new(),
+                    Value::Array(items) => {
+                        let mut out = Vec::with_capacity(items.len());
+                        for (j, x) in items.iter().enumerate() {
+                            out.push(names.id(x).ok_or_else(|| {
+                                err(
+                                    h,
+                                    line,
+                                    format!("value[{i}][2][{j}]"),
+                                    format!("a list element must be a number or a string, got {x}"),
+                                )
+                            })?);
+                        }
+                        out
+                    }
+                    other => {
+                        return Err(err(
+                            h,
+                            line,
+                            format!("value[{i}][2]"),
+                            format!("a list-append read must see a list or nil, got {other}"),
+                        ))
+                    }
+                };
+                Mop::Read(key, Seen::List(seen))
+            }
+            (Kind::RwRegister, "r" | "read") => {
+                let seen = match v {
+                    Value::Null => None,
+                    other => Some(scalar(names, other, format!("value[{i}][2]"))?),
+                };
+                Mop::Read(key, Seen::Reg(seen))
+            }
+            _ => return Err(err(h, line, format!("value[{i}][0]"), shape())),
+        };
+        mops.push(mop);
+    }
+    Ok(mops)
+}
+
+/// Same micro-op shape (function and key, and written value).
+fn same_shape(a: &Mop, b: &Mop) -> bool {
+    match (a, b) {
+        (Mop::Read(k, _), Mop::Read(l, _)) => k == l,
+        _ => a == b,
+    }
+}
+
+/// The transactions of `h` (from its paired operations `ops`).
+///
+/// Operations of named processes were already left out by pairing. A
+/// client operation whose `f` is not `txn` is counted in `skipped` (and
+/// named in a warning), never silently dropped.
+pub fn parse(h: &History, ops: &[Operation], kind: Kind) -> Result<Txns, InputError> {
+    let mut out = Txns::default();
+    let mut first_skipped: Option<(String, usize)> = None;
+    for op in ops {
+        if bare(&op.f) != "txn" {
+            out.skipped += 1;
+            first_skipped.get_or_insert((op.f.clone(), op.invoke_line));
+            continue;
+        }
+        let invoked = parse_mops(h, kind, &op.input, op.invoke_line, false, &mut out.names)?;
+        let mops = if op.status == Status::Ok {
+            if op.output.is_null() {
+                return Err(err(
+                    h,
+                    op.complete_line,
+                    "value".into(),
+                    "an ok txn's completion must carry its micro-ops with what the reads saw, got nil",
+                ));
+            }
+            let done = parse_mops(h, kind, &op.output, op.complete_line, true, &mut out.names)?;
+            if done.len() != invoked.len() {
+                return Err(err(
+                    h,
+                    op.complete_line,
+                    "value".into(),
+                    format!(
+                        "the completion has {} micro-ops but its invocation on line {} has {}",
+                        done.len(),
+                        op.invoke_line,
+                        invoked.len()
+                    ),
+                ));
+            }
+            if let Some(i) = (0..done.len()).find(|&i| !same_shape(&done[i], &invoked[i])) {
+                return Err(err(
+                    h,
+                    op.complete_line,
+                    format!("value[{i}]"),
+                    format!(
+                        "the completion's micro-op {i} does not match the invocation's on line {} (same f, key and written value expected)",
+                        op.invoke_line
+                    ),
+                ));
+            }
+            done
+        } else {
+            invoked
+        };
+        out.txns.push(Txn {
+            index: op.invoke_index,
+            complete_index: op.complete_index,
+            process: op.process.clone(),
+            status: op.status,
+            mops,
+            call: op.call,
+            ret: op.ret,
+        });
+    }
+    if let Some((f, line)) = first_skipped {
+        out.warnings.push(format!(
+            "{}: {} client operations are not txns and were not checked (the first: `{f}` on line {line})",
+            h.source, out.skipped
+        ));
+    }
+    Ok(out)
+}
