@@ -189,16 +189,18 @@ pub fn by_name(name: &str, opts: &Options) -> Result<Box<dyn Checker>, Error> {
             } else {
                 crate::txn::Kind::RwRegister
             };
-            Box::new(Isolation::from_param(kind, param).map_err(|p| Error::BadParameter {
-                name: base.to_string(),
-                param: p,
-                what: "isolation model or assumption",
-                expected: crate::txn::lattice::MODELS
-                    .iter()
-                    .copied()
-                    .chain(crate::txn::Assumptions::NAMES.iter().map(|a| &a[..]))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+            Box::new(Isolation::from_param(kind, param).map_err(|p| {
+                Error::BadParameter {
+                    name: base.to_string(),
+                    param: p,
+                    what: "isolation model or assumption",
+                    expected: crate::txn::lattice::MODELS
+                        .iter()
+                        .copied()
+                        .chain(crate::txn::Assumptions::NAMES.iter().map(|a| &a[..]))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
             })?)
         }
         // end isolation (txn)

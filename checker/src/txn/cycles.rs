@@ -22,7 +22,9 @@
 //! cycle (a single breadth-first search, which always succeeds inside a
 //! component), so a cycle is always shown when one exists.
 
-use super::graph::{tarjan, Allowance, Graph, OutOf, Searcher, Step, DATA, PROCESS, REALTIME, RW, WR, WW};
+use super::graph::{
+    tarjan, Allowance, Graph, OutOf, Searcher, Step, DATA, PROCESS, REALTIME, RW, WR, WW,
+};
 
 /// The classes, in the order they are searched.
 pub const CLASSES: [&str; 5] = ["G0", "G1c", "G-single", "G-nonadjacent", "G2-item"];
@@ -87,7 +89,11 @@ pub fn classify(steps: &[Step]) -> String {
     format!("{base}{suffix}")
 }
 
-const LEVELS: [(u8, &str); 3] = [(0, ""), (PROCESS, "-process"), (PROCESS | REALTIME, "-realtime")];
+const LEVELS: [(u8, &str); 3] = [
+    (0, ""),
+    (PROCESS, "-process"),
+    (PROCESS | REALTIME, "-realtime"),
+];
 
 /// Searches `g` for cycles.
 pub fn search(g: &Graph, allowance: &mut Allowance, max_witnesses: usize) -> Search {
@@ -100,7 +106,11 @@ pub fn search(g: &Graph, allowance: &mut Allowance, max_witnesses: usize) -> Sea
     }
     let big: Vec<u32> = (0..ncomp).filter(|&c| size[c as usize] > 1).collect();
     out.components = big.len();
-    out.largest_component = big.iter().map(|&c| size[c as usize] as usize).max().unwrap_or(0);
+    out.largest_component = big
+        .iter()
+        .map(|&c| size[c as usize] as usize)
+        .max()
+        .unwrap_or(0);
     if big.is_empty() {
         return out;
     }
@@ -145,9 +155,19 @@ pub fn search(g: &Graph, allowance: &mut Allowance, max_witnesses: usize) -> Sea
                 let name = format!("{class}{suffix}");
                 // Implied by the same class on a weaker graph here, or
                 // enough witnesses of it already.
-                let weaker = LEVELS[..li]
-                    .iter()
-                    .any(|(_, s)| found_here.contains(&format!("{class}{s}")));
+                // G-single implies G-nonadjacent, which implies G2-item.
+                let implying: &[&str] = match class {
+                    "G-nonadjacent" => &["G-single", "G-nonadjacent"],
+                    "G2-item" => &["G-single", "G-nonadjacent", "G2-item"],
+                    c => std::slice::from_ref(
+                        &CLASSES[CLASSES.iter().position(|x| *x == c).unwrap_or(0)],
+                    ),
+                };
+                let weaker = LEVELS[..=li].iter().any(|(_, s)| {
+                    implying
+                        .iter()
+                        .any(|c| found_here.contains(&format!("{c}{s}")))
+                });
                 if weaker || found_here.contains(&name) || seen(&out, &name) >= max_witnesses {
                     continue;
                 }
@@ -159,7 +179,17 @@ pub fn search(g: &Graph, allowance: &mut Allowance, max_witnesses: usize) -> Sea
                     });
                     continue;
                 }
-                let cycle = find(g, &comp, c, &members[c as usize], &sub[li], class, level, &mut searcher, allowance);
+                let cycle = find(
+                    g,
+                    &comp,
+                    c,
+                    &members[c as usize],
+                    &sub[li],
+                    class,
+                    level,
+                    &mut searcher,
+                    allowance,
+                );
                 match cycle {
                     Some(steps) => {
                         let got = classify(&steps);
@@ -203,7 +233,17 @@ pub fn search(g: &Graph, allowance: &mut Allowance, max_witnesses: usize) -> Sea
                     out: None,
                 };
                 let any = |_: u8, _: u8| Some(0u8);
-                if let Some(steps) = searcher.cycle(g, &comp, c, (a, b, first), all, 0, &any, &|_| true, &mut free) {
+                if let Some(steps) = searcher.cycle(
+                    g,
+                    &comp,
+                    c,
+                    (a, b, first),
+                    all,
+                    0,
+                    &any,
+                    &|_| true,
+                    &mut free,
+                ) {
                     let got = classify(&steps);
                     if count(&mut out, &got) <= max_witnesses {
                         out.cycles.push(Cycle {
@@ -260,35 +300,87 @@ fn find(
             }
             let r = match class {
                 "G0" | "G1c" => {
-                    let (start, (sc, _)) = if class == "G0" { (WW, &sub[0]) } else { (WR, &sub[1]) };
+                    let (start, (sc, _)) = if class == "G0" {
+                        (WW, &sub[0])
+                    } else {
+                        (WR, &sub[1])
+                    };
                     if k & start == 0 || sc[a as usize] != sc[b as usize] {
                         continue;
                     }
-                    let mask = if class == "G0" { WW | level } else { WW | WR | level };
-                    searcher.cycle(g, comp, c, (a, b, start), mask, 0, &any, &|_| true, allowance)
+                    let mask = if class == "G0" {
+                        WW | level
+                    } else {
+                        WW | WR | level
+                    };
+                    searcher.cycle(
+                        g,
+                        comp,
+                        c,
+                        (a, b, start),
+                        mask,
+                        0,
+                        &any,
+                        &|_| true,
+                        allowance,
+                    )
                 }
                 "G-single" => {
                     let (sc, _) = &sub[1];
                     if k & RW == 0 || sc[a as usize] > sc[b as usize] {
                         continue;
                     }
-                    searcher.cycle(g, comp, c, (a, b, RW), WW | WR | level, 0, &no_rw, &|_| true, allowance)
+                    searcher.cycle(
+                        g,
+                        comp,
+                        c,
+                        (a, b, RW),
+                        WW | WR | level,
+                        0,
+                        &no_rw,
+                        &|_| true,
+                        allowance,
+                    )
                 }
                 "G-nonadjacent" => {
                     if k & RW == 0 {
                         continue;
                     }
-                    searcher.cycle(g, comp, c, (a, b, RW), DATA | level, 1, &nonadjacent, &|s| s == 2, allowance)
+                    searcher.cycle(
+                        g,
+                        comp,
+                        c,
+                        (a, b, RW),
+                        DATA | level,
+                        1,
+                        &nonadjacent,
+                        &|s| s == 2,
+                        allowance,
+                    )
                 }
                 _ => {
                     if k & RW == 0 {
                         continue;
                     }
-                    searcher.cycle(g, comp, c, (a, b, RW), DATA | level, 0, &two_rw, &|s| s == 1, allowance)
+                    searcher.cycle(
+                        g,
+                        comp,
+                        c,
+                        (a, b, RW),
+                        DATA | level,
+                        0,
+                        &two_rw,
+                        &|s| s == 1,
+                        allowance,
+                    )
                 }
             };
-            if r.is_some() {
-                return r;
+            // A walk that visits a node twice is not one cycle (the search
+            // tracks states, not paths); try the next start edge.
+            if let Some(steps) = r {
+                if simple(&steps) {
+                    return Some(steps);
+                }
             }
             if allowance.out.is_some() {
                 return None;
@@ -296,4 +388,11 @@ fn find(
         }
     }
     None
+}
+
+/// Does the walk visit each node once?
+fn simple(steps: &[Step]) -> bool {
+    let mut nodes: Vec<u32> = steps.iter().map(|s| s.from).collect();
+    nodes.sort_unstable();
+    nodes.windows(2).all(|w| w[0] != w[1])
 }

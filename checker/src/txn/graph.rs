@@ -99,7 +99,10 @@ impl Graph {
 
     /// The kinds of the edge `a -> b` (0 when there is none).
     pub fn kinds(&self, a: u32, b: u32) -> u8 {
-        let (s, e) = (self.start[a as usize] as usize, self.start[a as usize + 1] as usize);
+        let (s, e) = (
+            self.start[a as usize] as usize,
+            self.start[a as usize + 1] as usize,
+        );
         match self.to[s..e].binary_search(&b) {
             Ok(i) => self.kinds[s + i],
             Err(_) => 0,
@@ -369,7 +372,10 @@ mod tests {
     #[test]
     fn tarjan_finds_components_in_reverse_topological_order() {
         // 0 <-> 1 -> 2 <-> 3, 4 alone
-        let g = graph(5, &[(0, 1, WW), (1, 0, WR), (1, 2, WW), (2, 3, RW), (3, 2, WW)]);
+        let g = graph(
+            5,
+            &[(0, 1, WW), (1, 0, WR), (1, 2, WW), (2, 3, RW), (3, 2, WW)],
+        );
         let (comp, n) = tarjan(&g, DATA, &|_| true);
         assert_eq!(n, 3);
         assert_eq!(comp[0], comp[1]);
@@ -409,13 +415,36 @@ mod tests {
         };
         let any = |_: u8, _: u8| Some(0u8);
         let c = s
-            .cycle(&g, &comp, comp[0], (0, 1, RW), DATA, 0, &any, &|_| true, &mut al)
+            .cycle(
+                &g,
+                &comp,
+                comp[0],
+                (0, 1, RW),
+                DATA,
+                0,
+                &any,
+                &|_| true,
+                &mut al,
+            )
             .unwrap();
-        assert_eq!(c, vec![Step { from: 0, kind: RW }, Step { from: 1, kind: WW }]);
+        assert_eq!(
+            c,
+            vec![Step { from: 0, kind: RW }, Step { from: 1, kind: WW }]
+        );
         // Two rw edges required: state = rw count, capped at 2.
         let two = |s: u8, k: u8| Some(if k == RW { (s + 1).min(2) } else { s });
         let c = s
-            .cycle(&g, &comp, comp[0], (0, 1, RW), DATA, 1, &two, &|s| s == 2, &mut al)
+            .cycle(
+                &g,
+                &comp,
+                comp[0],
+                (0, 1, RW),
+                DATA,
+                1,
+                &two,
+                &|s| s == 2,
+                &mut al,
+            )
             .unwrap();
         assert_eq!(c.len(), 3);
         assert_eq!(c.iter().filter(|s| s.kind == RW).count(), 2);
@@ -427,7 +456,17 @@ mod tests {
             out: None,
         };
         assert!(s
-            .cycle(&g, &comp, comp[0], (0, 1, RW), DATA, 0, &any, &|_| true, &mut none)
+            .cycle(
+                &g,
+                &comp,
+                comp[0],
+                (0, 1, RW),
+                DATA,
+                0,
+                &any,
+                &|_| true,
+                &mut none
+            )
             .is_none());
         assert_eq!(none.out, Some(OutOf::Steps));
     }

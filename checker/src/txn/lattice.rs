@@ -48,7 +48,10 @@ pub const MODELS: [&str; 23] = [
 const IMPLIES: [(&str, &[&str]); 22] = [
     ("read-committed", &["read-uncommitted"]),
     ("strong-session-read-uncommitted", &["read-uncommitted"]),
-    ("strong-read-uncommitted", &["strong-session-read-uncommitted"]),
+    (
+        "strong-read-uncommitted",
+        &["strong-session-read-uncommitted"],
+    ),
     (
         "strong-session-read-committed",
         &["read-committed", "strong-session-read-uncommitted"],
@@ -90,7 +93,11 @@ const IMPLIES: [(&str, &[&str]); 22] = [
     ),
     (
         "serializable",
-        &["repeatable-read", "snapshot-isolation", "update-serializable"],
+        &[
+            "repeatable-read",
+            "snapshot-isolation",
+            "update-serializable",
+        ],
     ),
     (
         "strong-session-serializable",
@@ -111,7 +118,12 @@ const IMPLIES: [(&str, &[&str]); 22] = [
 const PROSCRIBES: [(&str, &[&str]); 22] = [
     (
         "read-uncommitted",
-        &["G0", "duplicate-elements", "garbage-read", "cyclic-versions"],
+        &[
+            "G0",
+            "duplicate-elements",
+            "garbage-read",
+            "cyclic-versions",
+        ],
     ),
     ("read-committed", &["G1"]),
     ("strong-session-read-uncommitted", &["G0-process"]),
@@ -343,22 +355,14 @@ pub fn place<'a>(found: impl IntoIterator<Item = &'a str>) -> Placement {
     let not: Vec<&'static str> = out
         .iter()
         .copied()
-        .filter(|m| {
-            !implied_models(m)
-                .iter()
-                .any(|w| w != m && out.contains(w))
-        })
+        .filter(|m| !implied_models(m).iter().any(|w| w != m && out.contains(w)))
         .collect();
     let also_not = out.iter().copied().filter(|m| !not.contains(m)).collect();
     // `strongest_kept`: kept, and no stronger model kept.
     let strongest_kept = kept
         .iter()
         .copied()
-        .filter(|m| {
-            !kept
-                .iter()
-                .any(|s| s != m && implied_models(s).contains(m))
-        })
+        .filter(|m| !kept.iter().any(|s| s != m && implied_models(s).contains(m)))
         .collect();
     Placement {
         not,

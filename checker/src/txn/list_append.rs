@@ -9,7 +9,7 @@
 
 use super::graph::{RW, WR, WW};
 use super::parse::{Id, Mop, Seen, Txns};
-use super::{Found, Inferred, Inference};
+use super::{Found, Inference, Inferred};
 use crate::history::Status;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -168,6 +168,23 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
                         t.names.show(k),
                         t.txns[w.txn as usize].index,
                         t.names.show(v)
+                    ),
+                ));
+            }
+            if let Some(pw) = prev.filter(|pw| pw.txn == w.txn && pw.mop > w.mop) {
+                let txn = &t.txns[w.txn as usize];
+                out.found.push(Found::new(
+                    "incompatible-order",
+                    vec![w.txn, ti],
+                    format!(
+                        "T{} appended {} and then {} to key {}, but T{} read key {} = {}, with them the other way round",
+                        txn.index,
+                        t.names.show(v),
+                        t.names.show(l[pw.at as usize]),
+                        t.names.show(k),
+                        t.txns[ti as usize].index,
+                        t.names.show(k),
+                        t.names.show_list(l)
                     ),
                 ));
             }
@@ -347,7 +364,10 @@ fn read_elements(
             _ => {}
         }
     }
-    let longest = la.longest.get(&k).is_some_and(|&(a, b)| (a, b) == (ti, j as u32));
+    let longest = la
+        .longest
+        .get(&k)
+        .is_some_and(|&(a, b)| (a, b) == (ti, j as u32));
     if !longest && l.len() > 1 {
         let order = la.version(t, k);
         let prefix = l.len() <= order.len() && order[..l.len()] == l[..];
@@ -357,7 +377,11 @@ fn read_elements(
                 out.found.push(Found::new(
                     "duplicate-elements",
                     vec![ti],
-                    format!("{}, in which {} appears more than once", head(), t.names.show(v)),
+                    format!(
+                        "{}, in which {} appears more than once",
+                        head(),
+                        t.names.show(v)
+                    ),
                 ));
             }
         }
@@ -385,7 +409,11 @@ fn internal(t: &Txns, ti: u32, j: usize, k: Id, l: &[Id], out: &mut Inferred) {
     }
     appended.reverse();
     let ok = match base {
-        Some(b) => l.len() == b.len() + appended.len() && l[..b.len()] == *b && l[b.len()..] == appended[..],
+        Some(b) => {
+            l.len() == b.len() + appended.len()
+                && l[..b.len()] == *b
+                && l[b.len()..] == appended[..]
+        }
         None => l.ends_with(&appended),
     };
     if !ok {

@@ -105,7 +105,11 @@ fn cycle_json(p: &Parts, c: &Cycle) -> (Value, String, Vec<u64>) {
         words.join("; "),
         c.class
     );
-    let ids: Vec<u64> = c.steps.iter().map(|s| t.txns[s.from as usize].index).collect();
+    let ids: Vec<u64> = c
+        .steps
+        .iter()
+        .map(|s| t.txns[s.from as usize].index)
+        .collect();
     let v = json!({
         "type": c.class,
         "txns": c.steps.iter().map(|s| txn_json(t, s.from)).collect::<Vec<_>>(),
@@ -180,7 +184,8 @@ pub(super) fn build(p: Parts) -> TxnResult {
     types.sort();
     let placement = lattice::place(types.iter().map(String::as_str));
     let prohibited = lattice::prohibited_by(opts.require);
-    let ruled_out = placement.not.contains(&opts.require) || placement.also_not.contains(&opts.require);
+    let ruled_out =
+        placement.not.contains(&opts.require) || placement.also_not.contains(&opts.require);
     let undecided: Vec<&GaveUp> = p
         .search
         .gave_up

@@ -95,7 +95,8 @@ pub fn infer(t: &Txns, assume: &Assumptions) -> (RwRegister, Inferred) {
         }
     }
     if dups > 5 {
-        out.notes.push(format!("{dups} written values were not unique in all"));
+        out.notes
+            .push(format!("{dups} written values were not unique in all"));
     }
     let mut sources: FxHashMap<(u32, u32, u8), Source> = FxHashMap::default();
     let mut edge = |out: &mut Inferred, a: u32, b: u32, k: u8, src: Source| {
@@ -262,7 +263,10 @@ fn check_read(
         None => out.found.push(Found::new(
             "garbage-read",
             vec![ti],
-            format!("{head}, but no txn wrote {shown} to key {}", t.names.show(k)),
+            format!(
+                "{head}, but no txn wrote {shown} to key {}",
+                t.names.show(k)
+            ),
         )),
         Some(w) if t.txns[w.txn as usize].status == Status::Fail => out.found.push(Found::new(
             "G1a",
@@ -275,7 +279,10 @@ fn check_read(
         Some(w) if w.txn == ti && w.mop as usize > j => out.found.push(Found::new(
             "future-read",
             vec![ti],
-            format!("{head}, which the same txn writes only later (micro-op {})", w.mop),
+            format!(
+                "{head}, which the same txn writes only later (micro-op {})",
+                w.mop
+            ),
         )),
         Some(w) if w.txn != ti && !w.last && !w.dup => out.found.push(Found::new(
             "G1b",

@@ -70,7 +70,10 @@ struct Open {
 }
 
 /// Generates the history, calling `emit` for each event in order.
-pub fn generate(spec: &TxnSynthSpec, mut emit: impl FnMut(Event) -> io::Result<()>) -> io::Result<()> {
+pub fn generate(
+    spec: &TxnSynthSpec,
+    mut emit: impl FnMut(Event) -> io::Result<()>,
+) -> io::Result<()> {
     let mut rng = Rng(spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let nkeys = spec.keys.max(1);
     // Active key ids and their write counts; the store by key id.
@@ -113,7 +116,13 @@ pub fn generate(spec: &TxnSynthSpec, mut emit: impl FnMut(Event) -> io::Result<(
                     .collect();
                 let value: Vec<Value> = plan
                     .iter()
-                    .map(|&(w, k)| if w { json!([wname, k, Value::Null]) } else { json!([rname, k, Value::Null]) })
+                    .map(|&(w, k)| {
+                        if w {
+                            json!([wname, k, Value::Null])
+                        } else {
+                            json!([rname, k, Value::Null])
+                        }
+                    })
                     .collect();
                 // Written values are fixed at invocation.
                 let mut value = value;
@@ -140,14 +149,20 @@ pub fn generate(spec: &TxnSynthSpec, mut emit: impl FnMut(Event) -> io::Result<(
             }
             Some(mut o) if o.done.is_some() && !o.applied => {
                 // The txn's instant: apply it to the store.
-                let Some(Value::Array(mut mops)) = o.done.take() else { unreachable!() };
+                let Some(Value::Array(mut mops)) = o.done.take() else {
+                    unreachable!()
+                };
                 for (m, &(w, k)) in mops.iter_mut().zip(&o.plan) {
                     let l = lists.entry(k).or_default();
                     if w {
                         l.push(m[2].as_i64().unwrap_or(0));
                     } else {
                         let mut seen: &[i64] = l;
-                        if spec.inject_stale_read && !injected && invoked >= inject_at && !l.is_empty() {
+                        if spec.inject_stale_read
+                            && !injected
+                            && invoked >= inject_at
+                            && !l.is_empty()
+                        {
                             seen = &l[..l.len() - 1];
                             injected = true;
                         }

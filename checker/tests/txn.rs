@@ -1,0 +1,875 @@
+//! The isolation checkers (list-append, rw-register): one literal history
+//! per anomaly class, landing on that class and its placement; histories
+//! that must pass; parse errors naming file, line and field; and a property
+//! test against a brute-force serializability oracle.
+
+use checker::checker::Budget;
+use checker::formats::{self, Format};
+use checker::history::{Event, EventType, History};
+use checker::txn::{self, Kind, TxnOptions, TxnResult};
+use checker::{checkers, Verdict};
+use serde_json::{json, Value};
+
+/// Builds histories: invocations and completions by process.
+#[derive(Default)]
+struct B {
+    events: Vec<Event>,
+}
+
+/// The invocation's value: the completion's with every read's value nil.
+fn invocation(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(a) = v.as_array_mut() {
+        for m in a {
+            if m[0] == "r" {
+                m[2] = Value::Null;
+            }
+        }
+    }
+    v
+}
+
+impl B {
+    fn push(&mut self, p: u64, kind: EventType, v: Value) -> &mut Self {
+        let mut e = Event::new(p, kind, "txn", v);
+        e.index = self.events.len() as u64;
+        e.line = self.events.len() + 1;
+        self.events.push(e);
+        self
+    }
+    fn invoke(&mut self, p: u64, v: Value) -> &mut Self {
+        self.push(p, EventType::Invoke, invocation(&v))
+    }
+    fn ok(&mut self, p: u64, v: Value) -> &mut Self {
+        self.push(p, EventType::Ok, v)
+    }
+    fn fail(&mut self, p: u64, v: Value) -> &mut Self {
+        let i = invocation(&v);
+        self.push(p, EventType::Fail, i)
+    }
+    /// A txn invoked and completed ok before the next event.
+    fn txn(&mut self, p: u64, v: Value) -> &mut Self {
+        self.invoke(p, v.clone()).ok(p, v)
+    }
+    /// Several txns, all invoked before any completes (no real-time order).
+    fn concurrent(&mut self, txns: &[(u64, Value)]) -> &mut Self {
+        for (p, v) in txns {
+            self.invoke(*p, v.clone());
+        }
+        for (p, v) in txns {
+            self.ok(*p, v.clone());
+        }
+        self
+    }
+    fn history(&self) -> History {
+        History {
+            source: "literal".into(),
+            events: self.events.clone(),
+            warnings: vec![],
+        }
+    }
+}
+
+fn run(kind: Kind, h: &History, require: &'static str) -> TxnResult {
+    let mut o = TxnOptions::new(kind);
+    o.require = require;
+    txn::check(h, &o, &Budget::default()).expect("checks")
+}
+
+fn la(b: &B) -> TxnResult {
+    run(Kind::ListAppend, &b.history(), "strict-serializable")
+}
+
+fn rw(b: &B) -> TxnResult {
+    run(Kind::RwRegister, &b.history(), "strict-serializable")
+}
+
+/// Asserts the anomaly types and the weakest models ruled out.
+#[track_caller]
+fn assert_lands(r: &TxnResult, types: &[&str], not: &[&str]) {
+    assert_eq!(r.anomaly_types, types, "{:#}", r.details);
+    assert_eq!(r.placement.not, not, "{:#}", r.details);
+    assert_eq!(r.verdict, Verdict::Invalid, "{:#}", r.details);
+    // Every anomaly names the txns that show it, by history index.
+    assert!(r.anomalies.iter().all(|a| !a.ops.is_empty()));
+}
+
+// ---------------------------------------------------------------------------
+// list-append, one history per class
+
+#[test]
+fn g0_write_cycle() {
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["append", "x", 1], ["append", "y", 1]])),
+        (1, json!([["append", "x", 2], ["append", "y", 2]])),
+    ])
+    .txn(2, json!([["r", "x", [1, 2]], ["r", "y", [2, 1]]]));
+    let r = la(&b);
+    assert_lands(&r, &["G0"], &["read-uncommitted"]);
+    let w = &r.details["anomalies"]["G0"][0];
+    assert_eq!(w["cycle"].as_array().unwrap().len(), 2);
+    let text = w["explanation"].as_str().unwrap();
+    assert!(
+        text.contains("T0 appended 1 to key x, and T1 appended 2 right after it"),
+        "{text}"
+    );
+    assert!(
+        text.contains("T1 appended 2 to key y, and T0 appended 1 right after it"),
+        "{text}"
+    );
+}
+
+#[test]
+fn g1a_aborted_read() {
+    let mut b = B::default();
+    b.invoke(0, json!([["append", "x", 1]]))
+        .fail(0, json!([["append", "x", 1]]))
+        .txn(1, json!([["r", "x", [1]]]));
+    let r = la(&b);
+    assert_lands(&r, &["G1a"], &["read-committed"]);
+    assert_eq!(r.placement.strongest_kept, ["strong-read-uncommitted"]);
+    assert_eq!(r.anomalies[0].ops, vec![2, 0]);
+}
+
+#[test]
+fn g1b_intermediate_read() {
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["append", "x", 1], ["append", "x", 2]])),
+        (1, json!([["r", "x", [1]]])),
+    ]);
+    let r = la(&b);
+    assert_lands(&r, &["G1b"], &["read-committed"]);
+}
+
+#[test]
+fn g1c_circular_information_flow() {
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["append", "x", 1], ["r", "y", [1]]])),
+        (1, json!([["append", "y", 1], ["r", "x", [1]]])),
+    ]);
+    let r = la(&b);
+    assert_lands(&r, &["G1c"], &["read-committed"]);
+    let text = r.details["anomalies"]["G1c"][0]["explanation"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("which ends with T"), "{text}");
+}
+
+#[test]
+fn g_single_read_skew() {
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["r", "x", null], ["r", "y", [1]]])),
+        (1, json!([["append", "x", 1], ["append", "y", 1]])),
+    ])
+    .txn(2, json!([["r", "x", [1]]]));
+    let r = la(&b);
+    assert_lands(&r, &["G-single"], &["consistent-view", "repeatable-read"]);
+    assert!(r.placement.also_not.contains(&"snapshot-isolation"));
+    assert!(r
+        .placement
+        .strongest_kept
+        .contains(&"parallel-snapshot-isolation"));
+    let text = r.details["anomalies"]["G-single"][0]["explanation"]
+        .as_str()
+        .unwrap();
+    assert!(
+        text.contains("T0 read key x = [], which did not include T1's append of 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn g_nonadjacent() {
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["r", "x", null], ["r", "y", [1]]])),
+        (1, json!([["append", "x", 1]])),
+        (2, json!([["r", "x", [1]], ["r", "y", null]])),
+        (3, json!([["append", "y", 1]])),
+    ]);
+    let r = la(&b);
+    assert_lands(
+        &r,
+        &["G-nonadjacent"],
+        &["repeatable-read", "snapshot-isolation"],
+    );
+    assert!(r.placement.strongest_kept.contains(&"update-serializable"));
+    assert_eq!(
+        r.details["anomalies"]["G-nonadjacent"][0]["cycle"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[test]
+fn g2_item_write_skew() {
+    let mut b = B::default();
+    b.concurrent(&[
+        (
+            0,
+            json!([["r", "x", null], ["r", "y", null], ["append", "x", 1]]),
+        ),
+        (
+            1,
+            json!([["r", "x", null], ["r", "y", null], ["append", "y", 1]]),
+        ),
+    ])
+    .txn(2, json!([["r", "x", [1]], ["r", "y", [1]]]));
+    let r = la(&b);
+    assert_lands(&r, &["G2-item"], &["repeatable-read"]);
+    assert!(r.placement.also_not.contains(&"serializable"));
+    assert!(r
+        .placement
+        .strongest_kept
+        .contains(&"strong-snapshot-isolation"));
+    // Snapshot isolation allows write skew.
+    let si = run(Kind::ListAppend, &b.history(), "snapshot-isolation");
+    assert_eq!(si.verdict, Verdict::Valid);
+}
+
+#[test]
+fn process_variants() {
+    // G0-process: p0 appends 1 then 2 to x, but x reads [2 1].
+    let mut b = B::default();
+    b.txn(0, json!([["append", "x", 1]]))
+        .txn(0, json!([["append", "x", 2]]))
+        .txn(1, json!([["r", "x", [2, 1]]]));
+    assert_lands(
+        &la(&b),
+        &["G0-process"],
+        &["strong-session-read-uncommitted"],
+    );
+    // G1c-process: p0 reads what its own later txn appends.
+    let mut b = B::default();
+    b.txn(0, json!([["r", "y", [1]]]))
+        .txn(0, json!([["append", "y", 1]]));
+    let r = la(&b);
+    assert_lands(&r, &["G1c-process"], &["strong-session-read-committed"]);
+    assert!(r.placement.strongest_kept.contains(&"serializable"));
+    // G-single-process: p0 does not read its own earlier append.
+    let mut b = B::default();
+    b.txn(0, json!([["append", "x", 1]]))
+        .txn(0, json!([["r", "x", null]]))
+        .txn(1, json!([["r", "x", [1]]]));
+    let r = la(&b);
+    assert_lands(
+        &r,
+        &["G-single-process"],
+        &["strong-session-snapshot-isolation"],
+    );
+    assert!(r
+        .placement
+        .also_not
+        .contains(&"strong-session-serializable"));
+    assert_eq!(
+        run(Kind::ListAppend, &b.history(), "serializable").verdict,
+        Verdict::Valid
+    );
+    assert_eq!(
+        run(
+            Kind::ListAppend,
+            &b.history(),
+            "strong-session-serializable"
+        )
+        .verdict,
+        Verdict::Invalid
+    );
+}
+
+#[test]
+fn realtime_variants() {
+    // G-single-realtime: a stale read on another process, after the append
+    // completed.
+    let mut b = B::default();
+    b.txn(0, json!([["append", "x", 1]]))
+        .txn(1, json!([["r", "x", null]]))
+        .txn(2, json!([["r", "x", [1]]]));
+    let r = la(&b);
+    assert_lands(&r, &["G-single-realtime"], &["strong-snapshot-isolation"]);
+    assert!(r.placement.also_not.contains(&"strict-serializable"));
+    assert!(r
+        .placement
+        .strongest_kept
+        .contains(&"strong-session-serializable"));
+    assert_eq!(
+        run(Kind::ListAppend, &b.history(), "serializable").verdict,
+        Verdict::Valid
+    );
+    let text = r.details["anomalies"]["G-single-realtime"][0]["explanation"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("(real-time order)"), "{text}");
+    // G0-realtime and G1c-realtime.
+    let mut b = B::default();
+    b.txn(0, json!([["append", "x", 1]]))
+        .txn(1, json!([["append", "x", 2]]))
+        .txn(2, json!([["r", "x", [2, 1]]]));
+    assert_lands(&la(&b), &["G0-realtime"], &["strong-read-uncommitted"]);
+    let mut b = B::default();
+    b.txn(0, json!([["r", "y", [1]]]))
+        .txn(1, json!([["append", "y", 1]]));
+    assert_lands(&la(&b), &["G1c-realtime"], &["strong-read-committed"]);
+}
+
+#[test]
+fn internal_inconsistency() {
+    let mut b = B::default();
+    b.txn(0, json!([["append", "x", 5]])).txn(
+        1,
+        json!([["r", "x", [5]], ["append", "x", 6], ["r", "x", [5]]]),
+    );
+    let r = la(&b);
+    assert_lands(&r, &["internal"], &["read-atomic"]);
+    let text = r.anomalies[0].what.as_str();
+    assert!(text.contains("imply [5 6]"), "{text}");
+}
+
+#[test]
+fn dirty_update() {
+    let mut b = B::default();
+    b.invoke(0, json!([["append", "x", 1]]))
+        .fail(0, json!([["append", "x", 1]]))
+        .txn(1, json!([["append", "x", 2]]))
+        .txn(2, json!([["r", "x", [1, 2]]]));
+    let r = la(&b);
+    assert_lands(&r, &["G1a", "dirty-update"], &["read-committed"]);
+}
+
+#[test]
+fn duplicate_elements() {
+    let mut b = B::default();
+    b.txn(0, json!([["append", "x", 1]]))
+        .txn(1, json!([["r", "x", [1, 1]]]));
+    assert_lands(&la(&b), &["duplicate-elements"], &["read-uncommitted"]);
+}
+
+#[test]
+fn incompatible_order() {
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["append", "x", 1]])),
+        (1, json!([["append", "x", 2]])),
+    ])
+    .txn(2, json!([["r", "x", [1, 2]]]))
+    .txn(3, json!([["r", "x", [2, 1]]]));
+    assert_lands(&la(&b), &["incompatible-order"], &["read-committed"]);
+}
+
+#[test]
+fn lost_update() {
+    let mut b = B::default();
+    b.txn(0, json!([["append", "x", 1]])).concurrent(&[
+        (1, json!([["r", "x", [1]], ["append", "x", 2]])),
+        (2, json!([["r", "x", [1]], ["append", "x", 3]])),
+    ]);
+    let r = la(&b);
+    assert_lands(&r, &["lost-update"], &["cursor-stability"]);
+    assert!(r.placement.also_not.contains(&"snapshot-isolation"));
+    assert_eq!(r.anomalies[0].ops.len(), 2);
+}
+
+#[test]
+fn future_read() {
+    let mut b = B::default();
+    b.txn(0, json!([["r", "x", [1]], ["append", "x", 1]]));
+    assert_lands(&la(&b), &["future-read"], &["read-committed"]);
+}
+
+#[test]
+fn garbage_read() {
+    let mut b = B::default();
+    b.txn(0, json!([["append", "x", 1]]))
+        .txn(1, json!([["r", "x", [1, 9]]]));
+    assert_lands(&la(&b), &["garbage-read"], &["read-uncommitted"]);
+}
+
+// ---------------------------------------------------------------------------
+// rw-register
+
+#[test]
+fn rw_register_classes() {
+    let mut b = B::default();
+    b.invoke(0, json!([["w", "x", 1]]))
+        .fail(0, json!([["w", "x", 1]]))
+        .txn(1, json!([["r", "x", 1]]));
+    assert_lands(&rw(&b), &["G1a"], &["read-committed"]);
+
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["w", "x", 1], ["w", "x", 2]])),
+        (1, json!([["r", "x", 1]])),
+    ]);
+    assert_lands(&rw(&b), &["G1b"], &["read-committed"]);
+
+    let mut b = B::default();
+    b.txn(0, json!([["w", "x", 1], ["r", "x", 2]]));
+    assert_lands(&rw(&b), &["internal"], &["read-atomic"]);
+
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["w", "x", 1], ["r", "y", 1]])),
+        (1, json!([["w", "y", 1], ["r", "x", 1]])),
+    ]);
+    assert_lands(&rw(&b), &["G1c"], &["read-committed"]);
+
+    // G-single from the initial state: nil precedes every write.
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["w", "x", 1], ["w", "y", 1]])),
+        (1, json!([["r", "x", null], ["r", "y", 1]])),
+    ]);
+    let r = rw(&b);
+    assert_lands(&r, &["G-single"], &["consistent-view", "repeatable-read"]);
+    let text = r.details["anomalies"]["G-single"][0]["explanation"]
+        .as_str()
+        .unwrap();
+    assert!(
+        text.contains("the initial state (nil) precedes every write"),
+        "{text}"
+    );
+
+    // Write skew.
+    let mut b = B::default();
+    b.concurrent(&[
+        (
+            0,
+            json!([["r", "x", null], ["r", "y", null], ["w", "x", 1]]),
+        ),
+        (
+            1,
+            json!([["r", "x", null], ["r", "y", null], ["w", "y", 1]]),
+        ),
+    ]);
+    assert_lands(&rw(&b), &["G2-item"], &["repeatable-read"]);
+
+    // Lost update, garbage and future reads.
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["r", "x", null], ["w", "x", 1]])),
+        (1, json!([["r", "x", null], ["w", "x", 2]])),
+    ]);
+    assert!(rw(&b).anomaly_types.contains(&"lost-update".to_string()));
+    let mut b = B::default();
+    b.txn(0, json!([["r", "x", 7]]));
+    assert_lands(&rw(&b), &["garbage-read"], &["read-uncommitted"]);
+    let mut b = B::default();
+    b.txn(0, json!([["r", "x", 1], ["w", "x", 1]]));
+    assert_lands(&rw(&b), &["future-read"], &["read-committed"]);
+}
+
+#[test]
+fn rw_register_assumptions_are_needed_and_stated() {
+    // T1 read x = 0 and then wrote 1 (so 0 < 1 under wfr-keys); T2 read
+    // x = 0 and y = 1 from T1: T2 -rw-> T1 -wr-> T2.
+    let mut b = B::default();
+    b.txn(0, json!([["w", "x", 0]])).concurrent(&[
+        (1, json!([["r", "x", 0], ["w", "x", 1], ["w", "y", 1]])),
+        (2, json!([["r", "x", 0], ["r", "y", 1]])),
+    ]);
+    let h = b.history();
+    let plain = rw(&b);
+    assert_eq!(plain.verdict, Verdict::Valid, "{:#}", plain.details);
+    let c = checkers::by_name("rw-register:serializable+wfr-keys", &Default::default()).unwrap();
+    let r = c.check(&h, &Budget::default());
+    assert_eq!(r.verdict, Verdict::Invalid, "{:#}", r.details);
+    assert_eq!(r.details["anomaly_types"], json!(["G-single"]));
+    assert_eq!(r.details["assumptions"], json!(["wfr-keys"]));
+    let text = r.details["anomalies"]["G-single"][0]["explanation"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("assumption wfr-keys"), "{text}");
+    // sequential-keys: process 0 wrote 1 then 2; process 1 read 2 then 1.
+    let mut b = B::default();
+    b.txn(0, json!([["w", "x", 1]]))
+        .txn(0, json!([["w", "x", 2]]))
+        .concurrent(&[(1, json!([["r", "x", 2]])), (2, json!([["r", "x", 1]]))]);
+    let c = checkers::by_name(
+        "rw-register:serializable+sequential-keys",
+        &Default::default(),
+    )
+    .unwrap();
+    let r = c.check(&b.history(), &Budget::default());
+    assert_eq!(r.verdict, Verdict::Valid, "{:#}", r.details);
+    let mut b2 = B::default();
+    b2.txn(0, json!([["w", "x", 1]]))
+        .txn(0, json!([["w", "x", 2]]))
+        .txn(1, json!([["r", "x", 2]]))
+        .txn(1, json!([["r", "x", 1]]));
+    let r = c.check(&b2.history(), &Budget::default());
+    assert_eq!(r.verdict, Verdict::Invalid, "{:#}", r.details);
+    assert!(checkers::by_name("list-append:serializable+wfr-keys", &Default::default()).is_err());
+    assert!(checkers::by_name("rw-register:bogus", &Default::default()).is_err());
+}
+
+// ---------------------------------------------------------------------------
+// Histories that must pass
+
+#[test]
+fn clean_histories_pass() {
+    let mut b = B::default();
+    b.txn(0, json!([["append", "x", 1], ["r", "x", [1]]]))
+        .concurrent(&[
+            (1, json!([["r", "x", [1]], ["append", "y", 1]])),
+            (2, json!([["r", "y", [1]], ["append", "x", 2]])),
+        ])
+        .txn(0, json!([["r", "x", [1, 2]], ["r", "y", [1]]]));
+    let r = la(&b);
+    assert_eq!(r.verdict, Verdict::Valid, "{:#}", r.details);
+    assert!(r.anomaly_types.is_empty());
+    assert_eq!(r.placement.strongest_kept, ["strict-serializable"]);
+    // An info txn whose append was seen, and one never seen.
+    let mut b = B::default();
+    b.invoke(0, json!([["append", "x", 1]]))
+        .push(0, EventType::Info, Value::Null)
+        .invoke(1, json!([["append", "x", 9]]))
+        .push(1, EventType::Info, Value::Null)
+        .txn(2, json!([["r", "x", [1]]]));
+    assert_eq!(la(&b).verdict, Verdict::Valid);
+    // A synthetic strict-serializable history of 2000 txns, with info txns.
+    for kind in [Kind::ListAppend, Kind::RwRegister] {
+        let spec = txn::synth::TxnSynthSpec {
+            kind,
+            txns: 2000,
+            info_rate: 0.05,
+            ..Default::default()
+        };
+        let h = txn::synth::history(&spec);
+        let r = run(kind, &h, "strict-serializable");
+        assert_eq!(r.verdict, Verdict::Valid, "{:#}", r.details);
+        assert_eq!(r.details["txns"]["total"], 2000);
+        // ... and with one stale read injected it is not.
+        let bad = txn::synth::history(&txn::synth::TxnSynthSpec {
+            inject_stale_read: true,
+            ..spec
+        });
+        let r = run(kind, &bad, "strict-serializable");
+        if kind == Kind::ListAppend {
+            assert_eq!(r.verdict, Verdict::Invalid, "{:#}", r.details);
+        }
+    }
+}
+
+#[test]
+fn non_txn_ops_are_counted_not_dropped() {
+    let mut b = B::default();
+    b.txn(0, json!([["append", "x", 1]]));
+    let mut e = Event::new(1, EventType::Invoke, "read", Value::Null);
+    e.index = 2;
+    e.line = 3;
+    b.events.push(e);
+    let r = la(&b);
+    assert_eq!(r.details["txns"]["not_txn"], 1);
+    let w = r.details["warnings"][0].as_str().unwrap();
+    assert!(
+        w.contains("1 client operations are not txns") && w.contains("`read` on line 3"),
+        "{w}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Formats and errors
+
+#[test]
+fn edn_and_jsonl_histories_are_read() {
+    let edn = r#"{:type :invoke, :f :txn, :value [[:append 1 1] [:r 2 nil]], :process 0, :index 0}
+{:type :invoke, :f :txn, :value [[:append 2 1] [:r 1 nil]], :process 1, :index 1}
+{:type :ok, :f :txn, :value [[:append 1 1] [:r 2 [1]]], :process 0, :index 2}
+{:type :ok, :f :txn, :value [[:append 2 1] [:r 1 [1]]], :process 1, :index 3}
+{:type :info, :f :start, :value nil, :process :nemesis, :index 4}
+"#;
+    let h = formats::parse(edn.as_bytes(), "h.edn", Some(Format::Edn)).unwrap();
+    let r = run(Kind::ListAppend, &h, "serializable");
+    assert_eq!(r.anomaly_types, ["G1c"]);
+    let jsonl = r#"{"index":0,"process":0,"type":"invoke","f":"txn","value":[["w","a",1]]}
+{"index":1,"process":0,"type":"ok","f":"txn","value":[["w","a",1]]}
+{"index":2,"process":1,"type":"invoke","f":"txn","value":[["r","a",null]]}
+{"index":3,"process":1,"type":"ok","f":"txn","value":[["r","a",1]]}
+"#;
+    let h = formats::parse(jsonl.as_bytes(), "h.jsonl", Some(Format::Jsonl)).unwrap();
+    assert_eq!(
+        run(Kind::RwRegister, &h, "strict-serializable").verdict,
+        Verdict::Valid
+    );
+}
+
+#[test]
+fn malformed_micro_ops_name_file_line_and_field() {
+    let cases = [
+        (r#"[["append", 1, 1], ["x", 1, 2]]"#, "value[1][0]"),
+        (r#"[["append", [1], 1]]"#, "value[0][1]"),
+        (r#"[["append", 1]]"#, "value[0]"),
+        (r#"{"a": 1}"#, "value"),
+        (r#"[["append", 1, null]]"#, "value[0][2]"),
+    ];
+    for (v, field) in cases {
+        let text = format!(
+            "{{\"index\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[]}}\n{{\"index\":1,\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[]}}\n{{\"index\":2,\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":{v}}}\n"
+        );
+        let h = formats::parse(text.as_bytes(), "bad.jsonl", Some(Format::Jsonl)).unwrap();
+        let e = txn::check(&h, &TxnOptions::new(Kind::ListAppend), &Budget::default())
+            .err()
+            .unwrap_or_else(|| panic!("{v} must be rejected"));
+        assert_eq!((e.file.as_str(), e.line), ("bad.jsonl", 3), "{e}");
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+    }
+    // A completion that does not match its invocation.
+    let mut b = B::default();
+    b.push(0, EventType::Invoke, json!([["append", 1, 1]]))
+        .push(0, EventType::Ok, json!([["append", 1, 2]]));
+    let e = txn::check(
+        &b.history(),
+        &TxnOptions::new(Kind::ListAppend),
+        &Budget::default(),
+    )
+    .err()
+    .unwrap();
+    assert_eq!((e.line, e.field.as_deref()), (2, Some("value[0]")), "{e}");
+    // rw-register rejects appends.
+    let mut b = B::default();
+    b.txn(0, json!([["append", 1, 1]]));
+    let e = txn::check(
+        &b.history(),
+        &TxnOptions::new(Kind::RwRegister),
+        &Budget::default(),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.field.as_deref(), Some("value[0][0]"), "{e}");
+}
+
+// ---------------------------------------------------------------------------
+// Budget
+
+#[test]
+fn an_exhausted_budget_still_shows_a_cycle_and_says_which_search_gave_up() {
+    // Write skew needs the G2-item search; G-single is tried first.
+    let mut b = B::default();
+    b.concurrent(&[
+        (
+            0,
+            json!([["r", "x", null], ["r", "y", null], ["append", "x", 1]]),
+        ),
+        (
+            1,
+            json!([["r", "x", null], ["r", "y", null], ["append", "y", 1]]),
+        ),
+    ])
+    .txn(2, json!([["r", "x", [1]], ["r", "y", [1]]]));
+    let mut o = TxnOptions::new(Kind::ListAppend);
+    o.max_steps = 0;
+    o.require = "snapshot-isolation";
+    let r = txn::check(&b.history(), &o, &Budget::default()).unwrap();
+    // The component's cycle is still shown and classified...
+    assert_eq!(r.anomaly_types, ["G2-item"], "{:#}", r.details);
+    // ... but whether a G-single hides in it is unknown.
+    assert!(
+        r.gave_up.iter().any(|g| g.class == "G-single"),
+        "{:?}",
+        r.gave_up
+    );
+    assert_eq!(r.verdict, Verdict::Unknown, "{:#}", r.details);
+    assert!(r.details["reason"]
+        .as_str()
+        .unwrap()
+        .contains("ran out of steps"));
+    // With serializable required, the cycle shown decides.
+    o.require = "serializable";
+    assert_eq!(
+        txn::check(&b.history(), &o, &Budget::default())
+            .unwrap()
+            .verdict,
+        Verdict::Invalid
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Property: list-append against a brute-force serializability oracle.
+
+mod oracle {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One generated txn: micro-ops (true = append) over keys 0..2, and
+    /// its status (0 ok, 1 info, 2 fail).
+    #[derive(Debug, Clone)]
+    pub struct G {
+        pub mops: Vec<(bool, u8)>,
+        pub status: u8,
+    }
+
+    /// Is there a serial order of the ok txns and some of the info txns in
+    /// which every ok txn's reads are what it saw?
+    pub fn serializable(txns: &[(Vec<Value>, u8)]) -> bool {
+        let ok: Vec<usize> = (0..txns.len()).filter(|&i| txns[i].1 == 0).collect();
+        let info: Vec<usize> = (0..txns.len()).filter(|&i| txns[i].1 == 1).collect();
+        for mask in 0..(1u32 << info.len()) {
+            let mut set = ok.clone();
+            set.extend(
+                info.iter()
+                    .enumerate()
+                    .filter(|(j, _)| mask >> j & 1 == 1)
+                    .map(|(_, &i)| i),
+            );
+            if permutations(&mut set, 0, &mut |order| replay(txns, order)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn permutations(v: &mut Vec<usize>, k: usize, f: &mut dyn FnMut(&[usize]) -> bool) -> bool {
+        if k == v.len() {
+            return f(v);
+        }
+        for i in k..v.len() {
+            v.swap(k, i);
+            if permutations(v, k + 1, f) {
+                return true;
+            }
+            v.swap(k, i);
+        }
+        false
+    }
+
+    fn replay(txns: &[(Vec<Value>, u8)], order: &[usize]) -> bool {
+        let mut state: std::collections::HashMap<String, Vec<Value>> = Default::default();
+        for &i in order {
+            for m in &txns[i].0 {
+                let k = m[1].to_string();
+                if m[0] == "append" {
+                    state.entry(k).or_default().push(m[2].clone());
+                } else if txns[i].1 == 0 {
+                    let cur = state.get(&k).cloned().unwrap_or_default();
+                    let seen = m[2].as_array().cloned().unwrap_or_default();
+                    if cur != seen {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Executes the txns in a random order against a store, then perturbs
+    /// some reads (truncated or reordered), so that some histories are
+    /// serializable and some are not.
+    pub fn realize(gs: &[G], order: &[usize], perturb: &[u8]) -> Vec<(Vec<Value>, u8)> {
+        let mut state: Vec<Vec<i64>> = vec![Vec::new(); 2];
+        let mut next = 1i64;
+        let mut out: Vec<(Vec<Value>, u8)> = gs.iter().map(|g| (Vec::new(), g.status)).collect();
+        let mut p = 0usize;
+        for &i in order {
+            let g = &gs[i];
+            // A failed txn does not take effect (its reads are not checked).
+            let mut local = state.clone();
+            for &(append, k) in &g.mops {
+                let k = k as usize;
+                if append {
+                    local[k].push(next);
+                    out[i].0.push(json!(["append", k, next]));
+                    next += 1;
+                } else {
+                    let mut seen = local[k].clone();
+                    match perturb.get(p).copied().unwrap_or(0) % 6 {
+                        0 if !seen.is_empty() => {
+                            seen.pop();
+                        }
+                        1 if seen.len() > 1 => seen.swap(0, 1),
+                        _ => {}
+                    }
+                    p += 1;
+                    out[i].0.push(json!(["r", k, seen]));
+                }
+            }
+            if g.status != 2 {
+                state = local;
+            }
+        }
+        out
+    }
+
+    fn history(txns: &[(Vec<Value>, u8)]) -> History {
+        let mut b = B::default();
+        for (i, (v, _)) in txns.iter().enumerate() {
+            b.invoke(i as u64, Value::Array(v.clone()));
+        }
+        for (i, (v, s)) in txns.iter().enumerate() {
+            match s {
+                0 => b.ok(i as u64, Value::Array(v.clone())),
+                1 => b.push(i as u64, EventType::Info, Value::Null),
+                _ => b.fail(i as u64, Value::Array(v.clone())),
+            };
+        }
+        b.history()
+    }
+
+    /// Every append of an ok txn shows in some ok read, and each info txn
+    /// shows all of its appends or none: then the version order is fully
+    /// known and the checker must be exact.
+    fn observed(txns: &[(Vec<Value>, u8)]) -> bool {
+        let seen: Vec<Value> = txns
+            .iter()
+            .filter(|t| t.1 == 0)
+            .flat_map(|t| t.0.iter())
+            .filter(|m| m[0] == "r")
+            .flat_map(|m| m[2].as_array().cloned().unwrap_or_default())
+            .collect();
+        txns.iter().all(|(v, s)| {
+            let appends: Vec<&Value> = v
+                .iter()
+                .filter(|m| m[0] == "append")
+                .map(|m| &m[2])
+                .collect();
+            let shown = appends.iter().filter(|a| seen.contains(a)).count();
+            match s {
+                0 => shown == appends.len(),
+                1 => shown == 0 || shown == appends.len(),
+                _ => true,
+            }
+        })
+    }
+
+    fn gen_txn() -> impl Strategy<Value = G> {
+        (
+            prop::collection::vec((any::<bool>(), 0u8..2), 1..4),
+            prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+        )
+            .prop_map(|(mops, status)| G { mops, status })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+        #[test]
+        fn list_append_agrees_with_brute_force(
+            gs in prop::collection::vec(gen_txn(), 1..6),
+            seed in any::<u64>(),
+            perturb in prop::collection::vec(any::<u8>(), 12),
+        ) {
+            let mut order: Vec<usize> = (0..gs.len()).collect();
+            // A seeded shuffle for the execution order.
+            let mut s = seed | 1;
+            for i in (1..order.len()).rev() {
+                s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+                order.swap(i, (s % (i as u64 + 1)) as usize);
+            }
+            let txns = realize(&gs, &order, &perturb);
+            let h = history(&txns);
+            let r = run(Kind::ListAppend, &h, "serializable");
+            let truth = serializable(&txns);
+            // Sound: whatever the checker rejects, no serial order explains.
+            if r.verdict == Verdict::Invalid {
+                prop_assert!(!truth, "rejected a serializable history: {:#}", r.details);
+            }
+            // Exact when every version is observed.
+            if observed(&txns) {
+                prop_assert_eq!(r.verdict == Verdict::Valid, truth, "{:#}", r.details);
+            }
+        }
+    }
+}
