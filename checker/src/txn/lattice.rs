@@ -400,7 +400,7 @@ mod tests {
         let p = place(["G-single"]);
         assert_eq!(p.not, ["consistent-view", "repeatable-read"]);
         assert!(p.also_not.contains(&"snapshot-isolation"));
-        assert!(p.strongest_kept.contains(&"monotonic-atomic-view"));
+        assert!(p.strongest_kept.contains(&"parallel-snapshot-isolation"));
         let p = place(["G2-item"]);
         assert_eq!(p.not, ["repeatable-read"]);
         assert!(p.also_not.contains(&"serializable"));
