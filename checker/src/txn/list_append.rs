@@ -32,11 +32,14 @@ pub struct ListAppend {
     writers: FxHashMap<(Id, Id), Writer>,
     /// Each key's longest read: (txn, mop).
     longest: FxHashMap<Id, (u32, u32)>,
+    /// Per key, the first position of its version order with no writer,
+    /// and the first written by a failed txn (`UNSEEN`: none).
+    bad: FxHashMap<Id, (u32, u32)>,
 }
 
-fn list<'a>(t: &'a Txns, txn: u32, mop: u32) -> &'a [Id] {
+fn list(t: &Txns, txn: u32, mop: u32) -> &[Id] {
     match &t.txns[txn as usize].mops[mop as usize] {
-        Mop::Read(_, Seen::List(l)) => l,
+        Mop::Read(_, s) => t.list(s),
         _ => &[],
     }
 }
@@ -114,7 +117,8 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
             continue;
         }
         for (j, m) in txn.mops.iter().enumerate() {
-            if let Mop::Read(k, Seen::List(l)) = m {
+            if let Mop::Read(k, s @ Seen::List(..)) = m {
+                let l = t.list(s);
                 let e = longest.entry(*k).or_insert((i as u32, j as u32));
                 if l.len() > list(t, e.0, e.1).len() {
                     *e = (i as u32, j as u32);
@@ -124,16 +128,22 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
     }
     // Version orders: positions, duplicates, ww edges, dirty updates.
     let mut set: FxHashSet<Id> = FxHashSet::default();
+    let mut bad: FxHashMap<Id, (u32, u32)> = FxHashMap::default();
     for (&k, &(ti, mi)) in &longest {
         let l = list(t, ti, mi);
+        let (mut garbage_at, mut failed_at) = (UNSEEN, UNSEEN);
         let mut prev: Option<Writer> = None;
         let mut dirty_from: Option<Writer> = None;
         let mut dup_shown = false;
         for (p, &v) in l.iter().enumerate() {
             let Some(w) = writers.get_mut(&(k, v)) else {
+                garbage_at = garbage_at.min(p as u32);
                 prev = None;
                 continue;
             };
+            if t.txns[w.txn as usize].status == Status::Fail {
+                failed_at = failed_at.min(p as u32);
+            }
             if w.at != UNSEEN {
                 if !dup_shown {
                     dup_shown = true;
@@ -196,8 +206,15 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
             }
             prev = Some(w);
         }
+        if (garbage_at, failed_at) != (UNSEEN, UNSEEN) {
+            bad.insert(k, (garbage_at, failed_at));
+        }
     }
-    let la = ListAppend { writers, longest };
+    let la = ListAppend {
+        writers,
+        longest,
+        bad,
+    };
     // Reads.
     let mut lost: FxHashMap<(Id, u32), Vec<u32>> = FxHashMap::default();
     for (i, txn) in t.txns.iter().enumerate() {
@@ -206,10 +223,10 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
         }
         let ti = i as u32;
         for (j, m) in txn.mops.iter().enumerate() {
-            let Mop::Read(k, Seen::List(l)) = m else {
+            let Mop::Read(k, s @ Seen::List(..)) = m else {
                 continue;
             };
-            let k = *k;
+            let (k, l) = (*k, t.list(s));
             read_elements(t, &la, ti, j, k, l, &mut set, &mut out);
             internal(t, ti, j, k, l, &mut out);
             let order = la.version(t, k);
@@ -320,6 +337,58 @@ fn read_elements(
         )
     };
     let (mut garbage, mut aborted, mut future) = (false, false, false);
+    let order = la.version(t, k);
+    if l.len() <= order.len() && order[..l.len()] == *l {
+        // A prefix of the version order: what is wrong with it is known
+        // per position already.
+        let n = l.len() as u32;
+        let (g, f) = la.bad.get(&k).copied().unwrap_or((UNSEEN, UNSEEN));
+        if g < n {
+            out.found.push(Found::new(
+                "garbage-read",
+                vec![ti],
+                format!(
+                    "{}, but no txn appended {} to key {}",
+                    head(),
+                    t.names.show(l[g as usize]),
+                    t.names.show(k)
+                ),
+            ));
+        }
+        if f < n {
+            let v = l[f as usize];
+            let w = la.writer(k, v).map_or(ti, |w| w.txn);
+            out.found.push(Found::new(
+                "G1a",
+                vec![ti, w],
+                format!(
+                    "{}, which includes {}, appended by T{}, which failed (aborted read)",
+                    head(),
+                    t.names.show(v),
+                    t.txns[w as usize].index
+                ),
+            ));
+        }
+        for (m, mop) in txn.mops.iter().enumerate().skip(j + 1) {
+            let Mop::Append(x, v) = *mop else { continue };
+            if x != k {
+                continue;
+            }
+            if la.writer(k, v).is_some_and(|w| w.txn == ti && w.at < n) {
+                out.found.push(Found::new(
+                    "future-read",
+                    vec![ti],
+                    format!(
+                        "{}, which includes {}, which the same txn appends only later (micro-op {m})",
+                        head(),
+                        t.names.show(v)
+                    ),
+                ));
+                break;
+            }
+        }
+        return;
+    }
     for &v in l {
         match la.writer(k, v) {
             None if !garbage => {
@@ -364,26 +433,16 @@ fn read_elements(
             _ => {}
         }
     }
-    let longest = la
-        .longest
-        .get(&k)
-        .is_some_and(|&(a, b)| (a, b) == (ti, j as u32));
-    if !longest && l.len() > 1 {
-        let order = la.version(t, k);
-        let prefix = l.len() <= order.len() && order[..l.len()] == l[..];
-        if !prefix {
-            set.clear();
-            if let Some(&v) = l.iter().find(|&&v| !set.insert(v)) {
-                out.found.push(Found::new(
-                    "duplicate-elements",
-                    vec![ti],
-                    format!(
-                        "{}, in which {} appears more than once",
-                        head(),
-                        t.names.show(v)
-                    ),
-                ));
-            }
+    // Not a prefix of the version order: duplicates are looked for here
+    // (the longest read's were looked for with the order).
+    if l.len() > 1 {
+        set.clear();
+        if let Some(&v) = l.iter().find(|&&v| !set.insert(v)) {
+            out.found.push(Found::new(
+                "duplicate-elements",
+                vec![ti],
+                format!("{}, in which {} appears more than once", head(), t.names.show(v)),
+            ));
         }
     }
 }
@@ -397,8 +456,8 @@ fn internal(t: &Txns, ti: u32, j: usize, k: Id, l: &[Id], out: &mut Inferred) {
     for m in mops[..j].iter().rev() {
         match m {
             Mop::Append(x, v) if *x == k => appended.push(*v),
-            Mop::Read(x, Seen::List(r)) if *x == k => {
-                base = Some(r);
+            Mop::Read(x, r @ Seen::List(..)) if *x == k => {
+                base = Some(t.list(r));
                 break;
             }
             _ => {}
@@ -469,9 +528,10 @@ impl Inference for ListAppend {
             }
             WR => {
                 for (j, m) in tb.mops.iter().enumerate() {
-                    let Mop::Read(k, Seen::List(l)) = m else {
+                    let Mop::Read(k, s @ Seen::List(..)) = m else {
                         continue;
                     };
+                    let l = t.list(s);
                     if !external(&tb.mops, j) {
                         continue;
                     }
@@ -492,9 +552,10 @@ impl Inference for ListAppend {
             }
             RW => {
                 for (j, m) in ta.mops.iter().enumerate() {
-                    let Mop::Read(k, Seen::List(l)) = m else {
+                    let Mop::Read(k, s @ Seen::List(..)) = m else {
                         continue;
                     };
+                    let l = t.list(s);
                     if !external(&ta.mops, j) {
                         continue;
                     }
@@ -529,10 +590,10 @@ mod tests {
     #[test]
     fn external_reads_are_first_touches() {
         let mops = vec![
-            Mop::Read(1, Seen::List(vec![])),
+            Mop::Read(1, Seen::List(0, 0)),
             Mop::Append(2, 5),
-            Mop::Read(2, Seen::List(vec![5])),
-            Mop::Read(1, Seen::List(vec![])),
+            Mop::Read(2, Seen::List(0, 1)),
+            Mop::Read(1, Seen::List(0, 0)),
         ];
         assert!(external(&mops, 0));
         assert!(!external(&mops, 2));

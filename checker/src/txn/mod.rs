@@ -191,9 +191,7 @@ fn order_edges(t: &Txns, edges: &mut EdgeList) {
 /// Checks a history of transactions.
 pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResult, InputError> {
     let start = Instant::now();
-    let ops = h.operations()?;
-    let txns = parse::parse(h, &ops, opts.kind)?;
-    drop(ops);
+    let txns = parse::parse(h, opts.kind)?;
     let n = txns.txns.len();
     let (explainer, inferred): (Box<dyn Inference>, Inferred) = match opts.kind {
         Kind::ListAppend => {

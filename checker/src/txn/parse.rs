@@ -9,7 +9,7 @@
 //! names the file, the line and the field (`value[2][1]` is the key of the
 //! third micro-op).
 
-use crate::history::{History, InputError, Operation, Process, Status};
+use crate::history::{History, InputError, Process, Status};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
@@ -39,8 +39,9 @@ impl Kind {
 pub enum Seen {
     /// Not known (an invocation, or a transaction that did not complete ok).
     Unknown,
-    /// list-append: the list read (`nil` reads as the empty list).
-    List(Vec<Id>),
+    /// list-append: the list read (`nil` reads as the empty list), as
+    /// (start, length) in [`Txns::elems`].
+    List(u32, u32),
     /// rw-register: the value read (`None` for `nil`, the initial state).
     Reg(Option<Id>),
 }
@@ -84,13 +85,21 @@ pub struct Interner {
     shown: Vec<String>,
 }
 
+/// Ids below this are the integers themselves; others are interned.
+const TAG: u32 = 1 << 31;
+
 impl Interner {
     fn id(&mut self, v: &Value) -> Option<Id> {
+        if let Some(i) = v.as_u64() {
+            if i < TAG as u64 {
+                return Some(i as Id);
+            }
+        }
         if let Some(i) = v.as_i64() {
             if let Some(&id) = self.ints.get(&i) {
                 return Some(id);
             }
-            let id = self.shown.len() as Id;
+            let id = TAG | self.shown.len() as Id;
             self.ints.insert(i, id);
             self.shown.push(i.to_string());
             return Some(id);
@@ -103,23 +112,28 @@ impl Interner {
         if let Some(&id) = self.other.get(&text) {
             return Some(id);
         }
-        let id = self.shown.len() as Id;
+        let id = TAG | self.shown.len() as Id;
         self.other.insert(text.clone(), id);
         self.shown.push(text);
         Some(id)
     }
 
     /// The value as it appeared (strings without quotes).
-    pub fn show(&self, id: Id) -> &str {
-        self.shown.get(id as usize).map_or("?", String::as_str)
+    pub fn show(&self, id: Id) -> std::borrow::Cow<'_, str> {
+        if id & TAG == 0 {
+            return id.to_string().into();
+        }
+        self.shown
+            .get((id & !TAG) as usize)
+            .map_or("?".into(), |s| s.as_str().into())
     }
 
     pub fn show_list(&self, l: &[Id]) -> String {
         const MAX: usize = 12;
-        let mut parts: Vec<&str> = Vec::new();
+        let mut parts: Vec<std::borrow::Cow<'_, str>> = Vec::new();
         if l.len() > MAX {
             parts.extend(l[..3].iter().map(|&v| self.show(v)));
-            parts.push("…");
+            parts.push("…".into());
             parts.extend(l[l.len() - 6..].iter().map(|&v| self.show(v)));
         } else {
             parts.extend(l.iter().map(|&v| self.show(v)));
@@ -132,10 +146,22 @@ impl Interner {
 #[derive(Debug, Default)]
 pub struct Txns {
     pub txns: Vec<Txn>,
+    /// The elements of every list read, back to back.
+    pub elems: Vec<Id>,
     pub names: Interner,
     /// Client operations whose `f` is not `txn`: how many, and the first.
     pub skipped: usize,
     pub warnings: Vec<String>,
+}
+
+impl Txns {
+    /// The list a read saw (empty for anything but a list-append read).
+    pub fn list(&self, s: &Seen) -> &[Id] {
+        match *s {
+            Seen::List(a, n) => &self.elems[a as usize..(a + n) as usize],
+            _ => &[],
+        }
+    }
 }
 
 fn err(h: &History, line: usize, field: String, msg: impl Into<String>) -> InputError {
@@ -155,6 +181,7 @@ fn parse_mops(
     line: usize,
     with_reads: bool,
     names: &mut Interner,
+    elems: &mut Vec<Id>,
 ) -> Result<Vec<Mop>, InputError> {
     let Some(list) = value.as_array() else {
         return Err(err(
@@ -212,12 +239,12 @@ fn parse_mops(
             }
             (_, "r" | "read") if !with_reads => Mop::Read(key, Seen::Unknown),
             (Kind::ListAppend, "r" | "read") => {
-                let seen = match v {
-                    Value::Null => Vec::new(),
+                let start = elems.len() as u32;
+                match v {
+                    Value::Null => {}
                     Value::Array(items) => {
-                        let mut out = Vec::with_capacity(items.len());
                         for (j, x) in items.iter().enumerate() {
-                            out.push(names.id(x).ok_or_else(|| {
+                            elems.push(names.id(x).ok_or_else(|| {
                                 err(
                                     h,
                                     line,
@@ -226,7 +253,6 @@ fn parse_mops(
                                 )
                             })?);
                         }
-                        out
                     }
                     other => {
                         return Err(err(
@@ -236,8 +262,8 @@ fn parse_mops(
                             format!("a list-append read must see a list or nil, got {other}"),
                         ))
                     }
-                };
-                Mop::Read(key, Seen::List(seen))
+                }
+                Mop::Read(key, Seen::List(start, elems.len() as u32 - start))
             }
             (Kind::RwRegister, "r" | "read") => {
                 let seen = match v {
@@ -261,67 +287,102 @@ fn same_shape(a: &Mop, b: &Mop) -> bool {
     }
 }
 
-/// The transactions of `h` (from its paired operations `ops`).
+/// The transactions of `h`, pairing each client invocation with its
+/// process's completion by reference (no copies of the values).
 ///
-/// Operations of named processes were already left out by pairing. A
-/// client operation whose `f` is not `txn` is counted in `skipped` (and
-/// named in a warning), never silently dropped.
-pub fn parse(h: &History, ops: &[Operation], kind: Kind) -> Result<Txns, InputError> {
+/// Events of named processes (the nemesis) are left out. A client
+/// operation whose `f` is not `txn` is counted in `skipped` (and named in a
+/// warning), never silently dropped. A history that does not pair gets the
+/// same error as [`History::operations`].
+pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
+    use crate::history::EventType;
     let mut out = Txns::default();
     let mut first_skipped: Option<(String, usize)> = None;
-    for op in ops {
-        if bare(&op.f) != "txn" {
+    // Open invocations by process: their place in `pairs`.
+    let mut open: FxHashMap<u64, usize> = FxHashMap::default();
+    // (invocation position, completion position or None), in invocation order.
+    let mut pairs: Vec<(usize, Option<usize>)> = Vec::with_capacity(h.events.len() / 2 + 1);
+    for (pos, ev) in h.events.iter().enumerate() {
+        let Process::Client(p) = ev.process else {
+            continue;
+        };
+        if ev.kind == EventType::Invoke {
+            if open.insert(p, pairs.len()).is_some() {
+                return Err(h.operations().err().unwrap_or_else(|| err(h, ev.line, "process".into(), "unpaired")));
+            }
+            pairs.push((pos, None));
+        } else {
+            let Some(i) = open.remove(&p) else {
+                return Err(h.operations().err().unwrap_or_else(|| err(h, ev.line, "process".into(), "unpaired")));
+            };
+            if h.events[pairs[i].0].f != ev.f {
+                return Err(h.operations().err().unwrap_or_else(|| err(h, ev.line, "f".into(), "unpaired")));
+            }
+            pairs[i].1 = Some(pos);
+        }
+    }
+    out.txns.reserve(pairs.len());
+    for (inv, done) in pairs {
+        let ie = &h.events[inv];
+        if bare(&ie.f) != "txn" {
             out.skipped += 1;
-            first_skipped.get_or_insert((op.f.clone(), op.invoke_line));
+            first_skipped.get_or_insert((ie.f.clone(), ie.line));
             continue;
         }
-        let invoked = parse_mops(h, kind, &op.input, op.invoke_line, false, &mut out.names)?;
-        let mops = if op.status == Status::Ok {
-            if op.output.is_null() {
-                return Err(err(
-                    h,
-                    op.complete_line,
-                    "value".into(),
-                    "an ok txn's completion must carry its micro-ops with what the reads saw, got nil",
-                ));
+        let de = done.map(|d| &h.events[d]);
+        let status = match de.map(|d| d.kind) {
+            Some(EventType::Ok) => Status::Ok,
+            Some(EventType::Fail) => Status::Fail,
+            _ => Status::Info,
+        };
+        let invoked = parse_mops(h, kind, &ie.value, ie.line, false, &mut out.names, &mut out.elems)?;
+        let mops = match de {
+            Some(d) if status == Status::Ok => {
+                if d.value.is_null() {
+                    return Err(err(
+                        h,
+                        d.line,
+                        "value".into(),
+                        "an ok txn's completion must carry its micro-ops with what the reads saw, got nil",
+                    ));
+                }
+                let done = parse_mops(h, kind, &d.value, d.line, true, &mut out.names, &mut out.elems)?;
+                if done.len() != invoked.len() {
+                    return Err(err(
+                        h,
+                        d.line,
+                        "value".into(),
+                        format!(
+                            "the completion has {} micro-ops but its invocation on line {} has {}",
+                            done.len(),
+                            ie.line,
+                            invoked.len()
+                        ),
+                    ));
+                }
+                if let Some(i) = (0..done.len()).find(|&i| !same_shape(&done[i], &invoked[i])) {
+                    return Err(err(
+                        h,
+                        d.line,
+                        format!("value[{i}]"),
+                        format!(
+                            "the completion's micro-op {i} does not match the invocation's on line {} (same f, key and written value expected)",
+                            ie.line
+                        ),
+                    ));
+                }
+                done
             }
-            let done = parse_mops(h, kind, &op.output, op.complete_line, true, &mut out.names)?;
-            if done.len() != invoked.len() {
-                return Err(err(
-                    h,
-                    op.complete_line,
-                    "value".into(),
-                    format!(
-                        "the completion has {} micro-ops but its invocation on line {} has {}",
-                        done.len(),
-                        op.invoke_line,
-                        invoked.len()
-                    ),
-                ));
-            }
-            if let Some(i) = (0..done.len()).find(|&i| !same_shape(&done[i], &invoked[i])) {
-                return Err(err(
-                    h,
-                    op.complete_line,
-                    format!("value[{i}]"),
-                    format!(
-                        "the completion's micro-op {i} does not match the invocation's on line {} (same f, key and written value expected)",
-                        op.invoke_line
-                    ),
-                ));
-            }
-            done
-        } else {
-            invoked
+            _ => invoked,
         };
         out.txns.push(Txn {
-            index: op.invoke_index,
-            complete_index: op.complete_index,
-            process: op.process.clone(),
-            status: op.status,
+            index: ie.index,
+            complete_index: de.map(|d| d.index),
+            process: ie.process.clone(),
+            status,
             mops,
-            call: op.call,
-            ret: op.ret,
+            call: inv,
+            ret: if status == Status::Info { None } else { done },
         });
     }
     if let Some((f, line)) = first_skipped {

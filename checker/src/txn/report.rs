@@ -48,7 +48,7 @@ pub fn show_txn(t: &Txns, txn: &Txn) -> String {
             Mop::Read(k, s) => {
                 let seen = match s {
                     Seen::Unknown => "?".to_string(),
-                    Seen::List(l) => t.names.show_list(l),
+                    l @ Seen::List(..) => t.names.show_list(t.list(l)),
                     Seen::Reg(None) => "nil".to_string(),
                     Seen::Reg(Some(v)) => t.names.show(*v).to_string(),
                 };

@@ -218,7 +218,7 @@ pub fn infer(t: &Txns, assume: &Assumptions) -> (RwRegister, Inferred) {
                 "{} all read key {} = {} and then wrote it: each missed the others' update",
                 names.join(", "),
                 t.names.show(k),
-                v.map_or("nil", |v| t.names.show(v))
+                v.map_or("nil".into(), |v| t.names.show(v))
             ),
         ));
     }
@@ -237,7 +237,7 @@ fn check_read(
     out: &mut Inferred,
 ) {
     let txn = &t.txns[ti as usize];
-    let shown = v.map_or("nil", |v| t.names.show(v));
+    let shown = v.map_or("nil".into(), |v| t.names.show(v));
     let head = format!("T{} read key {} = {}", txn.index, t.names.show(k), shown);
     // Internal: the latest own write or read of the key before this one.
     let before = txn.mops[..j].iter().rev().find_map(|m| match m {
@@ -252,7 +252,7 @@ fn check_read(
                 vec![ti],
                 format!(
                     "{head} at micro-op {j}, but its own earlier micro-ops imply {}",
-                    expected.map_or("nil", |e| t.names.show(e))
+                    expected.map_or("nil".into(), |e| t.names.show(e))
                 ),
             ));
         }
