@@ -27,8 +27,24 @@ pub struct CheckArgs {
     pub format: Option<String>,
     /// The model (default: cas-register for Porcupine etcd logs, kv for
     /// Porcupine kv logs, otherwise guessed from the operation names).
-    #[arg(long, value_parser = ["register", "cas-register", "kv", "multi-register", "mutex", "set", "fifo-queue", "unordered-queue"])]
+    /// `list-append` and `rw-register` check transactional isolation
+    /// (Elle-style) instead of linearizability: the same as `--checker
+    /// list-append` / `--checker rw-register`.
+    #[arg(long, value_parser = ["register", "cas-register", "kv", "multi-register", "mutex", "set", "fifo-queue", "unordered-queue", "list-append", "rw-register"])]
     pub model: Option<String>,
+    // isolation (txn)
+    /// With `--model list-append|rw-register`: the isolation model the
+    /// history must satisfy (`strict-serializable`, `serializable`,
+    /// `snapshot-isolation`, `repeatable-read`, `read-committed`, ... or an
+    /// Adya name such as `PL-2`).
+    #[arg(long, value_name = "MODEL", default_value = "strict-serializable")]
+    pub isolation: String,
+    /// With `--model rw-register`: assumptions that let it infer version
+    /// orders: `wfr-keys` (a txn's write follows its read of the key),
+    /// `sequential-keys` (each process sees each key's versions in order).
+    #[arg(long, value_name = "ASSUMPTION[,ASSUMPTION]", value_delimiter = ',')]
+    pub assume: Vec<String>,
+    // end isolation (txn)
     /// Check the whole history as one state instead of splitting it by key.
     #[arg(long)]
     pub no_partition: bool,
@@ -77,6 +93,28 @@ pub struct CheckArgs {
 }
 
 impl CheckArgs {
+    // isolation (txn)
+    /// The checkers to run by name: `--checker`, or the isolation checker
+    /// that `--model list-append|rw-register` stands for; empty for the
+    /// default linearizability check.
+    fn checker_names(&self) -> Vec<String> {
+        if !self.checker.is_empty() {
+            return self.checker.clone();
+        }
+        match self.model.as_deref() {
+            Some(m @ ("list-append" | "rw-register")) => {
+                let mut name = format!("{m}:{}", self.isolation);
+                for a in &self.assume {
+                    name.push('+');
+                    name.push_str(a);
+                }
+                vec![name]
+            }
+            _ => Vec::new(),
+        }
+    }
+    // end isolation (txn)
+
     /// The registry options these arguments give for a file in `format`
     /// (the same per-format defaults as without `--checker`: Porcupine etcd
     /// logs are cas-registers where a failed cas observes, kv logs are kv).
@@ -184,8 +222,9 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
         judged: Vec::new(),
     };
     let format = args.format.as_deref().and_then(Format::parse_name);
-    if !args.checker.is_empty() {
-        check_named(path, args, budget, format, &mut rep);
+    let names = args.checker_names();
+    if !names.is_empty() {
+        check_named(path, args, &names, budget, format, &mut rep);
         rep.message = rep.error.as_ref().map(|e| e.to_string());
         rep.seconds = start.elapsed().as_secs_f64();
         return rep;
@@ -285,6 +324,7 @@ fn consistency_of(
 fn check_named(
     path: &std::path::Path,
     args: &CheckArgs,
+    names: &[String],
     budget: usize,
     format: Option<Format>,
     rep: &mut FileReport,
@@ -296,7 +336,7 @@ fn check_named(
             return;
         }
     };
-    let compose = match checkers::compose(&args.checker, &args.options(Some(fmt))) {
+    let compose = match checkers::compose(names, &args.options(Some(fmt))) {
         Ok(c) => c,
         Err(e) => {
             rep.error = Some(InputError::new(
@@ -318,6 +358,21 @@ fn check_named(
         }
     }
     let judged = compose.check_each(&history, &budget_of(args, budget));
+    // isolation (txn): a malformed micro-op is bad input, not an unknown.
+    if let Some(e) = judged
+        .iter()
+        .find_map(|j| j.result.details.get("input_error"))
+    {
+        let text = |k: &str| e[k].as_str().map(str::to_string);
+        rep.error = Some(InputError::new(
+            &text("file").unwrap_or_default(),
+            e["line"].as_u64().unwrap_or(0) as usize,
+            text("field").as_deref(),
+            text("message").unwrap_or_default(),
+        ));
+        return;
+    }
+    // end isolation (txn)
     let verdict = checker::checker::merged_verdict(&judged);
     rep.verdict = verdict.as_str();
     let mut map = Map::new();
@@ -381,6 +436,34 @@ fn write_checkers(out: &mut impl Write, reports: &[FileReport], explain: bool) {
             if let Some(l) = line {
                 let _ = writeln!(out, "    {l}");
             }
+            // isolation (txn)
+            if let Some(w) = d
+                .get("anomalies")
+                .and_then(Value::as_object)
+                .filter(|_| explain)
+            {
+                for (class, list) in w {
+                    for x in list.as_array().into_iter().flatten() {
+                        let _ = writeln!(
+                            out,
+                            "    {class}: {}",
+                            x["explanation"].as_str().unwrap_or("")
+                        );
+                        for t in x["txns"].as_array().into_iter().flatten() {
+                            let _ = writeln!(
+                                out,
+                                "      T{:<8} process {:<6} {:<5} {}",
+                                t["index"],
+                                t["process"],
+                                t["status"].as_str().unwrap_or(""),
+                                t["value"].as_str().unwrap_or("")
+                            );
+                        }
+                    }
+                }
+                continue;
+            }
+            // end isolation (txn)
             let shown = if explain { usize::MAX } else { 3 };
             for a in j.result.anomalies.iter().take(shown) {
                 let ops: Vec<String> = a.ops.iter().map(u64::to_string).collect();
@@ -527,9 +610,10 @@ fn default_memory_mib() -> u64 {
 /// Runs the command; returns the exit code.
 pub fn run(args: &CheckArgs) -> i32 {
     let start = Instant::now();
-    if !args.checker.is_empty() {
+    let names = args.checker_names();
+    if !names.is_empty() {
         // A bad name fails before any file is read.
-        if let Err(e) = checkers::compose(&args.checker, &args.options(None)) {
+        if let Err(e) = checkers::compose(&names, &args.options(None)) {
             eprintln!("error: --checker: {e}");
             return 255;
         }

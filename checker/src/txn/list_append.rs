@@ -441,7 +441,11 @@ fn read_elements(
             out.found.push(Found::new(
                 "duplicate-elements",
                 vec![ti],
-                format!("{}, in which {} appears more than once", head(), t.names.show(v)),
+                format!(
+                    "{}, in which {} appears more than once",
+                    head(),
+                    t.names.show(v)
+                ),
             ));
         }
     }

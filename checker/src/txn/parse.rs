@@ -308,15 +308,24 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
         };
         if ev.kind == EventType::Invoke {
             if open.insert(p, pairs.len()).is_some() {
-                return Err(h.operations().err().unwrap_or_else(|| err(h, ev.line, "process".into(), "unpaired")));
+                return Err(h
+                    .operations()
+                    .err()
+                    .unwrap_or_else(|| err(h, ev.line, "process".into(), "unpaired")));
             }
             pairs.push((pos, None));
         } else {
             let Some(i) = open.remove(&p) else {
-                return Err(h.operations().err().unwrap_or_else(|| err(h, ev.line, "process".into(), "unpaired")));
+                return Err(h
+                    .operations()
+                    .err()
+                    .unwrap_or_else(|| err(h, ev.line, "process".into(), "unpaired")));
             };
             if h.events[pairs[i].0].f != ev.f {
-                return Err(h.operations().err().unwrap_or_else(|| err(h, ev.line, "f".into(), "unpaired")));
+                return Err(h
+                    .operations()
+                    .err()
+                    .unwrap_or_else(|| err(h, ev.line, "f".into(), "unpaired")));
             }
             pairs[i].1 = Some(pos);
         }
@@ -335,7 +344,15 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
             Some(EventType::Fail) => Status::Fail,
             _ => Status::Info,
         };
-        let invoked = parse_mops(h, kind, &ie.value, ie.line, false, &mut out.names, &mut out.elems)?;
+        let invoked = parse_mops(
+            h,
+            kind,
+            &ie.value,
+            ie.line,
+            false,
+            &mut out.names,
+            &mut out.elems,
+        )?;
         let mops = match de {
             Some(d) if status == Status::Ok => {
                 if d.value.is_null() {
@@ -346,7 +363,15 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
                         "an ok txn's completion must carry its micro-ops with what the reads saw, got nil",
                     ));
                 }
-                let done = parse_mops(h, kind, &d.value, d.line, true, &mut out.names, &mut out.elems)?;
+                let done = parse_mops(
+                    h,
+                    kind,
+                    &d.value,
+                    d.line,
+                    true,
+                    &mut out.names,
+                    &mut out.elems,
+                )?;
                 if done.len() != invoked.len() {
                     return Err(err(
                         h,

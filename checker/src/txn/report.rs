@@ -285,7 +285,7 @@ fn summary(
         placement.strongest_kept.join(", ")
     };
     format!(
-        "{head}: {}; not {} (the weakest models ruled out){}; strongest models kept: {kept}; {} requires {}",
+        "{head}: {}; not {} (the weakest models ruled out){}; strongest models kept: {kept}; so {} for {} (required)",
         found.join(", "),
         placement.not.join(", "),
         if placement.also_not.is_empty() {
