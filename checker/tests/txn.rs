@@ -873,3 +873,34 @@ mod oracle {
         }
     }
 }
+
+#[test]
+fn quadratic_rw_register_inference_is_capped_by_the_memory_budget() {
+    // 200 txns read x = nil and 200 write it: 40,000 initial-state rw edges.
+    let mut b = B::default();
+    let txns: Vec<(u64, Value)> = (0..400u64)
+        .map(|i| {
+            if i % 2 == 0 {
+                (i, json!([["r", "x", null]]))
+            } else {
+                (i, json!([["w", "x", i]]))
+            }
+        })
+        .collect();
+    b.concurrent(&txns);
+    let h = b.history();
+    let o = TxnOptions::new(Kind::RwRegister);
+    let full = txn::check(&h, &o, &Budget::default()).unwrap();
+    assert_eq!(full.verdict, Verdict::Valid, "{:#}", full.details);
+    assert!(full.details["graph"]["edges"].as_u64().unwrap() >= 40_000);
+    let small = Budget {
+        max_bytes: 48 * 1000,
+        ..Budget::default()
+    };
+    let capped = txn::check(&h, &o, &small).unwrap();
+    assert_eq!(capped.verdict, Verdict::Unknown, "{:#}", capped.details);
+    assert!(capped.details["reason"]
+        .as_str()
+        .unwrap()
+        .contains("more than 1000 edges"));
+}

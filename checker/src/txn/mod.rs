@@ -114,6 +114,9 @@ pub struct Inferred {
     pub edges: EdgeList,
     pub found: Vec<Found>,
     pub notes: Vec<String>,
+    /// Set when the inference stopped short (why): the history can then be
+    /// found invalid but not valid.
+    pub incomplete: Option<String>,
 }
 
 /// Explains an edge in words.
@@ -199,7 +202,8 @@ pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResul
             (Box::new(x), i)
         }
         Kind::RwRegister => {
-            let (x, i) = rw_register::infer(&txns, &opts.assume);
+            let max_edges = budget.max_bytes / 48;
+            let (x, i) = rw_register::infer(&txns, &opts.assume, max_edges);
             (Box::new(x), i)
         }
     };
@@ -207,6 +211,7 @@ pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResul
         mut edges,
         found,
         notes,
+        incomplete,
     } = inferred;
     order_edges(&txns, &mut edges);
     // The graph and the searches' arrays: about 16 bytes an edge and 64 a
@@ -231,6 +236,7 @@ pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResul
         explainer: explainer.as_ref(),
         found,
         notes,
+        incomplete,
         search,
         edges_inferred: edge_count,
         seconds: start.elapsed().as_secs_f64(),

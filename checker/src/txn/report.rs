@@ -32,6 +32,7 @@ pub(super) struct Parts<'a> {
     pub explainer: &'a dyn Inference,
     pub found: Vec<Found>,
     pub notes: Vec<String>,
+    pub incomplete: Option<String>,
     pub search: Search,
     pub edges_inferred: usize,
     pub seconds: f64,
@@ -194,7 +195,7 @@ pub(super) fn build(p: Parts) -> TxnResult {
         .collect();
     let verdict = if ruled_out {
         Verdict::Invalid
-    } else if !undecided.is_empty() {
+    } else if !undecided.is_empty() || p.incomplete.is_some() {
         Verdict::Unknown
     } else {
         Verdict::Valid
@@ -232,7 +233,9 @@ pub(super) fn build(p: Parts) -> TxnResult {
         "warnings": t.warnings,
         "seconds": p.seconds,
     });
-    if verdict == Verdict::Unknown {
+    if let (Verdict::Unknown, Some(why)) = (verdict, &p.incomplete) {
+        details["reason"] = json!(why);
+    } else if verdict == Verdict::Unknown {
         let classes: Vec<&str> = undecided.iter().map(|g| g.class.as_str()).collect();
         details["reason"] = json!(format!(
             "the cycle search ran out of {} before it could rule {} in or out (classes not searched: {})",

@@ -49,7 +49,11 @@ fn bad(t: &Txns, s: Status) -> bool {
     s == Status::Fail
 }
 
-pub fn infer(t: &Txns, assume: &Assumptions) -> (RwRegister, Inferred) {
+/// Infers at most `max_edges` edges (the memory budget's share); past
+/// that, the inference is marked incomplete (so a history can no longer be
+/// found valid) rather than growing without bound: initial-state and
+/// assumed orders can give quadratically many rw edges.
+pub fn infer(t: &Txns, assume: &Assumptions, max_edges: usize) -> (RwRegister, Inferred) {
     let mut out = Inferred::default();
     let mut writers: FxHashMap<(Id, Id), Writer> = FxHashMap::default();
     let mut by_key: FxHashMap<Id, Vec<u32>> = FxHashMap::default();
@@ -100,10 +104,19 @@ pub fn infer(t: &Txns, assume: &Assumptions) -> (RwRegister, Inferred) {
     }
     let mut sources: FxHashMap<(u32, u32, u8), Source> = FxHashMap::default();
     let mut edge = |out: &mut Inferred, a: u32, b: u32, k: u8, src: Source| {
-        if a != b {
-            out.edges.add(a, b, k);
-            sources.entry((a, b, k)).or_insert(src);
+        if a == b {
+            return;
         }
+        if out.edges.len() >= max_edges {
+            out.incomplete.get_or_insert_with(|| {
+                format!("rw-register inferred more than {max_edges} edges (the memory budget's share); the rest were left out")
+            });
+            return;
+        }
+        out.edges.add(a, b, k);
+        // Sources are kept for the edges a witness may need to explain;
+        // one per edge, bounded like the edges.
+        sources.entry((a, b, k)).or_insert(src);
     };
     // Readers of each version (ok txns, external reads).
     let mut readers: FxHashMap<(Id, Option<Id>), Vec<u32>> = FxHashMap::default();
