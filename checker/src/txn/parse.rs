@@ -279,6 +279,24 @@ fn parse_mops(
     Ok(mops)
 }
 
+/// Do the invocation's and completion's micro-ops have the same functions,
+/// keys and (for anything but a read) values, as JSON?
+fn plainly_same(inv: &Value, done: &Value) -> bool {
+    let (Some(a), Some(b)) = (inv.as_array(), done.as_array()) else {
+        return false;
+    };
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| match (x.as_array(), y.as_array()) {
+                (Some(x), Some(y)) if x.len() == 3 && y.len() == 3 => {
+                    let read = matches!(x[0].as_str().map(bare), Some("r" | "read"));
+                    x[0] == y[0] && x[1] == y[1] && (read || x[2] == y[2])
+                }
+                _ => false,
+            })
+}
+
 /// Same micro-op shape (function and key, and written value).
 fn same_shape(a: &Mop, b: &Mop) -> bool {
     match (a, b) {
@@ -344,6 +362,29 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
             Some(EventType::Fail) => Status::Fail,
             _ => Status::Info,
         };
+        // An ok completion whose micro-ops plainly match its invocation's
+        // (same f, key and written value) is parsed alone.
+        if let Some(d) = de.filter(|d| status == Status::Ok && plainly_same(&ie.value, &d.value)) {
+            let mops = parse_mops(
+                h,
+                kind,
+                &d.value,
+                d.line,
+                true,
+                &mut out.names,
+                &mut out.elems,
+            )?;
+            out.txns.push(Txn {
+                index: ie.index,
+                complete_index: Some(d.index),
+                process: ie.process.clone(),
+                status,
+                mops,
+                call: inv,
+                ret: done,
+            });
+            continue;
+        }
         let invoked = parse_mops(
             h,
             kind,
