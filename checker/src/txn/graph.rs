@@ -60,25 +60,40 @@ pub struct Graph {
 }
 
 impl Graph {
-    pub fn build(n: usize, mut list: EdgeList) -> Graph {
-        list.edges.sort_unstable_by_key(|e| e.0);
-        let mut start = vec![0u32; n + 1];
-        let mut to = Vec::with_capacity(list.edges.len());
-        let mut kinds: Vec<u8> = Vec::with_capacity(list.edges.len());
-        let mut last = u64::MAX;
-        for &(key, k) in &list.edges {
-            if key == last {
-                *kinds.last_mut().expect("an edge") |= k;
-                continue;
-            }
-            last = key;
-            let from = (key >> 32) as usize;
-            start[from + 1] += 1;
-            to.push(key as u32);
-            kinds.push(k);
+    pub fn build(n: usize, list: EdgeList) -> Graph {
+        // Counting sort by source, then each node's few edges by target.
+        let mut count = vec![0u32; n + 1];
+        for &(key, _) in &list.edges {
+            count[(key >> 32) as usize + 1] += 1;
         }
         for i in 0..n {
-            start[i + 1] += start[i];
+            count[i + 1] += count[i];
+        }
+        let mut fill = count.clone();
+        let mut slots: Vec<(u32, u8)> = vec![(0, 0); list.edges.len()];
+        for &(key, k) in &list.edges {
+            let from = (key >> 32) as usize;
+            slots[fill[from] as usize] = (key as u32, k);
+            fill[from] += 1;
+        }
+        drop(list);
+        let mut start = vec![0u32; n + 1];
+        let mut to = Vec::with_capacity(slots.len());
+        let mut kinds: Vec<u8> = Vec::with_capacity(slots.len());
+        for v in 0..n {
+            let row = &mut slots[count[v] as usize..count[v + 1] as usize];
+            row.sort_unstable_by_key(|e| e.0);
+            let mut last = u32::MAX;
+            for &(w, k) in row.iter() {
+                if w == last {
+                    *kinds.last_mut().expect("an edge") |= k;
+                } else {
+                    last = w;
+                    to.push(w);
+                    kinds.push(k);
+                }
+            }
+            start[v + 1] = to.len() as u32;
         }
         Graph { start, to, kinds }
     }
