@@ -586,6 +586,27 @@ fn edn_and_jsonl_histories_are_read() {
     let h = formats::parse(edn.as_bytes(), "h.edn", Some(Format::Edn)).unwrap();
     let r = run(Kind::ListAppend, &h, "serializable");
     assert_eq!(r.anomaly_types, ["G1c"]);
+    // Completions alone (as in Elle's own tests): each is a txn invoked at
+    // an unknown time, so no real-time order constrains it.
+    let edn = r#"{:process 0, :type :ok, :f :txn, :value [[:append :x 1] [:r :y [1]]], :index 1}
+{:process 1, :type :ok, :f :txn, :value [[:append :y 1] [:r :x [1]]], :index 3}
+"#;
+    let h = formats::parse(edn.as_bytes(), "c.edn", Some(Format::Edn)).unwrap();
+    let r = run(Kind::ListAppend, &h, "strict-serializable");
+    assert_eq!(r.anomaly_types, ["G1c"], "{:#}", r.details);
+    assert!(r.details["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("2 completions have no invocation"));
+    let edn = r#"{:process 0, :type :ok, :f :txn, :value [[:append :x 0]], :index 1}
+{:process 1, :type :ok, :f :txn, :value [[:append :x 1]], :index 3}
+{:process 0, :type :ok, :f :txn, :value [[:r :x [0 1]]], :index 5}
+"#;
+    let h = formats::parse(edn.as_bytes(), "c.edn", Some(Format::Edn)).unwrap();
+    assert_eq!(
+        run(Kind::ListAppend, &h, "strict-serializable").verdict,
+        Verdict::Valid
+    );
     let jsonl = r#"{"index":0,"process":0,"type":"invoke","f":"txn","value":[["w","a",1]]}
 {"index":1,"process":0,"type":"ok","f":"txn","value":[["w","a",1]]}
 {"index":2,"process":1,"type":"invoke","f":"txn","value":[["r","a",null]]}

@@ -310,8 +310,10 @@ fn same_shape(a: &Mop, b: &Mop) -> bool {
 ///
 /// Events of named processes (the nemesis) are left out. A client
 /// operation whose `f` is not `txn` is counted in `skipped` (and named in a
-/// warning), never silently dropped. A history that does not pair gets the
-/// same error as [`History::operations`].
+/// warning), never silently dropped. An invocation while the process has
+/// one open, or a completion whose `f` differs, gets the same error as
+/// [`History::operations`]; a completion with no invocation is a txn of
+/// its own, invoked at an unknown time (a counted warning).
 pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
     use crate::history::EventType;
     let mut out = Txns::default();
@@ -320,6 +322,7 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
     let mut open: FxHashMap<u64, usize> = FxHashMap::default();
     // (invocation position, completion position or None), in invocation order.
     let mut pairs: Vec<(usize, Option<usize>)> = Vec::with_capacity(h.events.len() / 2 + 1);
+    let mut orphans = 0usize;
     for (pos, ev) in h.events.iter().enumerate() {
         let Process::Client(p) = ev.process else {
             continue;
@@ -334,10 +337,12 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
             pairs.push((pos, None));
         } else {
             let Some(i) = open.remove(&p) else {
-                return Err(h
-                    .operations()
-                    .err()
-                    .unwrap_or_else(|| err(h, ev.line, "process".into(), "unpaired")));
+                // A completion with no invocation (Elle's own test histories
+                // are often only completions): its invocation may have been
+                // at any earlier point, so it gets no real-time predecessor.
+                orphans += 1;
+                pairs.push((pos, Some(pos)));
+                continue;
             };
             if h.events[pairs[i].0].f != ev.f {
                 return Err(h
@@ -349,7 +354,14 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
         }
     }
     out.txns.reserve(pairs.len());
+    if orphans > 0 {
+        out.warnings.push(format!(
+            "{}: {orphans} completions have no invocation; each is taken as invoked at the start of the history (no real-time predecessors)",
+            h.source
+        ));
+    }
     for (inv, done) in pairs {
+        let call = if Some(inv) == done { 0 } else { inv };
         let ie = &h.events[inv];
         if bare(&ie.f) != "txn" {
             out.skipped += 1;
@@ -380,7 +392,7 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
                 process: ie.process.clone(),
                 status,
                 mops,
-                call: inv,
+                call,
                 ret: done,
             });
             continue;
@@ -447,7 +459,7 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
             process: ie.process.clone(),
             status,
             mops,
-            call: inv,
+            call,
             ret: if status == Status::Info { None } else { done },
         });
     }
