@@ -158,7 +158,7 @@ pub(super) fn build(p: Parts) -> TxnResult {
             }));
         anomalies.push(Anomaly {
             part: f.class.to_string(),
-            what: crate::checkers::clip(&f.why, 400),
+            what: crate::checkers::clip(&format!("{}: {}", f.class, f.why), 400),
             ops: ids,
         });
     }
@@ -172,7 +172,7 @@ pub(super) fn build(p: Parts) -> TxnResult {
             .push(v);
         anomalies.push(Anomaly {
             part: c.class.clone(),
-            what: crate::checkers::clip(&words, 600),
+            what: crate::checkers::clip(&format!("{}: {words}", c.class), 600),
             ops: ids,
         });
     }
