@@ -503,6 +503,31 @@ fn rw_register_assumptions_are_needed_and_stated() {
         .txn(1, json!([["r", "x", 1]]));
     let r = c.check(&b2.history(), &Budget::default());
     assert_eq!(r.verdict, Verdict::Invalid, "{:#}", r.details);
+    // linearizable-keys: x = 1 completed before x = 2 began, so 1 < 2, and
+    // T2 read x = 1 but y = 1 from the txn that wrote x = 2.
+    let mut b = B::default();
+    b.txn(0, json!([["w", "x", 1]]))
+        .invoke(1, json!([["w", "x", 2], ["w", "y", 1]]))
+        .invoke(2, json!([["r", "x", 1], ["r", "y", 1]]))
+        .ok(1, json!([["w", "x", 2], ["w", "y", 1]]))
+        .ok(2, json!([["r", "x", 1], ["r", "y", 1]]));
+    assert_eq!(rw(&b).verdict, Verdict::Valid);
+    let c = checkers::by_name(
+        "rw-register:serializable+linearizable-keys",
+        &Default::default(),
+    )
+    .unwrap();
+    let r = c.check(&b.history(), &Budget::default());
+    assert_eq!(
+        r.details["anomaly_types"],
+        json!(["G-single"]),
+        "{:#}",
+        r.details
+    );
+    let text = r.details["anomalies"]["G-single"][0]["explanation"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("assumption linearizable-keys"), "{text}");
     assert!(checkers::by_name("list-append:serializable+wfr-keys", &Default::default()).is_err());
     assert!(checkers::by_name("rw-register:bogus", &Default::default()).is_err());
 }

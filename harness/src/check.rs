@@ -41,7 +41,8 @@ pub struct CheckArgs {
     pub isolation: String,
     /// With `--model rw-register`: assumptions that let it infer version
     /// orders: `wfr-keys` (a txn's write follows its read of the key),
-    /// `sequential-keys` (each process sees each key's versions in order).
+    /// `sequential-keys` (each process sees each key's versions in order),
+    /// `linearizable-keys` (each key is linearizable).
     #[arg(long, value_name = "ASSUMPTION[,ASSUMPTION]", value_delimiter = ',')]
     pub assume: Vec<String>,
     // end isolation (txn)

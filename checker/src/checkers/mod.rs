@@ -7,7 +7,7 @@
 //! | `total-queue[:DELIVERY]` | Jepsen's total-queue: lost, duplicated, unexpected elements ([`TotalQueue`]) | `at-least-once`, `at-most-once`, `exactly-once` (default: [`Options::delivery`]) |
 //! | `fifo-queue` | each queue's enqueues and dequeues against the `fifo-queue` model, on short queues only; informational ([`FifoQueue`]) | none |
 //! | `lock` | mutual exclusion over leases, fencing, mutex linearizability ([`Lock`]) | none |
-//! | `list-append[:MODEL]`, `rw-register[:MODEL]` | transactional isolation, Elle-style ([`Isolation`]) | the isolation model the history must satisfy (default `strict-serializable`), then `+ASSUMPTION`s for rw-register (`wfr-keys`, `sequential-keys`) |
+//! | `list-append[:MODEL]`, `rw-register[:MODEL]` | transactional isolation, Elle-style ([`Isolation`]) | the isolation model the history must satisfy (default `strict-serializable`), then `+ASSUMPTION`s for rw-register (`wfr-keys`, `sequential-keys`, `linearizable-keys`) |
 //!
 //! A checker that needs paired operations and gets a history that does not
 //! pair (a completion without an invocation, ...) answers `unknown` with the

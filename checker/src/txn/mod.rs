@@ -39,16 +39,20 @@ pub struct Assumptions {
     pub wfr_keys: bool,
     /// Each process observes each key's versions in order.
     pub sequential_keys: bool,
+    /// Each key is linearizable: a txn that begins after another completed
+    /// sees (or installs) that key's version no older than it did.
+    pub linearizable_keys: bool,
 }
 
 impl Assumptions {
-    pub const NAMES: [&'static str; 2] = ["wfr-keys", "sequential-keys"];
+    pub const NAMES: [&'static str; 3] = ["wfr-keys", "sequential-keys", "linearizable-keys"];
 
     /// Sets the assumption `name`; false when there is none by that name.
     pub fn set(&mut self, name: &str) -> bool {
         match name {
             "wfr-keys" => self.wfr_keys = true,
             "sequential-keys" => self.sequential_keys = true,
+            "linearizable-keys" => self.linearizable_keys = true,
             _ => return false,
         }
         true
@@ -61,6 +65,9 @@ impl Assumptions {
         }
         if self.sequential_keys {
             v.push("sequential-keys");
+        }
+        if self.linearizable_keys {
+            v.push("linearizable-keys");
         }
         v
     }

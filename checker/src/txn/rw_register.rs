@@ -9,7 +9,9 @@
 //! - `wfr-keys` (writes follow reads): a txn that read version `a` of a key
 //!   and then wrote `b` to it installed `b` after `a`;
 //! - `sequential-keys`: each process sees each key's versions in order (the
-//!   versions a process reads or writes on a key never go back).
+//!   versions a process reads or writes on a key never go back);
+//! - `linearizable-keys`: a txn that began after another completed sees
+//!   (or installs) each shared key's version no older than the other's.
 //!
 //! From each ordered pair of versions `a < b` of a key: ww from `a`'s writer
 //! to `b`'s, rw from every txn that read `a` to `b`'s writer.
@@ -35,6 +37,7 @@ enum Why {
     Initial,
     WritesFollowReads,
     Sequential,
+    Linearizable,
 }
 
 /// Where an edge came from: key, the earlier and later version, why.
@@ -198,6 +201,9 @@ pub fn infer(t: &Txns, assume: &Assumptions, max_edges: usize) -> (RwRegister, I
             }
         }
     }
+    if assume.linearizable_keys {
+        linearizable_pairs(t, &mut pairs);
+    }
     for &(k, a, b, why) in &pairs {
         let Some(wb) = writers.get(&(k, b)).filter(|w| !w.dup) else {
             continue;
@@ -236,6 +242,68 @@ pub fn infer(t: &Txns, assume: &Assumptions, max_edges: usize) -> (RwRegister, I
         ));
     }
     (RwRegister { sources }, out)
+}
+
+/// The version of each key a txn leaves: its last write, else its external
+/// read (`None` when it read nil or did not touch the key).
+fn versions(txn: &super::parse::Txn) -> Vec<(Id, Option<Id>)> {
+    let mut out: Vec<(Id, Option<Id>)> = Vec::new();
+    for (j, m) in txn.mops.iter().enumerate() {
+        match m {
+            Mop::Write(k, v) => match out.iter_mut().find(|(x, _)| x == k) {
+                Some(e) => e.1 = Some(*v),
+                None => out.push((*k, Some(*v))),
+            },
+            Mop::Read(k, Seen::Reg(v)) if external(&txn.mops, j) => out.push((*k, *v)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// linearizable-keys: when an ok txn completed before another began, the
+/// later one's version of each shared key is no older. Real-time order per
+/// key, transitively reduced as in [`super::order_edges`].
+fn linearizable_pairs(t: &Txns, pairs: &mut Vec<(Id, Option<Id>, Id, Why)>) {
+    let mut events: Vec<(usize, u32, bool)> = Vec::new();
+    for (i, txn) in t.txns.iter().enumerate() {
+        if txn.status == Status::Fail {
+            continue;
+        }
+        events.push((txn.call, i as u32, false));
+        if let (Status::Ok, Some(r)) = (txn.status, txn.ret) {
+            events.push((r, i as u32, true));
+        }
+    }
+    events.sort_unstable();
+    // Per key: completed txns not yet superseded, with their versions.
+    let mut frontier: FxHashMap<Id, Vec<(u32, Option<Id>)>> = FxHashMap::default();
+    let mut preds: FxHashMap<u32, Vec<(Id, u32)>> = FxHashMap::default();
+    for (_, i, done) in events {
+        let txn = &t.txns[i as usize];
+        let vs = versions(txn);
+        if !done {
+            let mut mine: Vec<(Id, u32)> = Vec::new();
+            for &(k, v) in &vs {
+                for &(f, fv) in frontier.get(&k).map_or(&[][..], Vec::as_slice) {
+                    mine.push((k, f));
+                    if let (Some(b), true) = (v, fv != v) {
+                        pairs.push((k, fv, b, Why::Linearizable));
+                    }
+                }
+            }
+            if !mine.is_empty() {
+                preds.insert(i, mine);
+            }
+        } else {
+            let before = preds.remove(&i).unwrap_or_default();
+            for &(k, v) in &vs {
+                let f = frontier.entry(k).or_default();
+                f.retain(|(x, _)| !before.contains(&(k, *x)));
+                f.push((i, v));
+            }
+        }
+    }
 }
 
 /// One read's own checks: garbage, aborted, intermediate, future and
@@ -327,6 +395,11 @@ impl Inference for RwRegister {
             ),
             Why::Sequential => format!(
                 "one process saw key {} go from {from_s} to {} (assumption sequential-keys)",
+                n(k),
+                n(to)
+            ),
+            Why::Linearizable => format!(
+                "a txn that saw key {} = {} began after one that saw {from_s} had completed (assumption linearizable-keys)",
                 n(k),
                 n(to)
             ),
