@@ -382,6 +382,16 @@ fn check_named(
         ));
         return;
     }
+    for j in &judged {
+        if j.name.starts_with("list-append") || j.name.starts_with("rw-register") {
+            let w = j.result.details["warnings"]
+                .as_array()
+                .into_iter()
+                .flatten();
+            rep.warnings
+                .extend(w.filter_map(Value::as_str).map(str::to_string));
+        }
+    }
     if txn_only {
         rep.ops = judged
             .iter()

@@ -140,6 +140,24 @@ fn list_append_exit_codes_follow_the_verdict() {
     assert_eq!(c["require"], "serializable");
     assert_eq!(c["anomalies"]["G2-item"][0]["txns"][0]["index"], 0);
 
+    // An op that is not a txn is counted in a warning, not dropped silently.
+    let mixed = write(
+        &d,
+        "mixed.jsonl",
+        &format!(
+            "{CLEAN_JSONL}{}",
+            "{\"index\":6,\"process\":2,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n"
+        ),
+    );
+    let r = faultline(&["check", "--model", "list-append", &mixed]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("1 client operations are not txns")
+            && r.stderr.contains("`read` on line 7"),
+        "{}",
+        r.stderr
+    );
+
     // A bad isolation model fails before reading.
     let r = faultline(&[
         "check",
