@@ -323,8 +323,13 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
     // (invocation position, completion position or None), in invocation order.
     let mut pairs: Vec<(usize, Option<usize>)> = Vec::with_capacity(h.events.len() / 2 + 1);
     let mut orphans = 0usize;
+    // txn events of named (non-client) processes: left out, but counted.
+    let mut named_txns = 0usize;
     for (pos, ev) in h.events.iter().enumerate() {
         let Process::Client(p) = ev.process else {
+            if bare(&ev.f) == "txn" {
+                named_txns += 1;
+            }
             continue;
         };
         if ev.kind == EventType::Invoke {
@@ -354,6 +359,12 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
         }
     }
     out.txns.reserve(pairs.len());
+    if named_txns > 0 {
+        out.warnings.push(format!(
+            "{}: {named_txns} txn events belong to named processes (not numbered clients) and were not checked",
+            h.source
+        ));
+    }
     if orphans > 0 {
         out.warnings.push(format!(
             "{}: {orphans} completions have no invocation; each is taken as invoked at the start of the history (no real-time predecessors)",
