@@ -140,6 +140,20 @@ pub(super) fn build(p: Parts) -> TxnResult {
             }
         }
     };
+    for c in &p.search.cycles {
+        let (v, words, ids) = cycle_json(&p, c);
+        witnesses
+            .entry(c.class.clone())
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .expect("array")
+            .push(v);
+        anomalies.push(Anomaly {
+            part: c.class.clone(),
+            what: crate::checkers::clip(&format!("{}: {words}", c.class), 600),
+            ops: ids,
+        });
+    }
     for f in &p.found {
         let n = bump(&mut counts, f.class, 1);
         if n > opts.max_witnesses {
@@ -159,20 +173,6 @@ pub(super) fn build(p: Parts) -> TxnResult {
         anomalies.push(Anomaly {
             part: f.class.to_string(),
             what: crate::checkers::clip(&format!("{}: {}", f.class, f.why), 400),
-            ops: ids,
-        });
-    }
-    for c in &p.search.cycles {
-        let (v, words, ids) = cycle_json(&p, c);
-        witnesses
-            .entry(c.class.clone())
-            .or_insert_with(|| json!([]))
-            .as_array_mut()
-            .expect("array")
-            .push(v);
-        anomalies.push(Anomaly {
-            part: c.class.clone(),
-            what: crate::checkers::clip(&format!("{}: {words}", c.class), 600),
             ops: ids,
         });
     }
@@ -263,7 +263,16 @@ fn summary(
     undecided: &[&GaveUp],
 ) -> String {
     let n = p.txns.txns.len();
-    let head = format!("{} txns", n);
+    let mut head = format!("{} txns", n);
+    if let Some(g) = p.search.gave_up.first() {
+        let classes: Vec<&str> = p.search.gave_up.iter().map(|g| g.class.as_str()).collect();
+        head.push_str(&format!(
+            " (cycle searches gave up, out of {}, in a component of {} txns: {})",
+            g.out_of,
+            g.component_size,
+            crate::checkers::clip(&classes.join(", "), 120)
+        ));
+    }
     if types.is_empty() {
         let tail = if undecided.is_empty() {
             String::new()
