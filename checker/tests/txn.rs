@@ -1,7 +1,7 @@
 //! The isolation checkers (list-append, rw-register): one literal history
 //! per anomaly class, landing on that class and its placement; histories
-//! that must pass; parse errors naming file, line and field; and a property
-//! test against a brute-force serializability oracle.
+//! that must pass; parse errors naming file, line and field; the budget.
+//! The oracle property tests are in `txn_oracle.rs`.
 
 use checker::checker::Budget;
 use checker::formats::{self, Format};
