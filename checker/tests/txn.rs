@@ -105,6 +105,7 @@ fn g_single_read_skew() {
     .txn(2, json!([["r", "x", [1]]]));
     let r = la(&b);
     assert_lands(&r, &["G-single"], &["consistent-view", "repeatable-read"]);
+    assert_eq!(r.details["why_not"]["repeatable-read"], json!(["G-single"]));
     assert!(r.placement.also_not.contains(&"snapshot-isolation"));
     assert!(r
         .placement

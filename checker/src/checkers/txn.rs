@@ -11,7 +11,7 @@
 //!
 //! Details: `anomaly_types`, `anomaly_counts`, `anomalies` (witnesses by
 //! class: the txns by history index, each edge of a cycle in words),
-//! `not` (the weakest models ruled out), `also_not`, `strongest_kept`,
+//! `not` (the weakest models ruled out), `why_not`, `also_not`, `strongest_kept`,
 //! `search` (components, steps, `gave_up`), `txns`, `graph`, `notes`.
 
 use crate::checker::{Budget, CheckResult, Checker};

@@ -205,6 +205,16 @@ pub(super) fn build(p: Parts) -> TxnResult {
     let fail = t.txns.len() - ok - info;
     let counts_json: serde_json::Map<String, Value> =
         counts.iter().map(|(c, n)| (c.clone(), json!(n))).collect();
+    // Which anomalies found rule out each of the weakest models ruled out.
+    let why_not: serde_json::Map<String, Value> = placement
+        .not
+        .iter()
+        .map(|m| {
+            let banned = lattice::prohibited_by(m);
+            let by: Vec<&String> = types.iter().filter(|a| banned.contains(a)).collect();
+            (m.to_string(), json!(by))
+        })
+        .collect();
     let summary = summary(&p, verdict, &types, &counts, &placement, &undecided);
     let mut details = json!({
         "checker": opts.kind.name(),
@@ -217,6 +227,7 @@ pub(super) fn build(p: Parts) -> TxnResult {
         "anomaly_counts": counts_json,
         "anomalies": witnesses,
         "not": placement.not,
+        "why_not": why_not,
         "also_not": placement.also_not,
         "strongest_kept": placement.strongest_kept,
         "lattice": "Elle's consistency-model graph (Adya; Cerone et al.; Bailis et al.)",
