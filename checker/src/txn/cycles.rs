@@ -17,10 +17,13 @@
 //! component (it implies its variants there).
 //!
 //! Bounded: all searches share one allowance of steps (edges looked at)
-//! and the time budget. When the allowance runs out, the classes not yet
-//! searched are reported as given up, and every component still gets one
-//! cycle (a single breadth-first search, which always succeeds inside a
-//! component), so a cycle is always shown when one exists.
+//! and the time budget; one class search in one component may take a
+//! quarter of what is left (at least a million steps), so a hard component
+//! cannot starve the others. A search that runs out is reported as given
+//! up (class, component size, steps or time), as are all the classes not
+//! yet searched once the whole allowance is gone; and every component still
+//! gets one cycle (a single breadth-first search, which always succeeds
+//! inside a component), so a cycle is always shown when one exists.
 
 use super::graph::{
     tarjan, Allowance, Graph, OutOf, Searcher, Step, DATA, PROCESS, REALTIME, RW, WR, WW,
@@ -179,6 +182,17 @@ pub fn search(g: &Graph, allowance: &mut Allowance, max_witnesses: usize) -> Sea
                     });
                     continue;
                 }
+                // One search may take a quarter of what is left (at least a
+                // million steps), so one hard component cannot starve the rest.
+                let share = (allowance.steps_left / 4)
+                    .max(1 << 20)
+                    .min(allowance.steps_left);
+                let mut one = Allowance {
+                    steps_left: share,
+                    deadline: allowance.deadline,
+                    spent: allowance.spent,
+                    out: None,
+                };
                 let cycle = find(
                     g,
                     &comp,
@@ -188,8 +202,13 @@ pub fn search(g: &Graph, allowance: &mut Allowance, max_witnesses: usize) -> Sea
                     class,
                     level,
                     &mut searcher,
-                    allowance,
+                    &mut one,
                 );
+                allowance.steps_left -= share - one.steps_left;
+                allowance.spent = one.spent;
+                if one.out == Some(OutOf::Time) || allowance.steps_left == 0 {
+                    allowance.out = one.out.or(Some(OutOf::Steps));
+                }
                 match cycle {
                     Some(steps) => {
                         let got = classify(&steps);
@@ -204,10 +223,10 @@ pub fn search(g: &Graph, allowance: &mut Allowance, max_witnesses: usize) -> Sea
                             }
                         }
                     }
-                    None if allowance.out.is_some() => out.gave_up.push(GaveUp {
+                    None if one.out.is_some() => out.gave_up.push(GaveUp {
                         class: name,
                         component_size: csize,
-                        out_of: out_of(allowance),
+                        out_of: out_of(&one),
                     }),
                     None => {}
                 }
