@@ -253,6 +253,25 @@ fn realtime_variants() {
     b.txn(0, json!([["r", "y", [1]]]))
         .txn(1, json!([["append", "y", 1]]));
     assert_lands(&la(&b), &["G1c-realtime"], &["strong-read-committed"]);
+    // G2-item-realtime: T0's append completes before T1 begins; T1 misses
+    // T2's append to y, T2 misses T0's append to x (T2 overlaps both).
+    let mut b = B::default();
+    b.invoke(2, json!([["r", "x", null], ["append", "y", 1]]))
+        .txn(0, json!([["append", "x", 1]]))
+        .txn(1, json!([["r", "y", null]]))
+        .ok(2, json!([["r", "x", null], ["append", "y", 1]]))
+        .txn(3, json!([["r", "x", [1]], ["r", "y", [1]]]));
+    let r = la(&b);
+    assert_lands(&r, &["G2-item-realtime"], &["strict-serializable"]);
+    assert_eq!(
+        run(
+            Kind::ListAppend,
+            &b.history(),
+            "strong-session-serializable"
+        )
+        .verdict,
+        Verdict::Valid
+    );
 }
 
 #[test]
