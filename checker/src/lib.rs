@@ -31,7 +31,11 @@
 //! - **Run results**: [`stats`] (op counts, latency quantiles,
 //!   availability, throughput) and [`results`] (the typed `results.json`
 //!   the harness writes and the reports read).
-//! - [`synth`] generates synthetic histories for benchmarks.
+//! - **Transactions**: [`txn`], Elle-style isolation checking of
+//!   list-append and rw-register histories (dependency graph, cycles by
+//!   anomaly class, placement in the lattice of isolation models).
+//! - [`synth`] generates synthetic histories for benchmarks
+//!   ([`txn::synth`] transactional ones).
 
 pub mod checker;
 pub mod checkers;
@@ -47,6 +51,7 @@ pub mod queue;
 pub mod results;
 pub mod stats;
 pub mod synth;
+pub mod txn;
 pub mod verdict;
 pub mod wgl;
 

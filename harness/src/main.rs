@@ -60,9 +60,20 @@ enum Command {
         processes: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Make one late read return a value never written.
+        /// Make one late read return a value never written (with `--txn`:
+        /// one late read miss the latest write to its key).
         #[arg(long)]
         invalid: bool,
+        // isolation (txn)
+        /// Write transactions instead of single-register ops: `list-append`
+        /// or `rw-register` (`--ops` then counts txns; keys retire after
+        /// `--writes-per-key` writes).
+        #[arg(long, value_parser = ["list-append", "rw-register"])]
+        txn: Option<String>,
+        /// With `--txn`: writes a key takes before it retires.
+        #[arg(long, default_value_t = 32)]
+        writes_per_key: usize,
+        // end isolation (txn)
         /// Output file (default: stdout).
         #[arg(long, short)]
         out: Option<std::path::PathBuf>,
@@ -148,27 +159,59 @@ fn main() {
             processes,
             seed,
             invalid,
+            txn,
+            writes_per_key,
             out,
         } => {
-            let spec = checker::synth::SynthSpec {
-                ops,
-                keys,
-                processes,
-                seed,
-                inject_violation: invalid,
-                ..Default::default()
-            };
-            let res = match &out {
-                Some(path) => {
-                    std::fs::File::create(path).and_then(|f| checker::synth::write_jsonl(&spec, f))
+            // isolation (txn)
+            if let Some(t) = txn {
+                let spec = checker::txn::synth::TxnSynthSpec {
+                    kind: if t == "rw-register" {
+                        checker::txn::Kind::RwRegister
+                    } else {
+                        checker::txn::Kind::ListAppend
+                    },
+                    txns: ops,
+                    keys,
+                    processes,
+                    writes_per_key: writes_per_key.max(1),
+                    seed,
+                    inject_stale_read: invalid,
+                    ..Default::default()
+                };
+                let res = match &out {
+                    Some(path) => std::fs::File::create(path)
+                        .and_then(|f| checker::txn::synth::write_jsonl(&spec, f)),
+                    None => checker::txn::synth::write_jsonl(&spec, std::io::stdout().lock()),
+                };
+                match res {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("error: writing the history: {e}");
+                        255
+                    }
                 }
-                None => checker::synth::write_jsonl(&spec, std::io::stdout().lock()),
-            };
-            match res {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("error: writing the history: {e}");
-                    255
+            } else {
+                // end isolation (txn)
+                let spec = checker::synth::SynthSpec {
+                    ops,
+                    keys,
+                    processes,
+                    seed,
+                    inject_violation: invalid,
+                    ..Default::default()
+                };
+                let res = match &out {
+                    Some(path) => std::fs::File::create(path)
+                        .and_then(|f| checker::synth::write_jsonl(&spec, f)),
+                    None => checker::synth::write_jsonl(&spec, std::io::stdout().lock()),
+                };
+                match res {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("error: writing the history: {e}");
+                        255
+                    }
                 }
             }
         }

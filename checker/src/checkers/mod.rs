@@ -11,6 +11,7 @@
 //! | `counter` | Jepsen's counter: each read within the bounds the adds allow ([`Counter`]) | none |
 //! | `set-full[:linearizable]` | Jepsen's set-full: lost, stale, never-read, duplicated elements ([`SetFull`]) | `linearizable`: stale reads are errors |
 //! | `long-fork[:N]` | Jepsen's long-fork: reads of a group of keys that see inserts in opposite orders ([`LongFork`]) | the group size (default 2) |
+//! | `list-append[:MODEL]`, `rw-register[:MODEL]` | transactional isolation, Elle-style ([`Isolation`]) | the isolation model the history must satisfy (default `strict-serializable`), then `+ASSUMPTION`s for rw-register (`wfr-keys`, `sequential-keys`, `linearizable-keys`) |
 //!
 //! A checker that needs paired operations and gets a history that does not
 //! pair (a completion without an invocation, ...) answers `unknown` with the
@@ -20,6 +21,10 @@ mod consistency;
 mod linearizability;
 mod lock;
 mod queue;
+// isolation (txn)
+mod txn;
+pub use txn::Isolation;
+// end isolation (txn)
 
 pub use consistency::Consistency;
 pub use linearizability::Linearizability;
@@ -34,12 +39,16 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// The registry's names, without parameters.
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 7] = [
     "linearizability",
     "consistency",
     "total-queue",
     "fifo-queue",
     "lock",
+    // isolation (txn)
+    "list-append",
+    "rw-register",
+    // end isolation (txn)
 ];
 
 /// Settings the registry gives the checkers it builds; a parameter in the
@@ -188,6 +197,28 @@ pub fn by_name(name: &str, opts: &Options) -> Result<Box<dyn Checker>, Error> {
             none()?;
             Box::new(Lock)
         }
+        // isolation (txn)
+        "list-append" | "rw-register" => {
+            let kind = if base == "list-append" {
+                crate::txn::Kind::ListAppend
+            } else {
+                crate::txn::Kind::RwRegister
+            };
+            Box::new(Isolation::from_param(kind, param).map_err(|p| {
+                Error::BadParameter {
+                    name: base.to_string(),
+                    param: p,
+                    what: "isolation model or assumption",
+                    expected: crate::txn::lattice::MODELS
+                        .iter()
+                        .copied()
+                        .chain(crate::txn::Assumptions::NAMES.iter().map(|a| &a[..]))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+            })?)
+        }
+        // end isolation (txn)
         _ => {
             return Err(Error::Unknown {
                 name: name.to_string(),

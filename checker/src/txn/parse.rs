@@ -1,0 +1,484 @@
+//! Transactions from a history: each `:f :txn` operation's value is a list
+//! of micro-ops, `[f key value]`, with `f` one of `append`, `r` (read) and
+//! `w` (write). Keys and values are interned to small integers so that the
+//! analyses hash and compare words, not JSON.
+//!
+//! Which value a transaction's micro-ops come from: an `ok` transaction's
+//! completion (its reads carry what they saw); an `info` or `fail`
+//! transaction's invocation (its reads saw nothing we know). Every problem
+//! names the file, the line and the field (`value[2][1]` is the key of the
+//! third micro-op).
+
+use crate::history::{History, InputError, Process, Status};
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+/// An interned key or value: the same JSON scalar always gets the same id.
+pub type Id = u32;
+
+/// Which data model the micro-ops follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `[append k v]` and `[r k [v ...]]`.
+    ListAppend,
+    /// `[w k v]` and `[r k v]`.
+    RwRegister,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::ListAppend => "list-append",
+            Kind::RwRegister => "rw-register",
+        }
+    }
+}
+
+/// What a read saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Not known (an invocation, or a transaction that did not complete ok).
+    Unknown,
+    /// list-append: the list read (`nil` reads as the empty list), as
+    /// (start, length) in [`Txns::elems`].
+    List(u32, u32),
+    /// rw-register: the value read (`None` for `nil`, the initial state).
+    Reg(Option<Id>),
+}
+
+/// One micro-op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mop {
+    Append(Id, Id),
+    Write(Id, Id),
+    Read(Id, Seen),
+}
+
+impl Mop {
+    pub fn key(&self) -> Id {
+        match self {
+            Mop::Append(k, _) | Mop::Write(k, _) | Mop::Read(k, _) => *k,
+        }
+    }
+}
+
+/// One transaction: an operation whose micro-ops are parsed.
+#[derive(Debug, Clone)]
+pub struct Txn {
+    /// History `index` of the invocation (how transactions are named).
+    pub index: u64,
+    pub complete_index: Option<u64>,
+    pub process: Process,
+    pub status: Status,
+    pub mops: Vec<Mop>,
+    /// Positions of the invocation and (ok or fail) completion among the
+    /// history's events.
+    pub call: usize,
+    pub ret: Option<usize>,
+}
+
+/// JSON scalars as small integers, and back for display.
+#[derive(Debug, Default)]
+pub struct Interner {
+    ints: FxHashMap<i64, Id>,
+    other: FxHashMap<String, Id>,
+    shown: Vec<String>,
+}
+
+/// Ids below this are the integers themselves; others are interned.
+const TAG: u32 = 1 << 31;
+
+impl Interner {
+    fn id(&mut self, v: &Value) -> Option<Id> {
+        if let Some(i) = v.as_u64() {
+            if i < TAG as u64 {
+                return Some(i as Id);
+            }
+        }
+        if let Some(i) = v.as_i64() {
+            if let Some(&id) = self.ints.get(&i) {
+                return Some(id);
+            }
+            let id = TAG | self.shown.len() as Id;
+            self.ints.insert(i, id);
+            self.shown.push(i.to_string());
+            return Some(id);
+        }
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Null | Value::Array(_) | Value::Object(_) => return None,
+            other => other.to_string(),
+        };
+        if let Some(&id) = self.other.get(&text) {
+            return Some(id);
+        }
+        let id = TAG | self.shown.len() as Id;
+        self.other.insert(text.clone(), id);
+        self.shown.push(text);
+        Some(id)
+    }
+
+    /// The value as it appeared (strings without quotes).
+    pub fn show(&self, id: Id) -> std::borrow::Cow<'_, str> {
+        if id & TAG == 0 {
+            return id.to_string().into();
+        }
+        self.shown
+            .get((id & !TAG) as usize)
+            .map_or("?".into(), |s| s.as_str().into())
+    }
+
+    pub fn show_list(&self, l: &[Id]) -> String {
+        const MAX: usize = 12;
+        let mut parts: Vec<std::borrow::Cow<'_, str>> = Vec::new();
+        if l.len() > MAX {
+            parts.extend(l[..3].iter().map(|&v| self.show(v)));
+            parts.push("…".into());
+            parts.extend(l[l.len() - 6..].iter().map(|&v| self.show(v)));
+        } else {
+            parts.extend(l.iter().map(|&v| self.show(v)));
+        }
+        format!("[{}]", parts.join(" "))
+    }
+}
+
+/// The transactions of a history, with the interner and what was skipped.
+#[derive(Debug, Default)]
+pub struct Txns {
+    pub txns: Vec<Txn>,
+    /// The elements of every list read, back to back.
+    pub elems: Vec<Id>,
+    pub names: Interner,
+    /// Client operations whose `f` is not `txn`: how many, and the first.
+    pub skipped: usize,
+    pub warnings: Vec<String>,
+}
+
+impl Txns {
+    /// The list a read saw (empty for anything but a list-append read).
+    pub fn list(&self, s: &Seen) -> &[Id] {
+        match *s {
+            Seen::List(a, n) => &self.elems[a as usize..(a + n) as usize],
+            _ => &[],
+        }
+    }
+}
+
+fn err(h: &History, line: usize, field: String, msg: impl Into<String>) -> InputError {
+    InputError::new(&h.source, line, Some(&field), msg)
+}
+
+/// `f` without a leading colon.
+fn bare(s: &str) -> &str {
+    s.strip_prefix(':').unwrap_or(s)
+}
+
+/// Parses the micro-ops of `value` (from the event on `line`).
+fn parse_mops(
+    h: &History,
+    kind: Kind,
+    value: &Value,
+    line: usize,
+    with_reads: bool,
+    names: &mut Interner,
+    elems: &mut Vec<Id>,
+) -> Result<Vec<Mop>, InputError> {
+    let Some(list) = value.as_array() else {
+        return Err(err(
+            h,
+            line,
+            "value".into(),
+            format!(
+                "a txn's value must be a list of micro-ops like [[\"append\", 1, 2], [\"r\", 1, null]], got {}",
+                crate::checkers::clip(&value.to_string(), 80)
+            ),
+        ));
+    };
+    let mut mops = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let shape = || {
+            format!(
+                "a micro-op must be [f key value] with f one of {}, got {}",
+                match kind {
+                    Kind::ListAppend => "append, r",
+                    Kind::RwRegister => "w, r",
+                },
+                crate::checkers::clip(&m.to_string(), 80)
+            )
+        };
+        let Some([f, k, v]) = m.as_array().map(Vec::as_slice) else {
+            return Err(err(h, line, format!("value[{i}]"), shape()));
+        };
+        let Some(f) = f.as_str().map(bare) else {
+            return Err(err(h, line, format!("value[{i}][0]"), shape()));
+        };
+        let Some(key) = names.id(k) else {
+            return Err(err(
+                h,
+                line,
+                format!("value[{i}][1]"),
+                format!("a key must be a number or a string, got {k}"),
+            ));
+        };
+        let scalar = |names: &mut Interner, v: &Value, at: String| {
+            names.id(v).ok_or_else(|| {
+                err(
+                    h,
+                    line,
+                    at,
+                    format!("a written value must be a number or a string, got {v}"),
+                )
+            })
+        };
+        let mop = match (kind, f) {
+            (Kind::ListAppend, "append") => {
+                Mop::Append(key, scalar(names, v, format!("value[{i}][2]"))?)
+            }
+            (Kind::RwRegister, "w" | "write") => {
+                Mop::Write(key, scalar(names, v, format!("value[{i}][2]"))?)
+            }
+            (_, "r" | "read") if !with_reads => Mop::Read(key, Seen::Unknown),
+            (Kind::ListAppend, "r" | "read") => {
+                let start = elems.len() as u32;
+                match v {
+                    Value::Null => {}
+                    Value::Array(items) => {
+                        for (j, x) in items.iter().enumerate() {
+                            elems.push(names.id(x).ok_or_else(|| {
+                                err(
+                                    h,
+                                    line,
+                                    format!("value[{i}][2][{j}]"),
+                                    format!("a list element must be a number or a string, got {x}"),
+                                )
+                            })?);
+                        }
+                    }
+                    other => {
+                        return Err(err(
+                            h,
+                            line,
+                            format!("value[{i}][2]"),
+                            format!("a list-append read must see a list or nil, got {other}"),
+                        ))
+                    }
+                }
+                Mop::Read(key, Seen::List(start, elems.len() as u32 - start))
+            }
+            (Kind::RwRegister, "r" | "read") => {
+                let seen = match v {
+                    Value::Null => None,
+                    other => Some(scalar(names, other, format!("value[{i}][2]"))?),
+                };
+                Mop::Read(key, Seen::Reg(seen))
+            }
+            _ => return Err(err(h, line, format!("value[{i}][0]"), shape())),
+        };
+        mops.push(mop);
+    }
+    Ok(mops)
+}
+
+/// Do the invocation's and completion's micro-ops have the same functions,
+/// keys and (for anything but a read) values, as JSON?
+fn plainly_same(inv: &Value, done: &Value) -> bool {
+    let (Some(a), Some(b)) = (inv.as_array(), done.as_array()) else {
+        return false;
+    };
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| match (x.as_array(), y.as_array()) {
+                (Some(x), Some(y)) if x.len() == 3 && y.len() == 3 => {
+                    let read = matches!(x[0].as_str().map(bare), Some("r" | "read"));
+                    x[0] == y[0] && x[1] == y[1] && (read || x[2] == y[2])
+                }
+                _ => false,
+            })
+}
+
+/// Same micro-op shape (function and key, and written value).
+fn same_shape(a: &Mop, b: &Mop) -> bool {
+    match (a, b) {
+        (Mop::Read(k, _), Mop::Read(l, _)) => k == l,
+        _ => a == b,
+    }
+}
+
+/// The transactions of `h`, pairing each client invocation with its
+/// process's completion by reference (no copies of the values).
+///
+/// Events of named processes (the nemesis) are left out. A client
+/// operation whose `f` is not `txn` is counted in `skipped` (and named in a
+/// warning), never silently dropped. An invocation while the process has
+/// one open, or a completion whose `f` differs, gets the same error as
+/// [`History::operations`]; a completion with no invocation is a txn of
+/// its own, invoked at an unknown time (a counted warning).
+pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
+    use crate::history::EventType;
+    let mut out = Txns::default();
+    let mut first_skipped: Option<(String, usize)> = None;
+    // Open invocations by process: their place in `pairs`.
+    let mut open: FxHashMap<u64, usize> = FxHashMap::default();
+    // (invocation position, completion position or None), in invocation order.
+    let mut pairs: Vec<(usize, Option<usize>)> = Vec::with_capacity(h.events.len() / 2 + 1);
+    let mut orphans = 0usize;
+    // txn events of named (non-client) processes: left out, but counted.
+    let mut named_txns = 0usize;
+    for (pos, ev) in h.events.iter().enumerate() {
+        let Process::Client(p) = ev.process else {
+            if bare(&ev.f) == "txn" {
+                named_txns += 1;
+            }
+            continue;
+        };
+        if ev.kind == EventType::Invoke {
+            if open.insert(p, pairs.len()).is_some() {
+                return Err(h
+                    .operations()
+                    .err()
+                    .unwrap_or_else(|| err(h, ev.line, "process".into(), "unpaired")));
+            }
+            pairs.push((pos, None));
+        } else {
+            let Some(i) = open.remove(&p) else {
+                // A completion with no invocation (Elle's own test histories
+                // are often only completions): its invocation may have been
+                // at any earlier point, so it gets no real-time predecessor.
+                orphans += 1;
+                pairs.push((pos, Some(pos)));
+                continue;
+            };
+            if h.events[pairs[i].0].f != ev.f {
+                return Err(h
+                    .operations()
+                    .err()
+                    .unwrap_or_else(|| err(h, ev.line, "f".into(), "unpaired")));
+            }
+            pairs[i].1 = Some(pos);
+        }
+    }
+    out.txns.reserve(pairs.len());
+    if named_txns > 0 {
+        out.warnings.push(format!(
+            "{}: {named_txns} txn events belong to named processes (not numbered clients) and were not checked",
+            h.source
+        ));
+    }
+    if orphans > 0 {
+        out.warnings.push(format!(
+            "{}: {orphans} completions have no invocation; each is taken as invoked at the start of the history (no real-time predecessors)",
+            h.source
+        ));
+    }
+    for (inv, done) in pairs {
+        let call = if Some(inv) == done { 0 } else { inv };
+        let ie = &h.events[inv];
+        if bare(&ie.f) != "txn" {
+            out.skipped += 1;
+            first_skipped.get_or_insert((ie.f.clone(), ie.line));
+            continue;
+        }
+        let de = done.map(|d| &h.events[d]);
+        let status = match de.map(|d| d.kind) {
+            Some(EventType::Ok) => Status::Ok,
+            Some(EventType::Fail) => Status::Fail,
+            _ => Status::Info,
+        };
+        // An ok completion whose micro-ops plainly match its invocation's
+        // (same f, key and written value) is parsed alone.
+        if let Some(d) = de.filter(|d| status == Status::Ok && plainly_same(&ie.value, &d.value)) {
+            let mops = parse_mops(
+                h,
+                kind,
+                &d.value,
+                d.line,
+                true,
+                &mut out.names,
+                &mut out.elems,
+            )?;
+            out.txns.push(Txn {
+                index: ie.index,
+                complete_index: Some(d.index),
+                process: ie.process.clone(),
+                status,
+                mops,
+                call,
+                ret: done,
+            });
+            continue;
+        }
+        let invoked = parse_mops(
+            h,
+            kind,
+            &ie.value,
+            ie.line,
+            false,
+            &mut out.names,
+            &mut out.elems,
+        )?;
+        let mops = match de {
+            Some(d) if status == Status::Ok => {
+                if d.value.is_null() {
+                    return Err(err(
+                        h,
+                        d.line,
+                        "value".into(),
+                        "an ok txn's completion must carry its micro-ops with what the reads saw, got nil",
+                    ));
+                }
+                let done = parse_mops(
+                    h,
+                    kind,
+                    &d.value,
+                    d.line,
+                    true,
+                    &mut out.names,
+                    &mut out.elems,
+                )?;
+                if done.len() != invoked.len() {
+                    return Err(err(
+                        h,
+                        d.line,
+                        "value".into(),
+                        format!(
+                            "the completion has {} micro-ops but its invocation on line {} has {}",
+                            done.len(),
+                            ie.line,
+                            invoked.len()
+                        ),
+                    ));
+                }
+                if let Some(i) = (0..done.len()).find(|&i| !same_shape(&done[i], &invoked[i])) {
+                    return Err(err(
+                        h,
+                        d.line,
+                        format!("value[{i}]"),
+                        format!(
+                            "the completion's micro-op {i} does not match the invocation's on line {} (same f, key and written value expected)",
+                            ie.line
+                        ),
+                    ));
+                }
+                done
+            }
+            _ => invoked,
+        };
+        out.txns.push(Txn {
+            index: ie.index,
+            complete_index: de.map(|d| d.index),
+            process: ie.process.clone(),
+            status,
+            mops,
+            call,
+            ret: if status == Status::Info { None } else { done },
+        });
+    }
+    if let Some((f, line)) = first_skipped {
+        out.warnings.push(format!(
+            "{}: {} client operations are not txns and were not checked (the first: `{f}` on line {line})",
+            h.source, out.skipped
+        ));
+    }
+    Ok(out)
+}
