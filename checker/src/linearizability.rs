@@ -495,11 +495,22 @@ fn decide_impossible<M: Model>(
                     .step(&state, &sub[k as usize].op)
                     .unwrap_or_else(|| state.clone());
             }
+            // The op and those still pending when it returned, unplaced.
+            let mut placed = vec![false; sub.len()];
+            for &k in &order {
+                placed[k as usize] = true;
+            }
+            let mut candidates = vec![i as u32];
+            candidates.extend(
+                (0..sub.len())
+                    .filter(|&k| !placed[k] && sub[k].ret.is_none())
+                    .map(|k| index[k]),
+            );
             Outcome::NotLinearizable(wgl::Stuck {
                 prefix: order.iter().map(|&k| index[k as usize]).collect(),
                 state,
                 stuck: i as u32,
-                candidates: vec![i as u32],
+                candidates,
             })
         }
         Outcome::NotLinearizable(s) => Outcome::NotLinearizable(wgl::Stuck {
