@@ -39,9 +39,9 @@ pub struct CheckArgs {
     /// With `--model list-append|rw-register`: the isolation model the
     /// history must satisfy (`strict-serializable`, `serializable`,
     /// `snapshot-isolation`, `repeatable-read`, `read-committed`, ... or an
-    /// Adya name such as `PL-2`).
-    #[arg(long, value_name = "MODEL", default_value = "strict-serializable")]
-    pub isolation: String,
+    /// Adya name such as `PL-2`). Default: `strict-serializable`.
+    #[arg(long, value_name = "MODEL")]
+    pub isolation: Option<String>,
     /// With `--model rw-register`: assumptions that let it infer version
     /// orders: `wfr-keys` (a txn's write follows its read of the key),
     /// `sequential-keys` (each process sees each key's versions in order),
@@ -149,7 +149,8 @@ impl CheckArgs {
         }
         match self.model.as_deref() {
             Some(m @ ("list-append" | "rw-register")) => {
-                let mut name = format!("{m}:{}", self.isolation);
+                let model = self.isolation.as_deref().unwrap_or("strict-serializable");
+                let mut name = format!("{m}:{model}");
                 for a in &self.assume {
                     name.push('+');
                     name.push_str(a);
@@ -180,6 +181,40 @@ impl CheckArgs {
     /// the message saying so (a flag is never ignored silently).
     fn jepsen_flag_error(&self) -> Option<String> {
         let names = self.checker_names();
+        let base = |n: &String| {
+            n.trim()
+                .split([':', '+'])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let txn = names
+            .iter()
+            .any(|n| matches!(base(n).as_str(), "list-append" | "rw-register"));
+        if !txn {
+            if self.isolation.is_some() {
+                return Some(
+                    "--isolation is an option of the isolation checkers: use it with --model list-append or --model rw-register".into(),
+                );
+            }
+            if !self.assume.is_empty() {
+                return Some(
+                    "--assume is an option of the rw-register checker: use it with --model rw-register".into(),
+                );
+            }
+        }
+        if (self.isolation.is_some() || !self.assume.is_empty()) && !self.checker.is_empty() {
+            return Some(
+                "--isolation and --assume go with --model list-append|rw-register; with --checker, write them in the name (list-append:serializable, rw-register:serializable+wfr-keys)".into(),
+            );
+        }
+        let linearizability =
+            names.is_empty() || names.iter().any(|n| base(n) == "linearizability");
+        if self.init.is_some() && !linearizability {
+            return Some(
+                "--init gives the initial state of the linearizability models; the checkers named here do not take one".into(),
+            );
+        }
         let runs = |c: &str| names.iter().any(|n| n.trim().split(':').next() == Some(c));
         let flags = [
             ("--total-amount", self.total_amount.is_some(), "bank"),
@@ -792,6 +827,11 @@ pub fn run(args: &CheckArgs) -> i32 {
     if let Some(e) = args.jepsen_flag_error() {
         eprintln!("error: {e}");
         return 255;
+    }
+    if args.init.is_some() && args.consistency {
+        eprintln!(
+            "warning: --init is used by the linearizability check only; --consistency still assumes the registers start nil"
+        );
     }
     let names = args.checker_names();
     if !names.is_empty() {

@@ -1540,3 +1540,55 @@ fn init_gives_the_starting_state_on_the_command_line_or_in_a_header() {
         r.show()
     );
 }
+
+#[test]
+fn options_of_checkers_that_do_not_run_are_refused_not_ignored() {
+    let d = Dir::new();
+    let reg = d.file(
+        "r.jsonl",
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":null}\n",
+    );
+    let txn = d.file(
+        "t.jsonl",
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",1,1]]}\n{\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"append\",1,1]]}\n",
+    );
+    for (args, says) in [
+        (vec!["--isolation", "serializable", &reg], "--isolation"),
+        (vec!["--assume", "wfr-keys", &reg], "--assume"),
+        (
+            vec!["--init", "0", "--model", "list-append", &txn],
+            "--init",
+        ),
+        (
+            vec![
+                "--checker",
+                "list-append:serializable",
+                "--isolation",
+                "snapshot-isolation",
+                &txn,
+            ],
+            "write them in the name",
+        ),
+    ] {
+        let r = check(&args);
+        assert_eq!(r.code, 255, "{args:?}\n{}", r.show());
+        assert!(r.stderr.contains(says), "{args:?}\n{}", r.show());
+    }
+    // Where they apply, they are taken.
+    assert_eq!(
+        check(&[
+            "--model",
+            "list-append",
+            "--isolation",
+            "serializable",
+            &txn
+        ])
+        .code,
+        0
+    );
+    assert_eq!(
+        check(&["--init", "0", &reg]).code,
+        1,
+        "read nil after starting at 0"
+    );
+}
