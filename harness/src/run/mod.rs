@@ -268,6 +268,12 @@ async fn start_cluster(
         .await
         .context("waiting for the cluster to start")?;
     tracing::info!(nodes = ?cluster.pids(), "cluster ready");
+    // Faults start once the nodes agree on a leader (where they lead): a
+    // fault aimed at the primaries then finds one, and the first seconds
+    // measure the system, not its first election.
+    if cluster.has_leaders() && !wait_settled(&cluster, Duration::from_secs(15)).await {
+        tracing::warn!("no agreed leader 15 s after the nodes were ready");
+    }
     Ok(Faulty {
         cluster,
         mesh,
@@ -364,8 +370,9 @@ async fn main_phase(
     Ok(workers)
 }
 
-/// Waits until every node that leads at this level agrees on one leader,
-/// by the system's leader probe, up to `timeout`.
+/// Waits until the nodes agree on one leader, by the system's leader probe
+/// (all name the same one, or, when the probe names none, exactly one
+/// says it leads), up to `timeout`.
 async fn wait_settled(cluster: &Cluster, timeout: Duration) -> bool {
     if !cluster.has_leaders() {
         return true;
@@ -374,7 +381,13 @@ async fn wait_settled(cluster: &Cluster, timeout: Duration) -> bool {
     while Instant::now() < deadline {
         let s = cluster.leader_status(Duration::from_millis(500)).await;
         let named: Vec<Option<String>> = s.iter().map(|(_, _, l)| l.clone()).collect();
-        if s.len() == cluster.infos().len() && named.iter().all(|l| l.is_some() && *l == named[0]) {
+        let all = s.len() == cluster.infos().len();
+        // Every node names the same leader; or, for a probe that names
+        // none, exactly one node says it leads.
+        let agreed = named.iter().all(|l| l.is_some() && *l == named[0]);
+        let one_leads = named.iter().all(Option::is_none)
+            && s.iter().filter(|(_, leads, _)| *leads).count() == 1;
+        if all && (agreed || one_leads) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
