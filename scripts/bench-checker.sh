@@ -25,26 +25,8 @@ echo "generating single-key invalid histories (10k and 100k ops, 10 processes)..
 $BIN synth --ops 10000 --keys 1 --processes 10 --seed 1 --invalid --out "$TMP/10k-1key-bad.jsonl"
 $BIN synth --ops 100000 --keys 1 --processes 10 --seed 1 --invalid --out "$TMP/100k-1key-bad.jsonl"
 
-# median wall seconds and max peak RSS (MiB) of RUNS runs of "$@"
-measure() {
-  local times=() peak=0 t0 t1 rss
-  for _ in $(seq "$RUNS"); do
-    t0=$(date +%s%N)
-    if [ -x /usr/bin/time ]; then
-      /usr/bin/time -f "%M" -o "$TMP/rss" "$@" >/dev/null 2>&1 || true
-      rss=$(tail -1 "$TMP/rss")
-    else
-      "$@" >/dev/null 2>&1 || true
-      rss=0
-    fi
-    t1=$(date +%s%N)
-    times+=("$(( (t1 - t0) / 1000 ))")
-    [ "$rss" -gt "$peak" ] && peak=$rss
-  done
-  local med
-  med=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  awk -v us="$med" -v kb="$peak" 'BEGIN {printf "%.3f %.0f\n", us/1e6, kb/1024}'
-}
+# shellcheck source=scripts/lib/measure.sh
+source scripts/lib/measure.sh
 
 # name | Porcupine v1.3.0 reference seconds on this 2-core machine kind
 # (median of the range the project's issue gives) | faultline check args...

@@ -16,26 +16,8 @@ BIN=target/release/faultline
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-# median wall seconds and max peak RSS (MiB) of RUNS runs of "$@"
-measure() {
-  local times=() peak=0 t0 t1 rss
-  for _ in $(seq "$RUNS"); do
-    t0=$(date +%s%N)
-    if [ -x /usr/bin/time ]; then
-      /usr/bin/time -f "%M" -o "$TMP/rss" "$@" >/dev/null 2>&1 || true
-      rss=$(tail -1 "$TMP/rss")
-    else
-      "$@" >/dev/null 2>&1 || true
-      rss=0
-    fi
-    t1=$(date +%s%N)
-    times+=("$(( (t1 - t0) / 1000 ))")
-    [ "$rss" -gt "$peak" ] && peak=$rss
-  done
-  local med
-  med=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  awk -v us="$med" -v kb="$peak" 'BEGIN {printf "%.3f %.0f\n", us/1e6, kb/1024}'
-}
+# shellcheck source=scripts/lib/measure.sh
+source scripts/lib/measure.sh
 
 printf "%-26s %8s %10s %12s %9s\n" history txns seconds "txns/s" "peak MiB"
 for model in list-append rw-register; do
