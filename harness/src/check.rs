@@ -177,9 +177,10 @@ impl CheckArgs {
         }
     }
 
-    /// A flag of a Jepsen checker given while that checker does not run:
+    /// A checker's flag given while no checker that takes it runs
+    /// (`--isolation`, `--assume`, `--init`, Jepsen's checkers' options):
     /// the message saying so (a flag is never ignored silently).
-    fn jepsen_flag_error(&self) -> Option<String> {
+    fn flag_error(&self) -> Option<String> {
         let names = self.checker_names();
         let base = |n: &String| {
             n.trim()
@@ -824,7 +825,7 @@ pub fn run(args: &CheckArgs) -> i32 {
         );
         return 255;
     }
-    if let Some(e) = args.jepsen_flag_error() {
+    if let Some(e) = args.flag_error() {
         eprintln!("error: {e}");
         return 255;
     }
