@@ -26,6 +26,7 @@
 pub mod clock;
 pub mod grudge;
 pub mod interpreter;
+pub mod netns;
 pub mod plan;
 pub mod proxy;
 pub mod record;
@@ -35,6 +36,7 @@ pub mod target;
 pub use clock::{find_libfaketime, ClockControl, ClockError};
 pub use grudge::{Grudge, GrudgeError, PartitionShape};
 pub use interpreter::Nemesis;
+pub use netns::{CutMode, NetnsCluster};
 pub use plan::{fault_plan, Action, FaultKind, PlannedFault, Targeting};
 pub use proxy::{LinkRule, LinkStats, MeshConfig, NetError, ProxyMesh};
 pub use record::{read_records, FaultDetails, FaultRecord, PacketLink};

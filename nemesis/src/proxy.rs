@@ -98,6 +98,12 @@ pub enum NetError {
     NotLoopback { node: NodeId, addr: SocketAddr },
     #[error("invalid link rule: {0}")]
     InvalidRule(String),
+    /// The backend cannot do this here (and says what would).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A command configuring the network failed (its stderr quoted).
+    #[error("{0}")]
+    Command(String),
     #[error("binding the proxy for link {from} -> {to} on 127.0.0.1: {source}")]
     Bind {
         from: NodeId,
