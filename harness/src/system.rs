@@ -17,14 +17,28 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The bundled system files, in the order `faultline systems` lists them.
-const BUNDLED: [(&str, &str); 3] = [
+const BUNDLED: [(&str, &str); 4] = [
     ("kv.toml", include_str!("../../systems/defs/kv.toml")),
     ("queue.toml", include_str!("../../systems/defs/queue.toml")),
     ("lock.toml", include_str!("../../systems/defs/lock.toml")),
+    ("etcd.toml", include_str!("../../systems/defs/etcd.toml")),
 ];
 
 /// Client protocols the harness speaks.
-pub const PROTOCOLS: [&str; 1] = ["faultline-http"];
+pub const PROTOCOLS: [&str; 2] = ["faultline-http", "etcd"];
+
+/// How a system's nodes are networked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Network {
+    /// Every node on loopback on ports of its own; peers dial a proxy per
+    /// link (`{peers}` gives the proxies' addresses). No root needed.
+    #[default]
+    Proxy,
+    /// One network namespace per node on a private bridge, every node on
+    /// the same ports; partitions are packet-filter rules. Needs root.
+    Netns,
+}
 
 /// Placeholders of a node command, its environment, level arguments and
 /// the ready command (`{port:NAME}` and `{addr:NAME}` too, for each port in
@@ -60,6 +74,10 @@ pub struct SystemDef {
     pub ports: Vec<String>,
     pub protocol: String,
     pub workloads: Vec<String>,
+    pub network: Network,
+    /// The main port in network namespaces (extra ports follow it, in the
+    /// order of `ports`).
+    pub port: u16,
     pub default_level: String,
     /// Workload options for every level (a level's own override them).
     pub options: toml::Table,
@@ -100,11 +118,17 @@ pub struct Ready {
 #[serde(deny_unknown_fields)]
 pub struct LeaderProbe {
     /// The path answered with a JSON document.
-    pub http_get: String,
+    pub http_get: Option<String>,
+    /// Or a path to `POST {}` to (etcd's gateway: `/v3/maintenance/status`).
+    pub http_post: Option<String>,
     /// JSON pointer (RFC 6901) to the node's role in that document.
-    pub role: String,
+    pub role: Option<String>,
     /// The roles that mean "this node leads".
+    #[serde(default)]
     pub roles: Vec<String>,
+    /// Or two JSON pointers: the node leads when both give the same value
+    /// (etcd: `["/header/member_id", "/leader"]`).
+    pub same: Option<Vec<String>>,
     /// JSON pointer to the id of the leader the node knows, if it says.
     pub names: Option<String>,
 }
@@ -126,6 +150,8 @@ struct RawDef {
     ports: Vec<String>,
     protocol: String,
     workloads: Vec<String>,
+    network: Option<String>,
+    port: Option<u16>,
     default_level: Option<String>,
     #[serde(default)]
     options: toml::Table,
@@ -393,7 +419,11 @@ impl SystemDef {
             }
         }
         if let Some(l) = &raw.leader {
-            for (field, p) in [("role", Some(&l.role)), ("names", l.names.as_ref())] {
+            let same = l.same.iter().flatten();
+            for (field, p) in [("role", l.role.as_ref()), ("names", l.names.as_ref())]
+                .into_iter()
+                .chain(same.map(|p| ("same", Some(p))))
+            {
                 if let Some(p) = p {
                     if !(p.is_empty() || p.starts_with('/')) {
                         bail!(
@@ -403,9 +433,43 @@ impl SystemDef {
                     }
                 }
             }
-            if l.roles.is_empty() {
-                bail!("{}: name at least one role that leads", at("roles"));
+            match (&l.http_get, &l.http_post) {
+                (Some(p), None) | (None, Some(p)) if p.starts_with('/') => {}
+                (Some(_), Some(_)) | (None, None) => bail!(
+                    "{}: the leader probe needs one of http_get or http_post",
+                    at("leader")
+                ),
+                (Some(p), None) | (None, Some(p)) => {
+                    bail!(
+                        "{}: expected a path starting with `/`, got {p:?}",
+                        at("leader")
+                    )
+                }
             }
+            match (&l.role, &l.same) {
+                (Some(_), None) if !l.roles.is_empty() => {}
+                (Some(_), None) => {
+                    bail!("{}: name at least one role that leads", at("roles"))
+                }
+                (None, Some(s)) if s.len() == 2 => {}
+                (None, Some(_)) => bail!("{}: expected two JSON pointers", at("same")),
+                _ => bail!(
+                    "{}: the leader probe needs `role` and `roles`, or `same`",
+                    at("leader")
+                ),
+            }
+        }
+        let network = match raw.network.as_deref() {
+            None | Some("proxy") => Network::Proxy,
+            Some("netns") => Network::Netns,
+            Some(other) => bail!(
+                "{}: expected \"proxy\" or \"netns\", got {other:?}",
+                at("network")
+            ),
+        };
+        let port = raw.port.unwrap_or(7000);
+        if port == 0 || usize::from(port) + ports.len() > 65535 {
+            bail!("{}: {port} leaves no room for the ports", at("port"));
         }
         let mut levels = Vec::new();
         for (name, v) in &raw.levels {
@@ -471,6 +535,8 @@ impl SystemDef {
             ports,
             protocol: raw.protocol,
             workloads: raw.workloads,
+            network,
+            port,
             default_level,
             options: raw.options,
             ready: raw.ready,
@@ -590,12 +656,27 @@ pub fn describe(def: &SystemDef, out: &mut String) {
     };
     let _ = writeln!(out, "      ready when: {ready}");
     if let Some(l) = &def.leader {
+        let ask = match (&l.http_get, &l.http_post) {
+            (Some(p), _) => format!("GET {p}"),
+            (None, p) => format!("POST {}", p.as_deref().unwrap_or("")),
+        };
+        let test = match (&l.role, &l.same) {
+            (Some(r), _) => format!("has {r} in {}", l.roles.join("|")),
+            (None, s) => format!(
+                "has {} equal",
+                s.iter()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        };
+        let _ = writeln!(out, "      leads when: {ask} {test}");
+    }
+    if def.network == Network::Netns {
         let _ = writeln!(
             out,
-            "      leads when: GET {} has {} in {}",
-            l.http_get,
-            l.role,
-            l.roles.join("|")
+            "      network: namespaces (needs root; partitions are nftables rules)"
         );
     }
     let _ = writeln!(out, "      levels (default {}):", def.default_level);

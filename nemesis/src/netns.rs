@@ -237,7 +237,10 @@ pub struct NetnsCluster {
 impl std::fmt::Debug for NetnsCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NetnsCluster")
-            .field("nodes", &self.nodes.iter().map(|n| &n.id).collect::<Vec<_>>())
+            .field(
+                "nodes",
+                &self.nodes.iter().map(|n| &n.id).collect::<Vec<_>>(),
+            )
             .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
@@ -601,9 +604,12 @@ mod tests {
         // Pure: no namespace needed to render.
         let st = State {
             cut: [("n1".to_string(), "n2".to_string())].into_iter().collect(),
-            packet: [(("n3".to_string(), "n2".to_string()), LinkRule::Loss { p: 0.25 })]
-                .into_iter()
-                .collect(),
+            packet: [(
+                ("n3".to_string(), "n2".to_string()),
+                LinkRule::Loss { p: 0.25 },
+            )]
+            .into_iter()
+            .collect(),
             shaped: Default::default(),
         };
         let node = |i: u8| Node {
@@ -671,12 +677,25 @@ mod tests {
         assert_eq!(reach(ns("n1"), addr("n3")), Ok(()));
         // Delay is refused, and says why.
         let e = net
-            .set_link("n1", "n2", LinkRule::Delay { ms: 5, jitter_ms: 0 })
+            .set_link(
+                "n1",
+                "n2",
+                LinkRule::Delay {
+                    ms: 5,
+                    jitter_ms: 0,
+                },
+            )
             .unwrap_err();
         assert!(e.to_string().contains("netem"), "{e}");
         // A slow link still carries traffic.
-        net.set_link("n1", "n2", LinkRule::Slow { bytes_per_sec: 50_000 })
-            .unwrap();
+        net.set_link(
+            "n1",
+            "n2",
+            LinkRule::Slow {
+                bytes_per_sec: 50_000,
+            },
+        )
+        .unwrap();
         assert_eq!(reach(ns("n1"), addr("n2")), Ok(()));
         net.heal().unwrap();
     }

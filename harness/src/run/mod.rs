@@ -42,6 +42,28 @@ pub fn run(args: &TestArgs) -> i32 {
             return 255;
         }
     };
+    // Network namespaces come first: this thread then moves into the
+    // bridge namespace, and the runtime's threads, started from it, live
+    // there too, so every client and probe reaches the nodes' private
+    // addresses (and nothing else).
+    let net = if spec.network == crate::system::Network::Netns {
+        let ids: Vec<String> = (1..=spec.nodes).map(|i| format!("n{i}")).collect();
+        let mode = spec.partition_cut.parse().unwrap_or_default();
+        let net = match ::nemesis::NetnsCluster::create(&ids, mode) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("error: creating the network namespaces: {e}");
+                return 255;
+            }
+        };
+        if let Err(e) = net.enter_bridge() {
+            eprintln!("error: entering the bridge namespace: {e}");
+            return 255;
+        }
+        Some(net)
+    } else {
+        None
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -54,7 +76,7 @@ pub fn run(args: &TestArgs) -> i32 {
         }
     };
     let mut run_dir = None;
-    let res = rt.block_on(run_test(spec, &mut run_dir));
+    let res = rt.block_on(run_test(spec, net, &mut run_dir));
     rt.shutdown_timeout(Duration::from_secs(1));
     match res {
         Ok(code) => code,
@@ -128,12 +150,19 @@ fn node_program(spec: &TestSpec) -> Result<Vec<String>> {
 /// node program and the workload.
 async fn prepare(
     spec: &TestSpec,
+    net: Option<&::nemesis::NetnsCluster>,
     run_dir_out: &mut Option<PathBuf>,
 ) -> Result<(PathBuf, Vec<String>, Vec<NodeInfo>, Arc<dyn Workload>)> {
     let program = node_program(spec)?;
     let run_dir = store::create_run_dir(&spec.store, &spec.name)?;
     *run_dir_out = Some(run_dir.clone());
-    let infos = supervisor::layout(spec.nodes, &spec.def.ports, &run_dir.join("nodes"))?;
+    let nodes_dir = run_dir.join("nodes");
+    let infos = match net {
+        Some(net) => {
+            supervisor::layout_netns(spec.nodes, &spec.def.ports, &nodes_dir, net, spec.def.port)?
+        }
+        None => supervisor::layout(spec.nodes, &spec.def.ports, &nodes_dir)?,
+    };
     let options = spec.def.options_at(&spec.level);
     let kind = workload::find(&spec.workload).context("the workload vanished")?;
     let workload = kind
@@ -187,7 +216,8 @@ async fn prepare(
 /// What [`start_cluster`] sets up.
 struct Faulty {
     cluster: Arc<Cluster>,
-    mesh: Option<Arc<::nemesis::ProxyMesh>>,
+    /// The proxy mesh or the network namespaces, when faults need one.
+    net: Option<Arc<dyn ::nemesis::NetworkControl>>,
     clocks: Option<Arc<::nemesis::ClockControl>>,
 }
 
@@ -198,6 +228,7 @@ async fn start_cluster(
     run_dir: &Path,
     program: Vec<String>,
     infos: Vec<NodeInfo>,
+    netns: Option<Arc<::nemesis::NetnsCluster>>,
 ) -> Result<Faulty> {
     let kinds = spec.fault_kinds();
     let ids: Vec<String> = infos.iter().map(|n| n.id.clone()).collect();
@@ -235,7 +266,7 @@ async fn start_cluster(
     // Partitions and packet faults: a proxy on every directed link between
     // nodes (their main port), started before the nodes. Clients talk to
     // the nodes directly.
-    let mesh = if kinds.iter().any(|k| k.needs_mesh()) {
+    let mesh = if kinds.iter().any(|k| k.needs_mesh()) && netns.is_none() {
         Some(Arc::new(start_mesh(&infos).await?))
     } else {
         None
@@ -274,9 +305,13 @@ async fn start_cluster(
     if cluster.has_leaders() && !wait_settled(&cluster, Duration::from_secs(15)).await {
         tracing::warn!("no agreed leader 15 s after the nodes were ready");
     }
+    let net = match netns {
+        Some(n) => Some(n as Arc<dyn ::nemesis::NetworkControl>),
+        None => mesh.map(|m| m as Arc<dyn ::nemesis::NetworkControl>),
+    };
     Ok(Faulty {
         cluster,
-        mesh,
+        net,
         clocks,
     })
 }
@@ -481,13 +516,27 @@ async fn finish(
     Ok(if interrupted && code == 0 { 2 } else { code })
 }
 
-async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i32> {
-    let (run_dir, program, infos, workload) = prepare(&spec, run_dir_out).await?;
+async fn run_test(
+    spec: TestSpec,
+    netns: Option<Arc<::nemesis::NetnsCluster>>,
+    run_dir_out: &mut Option<PathBuf>,
+) -> Result<i32> {
+    let (run_dir, program, infos, workload) = prepare(&spec, netns.as_deref(), run_dir_out).await?;
+    if let Some(n) = &netns {
+        write_line(&format!(
+            "network: a namespace per node on a private bridge ({}.0/24), partitions {} packets",
+            ::nemesis::netns::SUBNET.map(|b| b.to_string()).join("."),
+            match n.mode() {
+                ::nemesis::CutMode::Drop => "drop",
+                ::nemesis::CutMode::Reject => "reject",
+            }
+        ));
+    }
     let Faulty {
         cluster,
-        mesh,
+        net,
         clocks,
-    } = start_cluster(&spec, &run_dir, program, infos).await?;
+    } = start_cluster(&spec, &run_dir, program, infos, netns.clone()).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let start = Instant::now();
@@ -507,8 +556,7 @@ async fn run_test(spec: TestSpec, run_dir_out: &mut Option<PathBuf>) -> Result<i
             cluster.clone(),
             tokio::runtime::Handle::current(),
         )),
-        mesh.clone()
-            .map(|m| m as Arc<dyn ::nemesis::NetworkControl>),
+        net.clone(),
         clocks.clone(),
         Arc::new(fault_log),
         tokio::runtime::Handle::current(),

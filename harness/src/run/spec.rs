@@ -102,6 +102,18 @@ pub struct TestArgs {
     /// `--node-arg=--election-timeout-ms=500`.
     #[arg(long = "node-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
+    /// The network the nodes are on: `proxy` (loopback, a TCP proxy per
+    /// link; no root) or `netns` (a network namespace per node on a
+    /// private bridge, partitions as nftables rules; needs root). Default:
+    /// what the system file says (`network`), else proxy.
+    #[arg(long, value_parser = ["proxy", "netns"])]
+    pub network: Option<String>,
+    /// In network namespaces, what a partitioned link does to packets:
+    /// `drop` (default: silence, as a real partition; TCP stalls until the
+    /// system's timeouts notice) or `reject` (a TCP reset: fails fast, more
+    /// like a crashed peer).
+    #[arg(long, default_value = "drop", value_parser = ["drop", "reject"])]
+    pub partition_cut: String,
     /// Time budget for the checker, seconds (past it: unknown).
     #[arg(long, default_value_t = 300.0, value_name = "SECS")]
     pub check_timeout: f64,
@@ -147,6 +159,9 @@ pub struct TestSpec {
     pub fsync: String,
     pub node_args: Vec<String>,
     pub check_timeout: f64,
+    pub network: crate::system::Network,
+    /// `drop` or `reject` (network namespaces only).
+    pub partition_cut: String,
     /// What the defaults left out on this machine, said at the start.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -308,6 +323,49 @@ impl TestArgs {
                     .to_string(),
             );
         }
+        let bin_dir = match &self.bin_dir {
+            Some(d) => d.clone(),
+            None => std::env::current_exe()
+                .context("finding the running executable (pass --bin-dir)")?
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_default(),
+        };
+        if nemesis.contains(&"clock") {
+            // A static binary (etcd is one) ignores LD_PRELOAD: its clock
+            // cannot be moved. The default nemesis says so and goes on; an
+            // explicit `--nemesis clock` is refused when the cluster starts.
+            if let Some(bin) = def.find_binary(&bin_dir) {
+                if let Ok(kind) = ::nemesis::clock::preload_support(&bin) {
+                    if kind != ::nemesis::clock::PreloadSupport::Dynamic
+                        && self.nemesis == DEFAULT_NEMESIS
+                    {
+                        nemesis.retain(|f| *f != "clock");
+                        notes.push(format!(
+                            "clock faults do not apply to {}: {} is a {kind:?} binary, so libfaketime cannot move its clock",
+                            def.name,
+                            bin.display()
+                        ));
+                    }
+                }
+            }
+        }
+        let network = match self.network.as_deref() {
+            None => def.network,
+            Some("netns") => crate::system::Network::Netns,
+            Some(_) => crate::system::Network::Proxy,
+        };
+        if network == crate::system::Network::Netns {
+            if self.leave_running {
+                bail!("--leave-running: not with network namespaces (they go when the harness does, and the nodes would lose their network)");
+            }
+            if let Some(missing) = ::nemesis::netns::preflight() {
+                bail!(
+                    "{} runs its nodes in network namespaces, which need {missing}",
+                    def.name
+                );
+            }
+        }
         if self.nodes < 2 {
             if self.nemesis == DEFAULT_NEMESIS {
                 // One node has no links to cut: the default just skips it.
@@ -355,14 +413,6 @@ impl TestArgs {
         if self.ops_per_key == 0 {
             bail!("--ops-per-key: must be at least 1");
         }
-        let bin_dir = match &self.bin_dir {
-            Some(d) => d.clone(),
-            None => std::env::current_exe()
-                .context("finding the running executable (pass --bin-dir)")?
-                .parent()
-                .map(PathBuf::from)
-                .unwrap_or_default(),
-        };
         let seed = self.seed.unwrap_or_else(|| {
             use rand::Rng;
             rand::rng().random_range(0..1u64 << 53)
@@ -403,6 +453,8 @@ impl TestArgs {
             fsync: self.fsync.clone(),
             node_args: self.node_args.clone(),
             check_timeout: positive("--check-timeout", self.check_timeout)?,
+            network,
+            partition_cut: self.partition_cut.clone(),
             notes,
         })
     }

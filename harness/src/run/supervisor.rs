@@ -111,6 +111,9 @@ pub struct NodeInfo {
     /// `nodes/<id>/` in the run directory: logs and the data dir.
     pub dir: PathBuf,
     pub data_dir: PathBuf,
+    /// The network namespace the node runs in (a descriptor the run's
+    /// [`nemesis::NetnsCluster`] holds open); `None` on loopback.
+    pub netns: Option<std::os::fd::RawFd>,
 }
 
 impl NodeInfo {
@@ -299,15 +302,52 @@ pub fn last_lines(path: &Path, n: usize) -> String {
 /// (a main port each, plus one per name in `extra_ports`) and creates their
 /// data dirs. Paths are absolute (nodes run in their own node dir).
 pub fn layout(n: usize, extra_ports: &[String], nodes_dir: &Path) -> Result<Vec<NodeInfo>> {
+    let per = 1 + extra_ports.len();
+    let ports = free_ports(n * per)?;
+    lay_out(n, extra_ports, nodes_dir, |i| {
+        (
+            "127.0.0.1".to_string(),
+            ports[i * per..(i + 1) * per].to_vec(),
+            None,
+        )
+    })
+}
+
+/// [`layout`] in network namespaces: node `i` at its namespace's address,
+/// every node on the same ports (`port`, then one per extra port), run
+/// inside its namespace.
+pub fn layout_netns(
+    n: usize,
+    extra_ports: &[String],
+    nodes_dir: &Path,
+    net: &::nemesis::NetnsCluster,
+    port: u16,
+) -> Result<Vec<NodeInfo>> {
+    let ports: Vec<u16> = (0..=extra_ports.len() as u16).map(|k| port + k).collect();
+    lay_out(n, extra_ports, nodes_dir, |i| {
+        let id = format!("n{}", i + 1);
+        (
+            net.addr_of(&id).map(|a| a.to_string()).unwrap_or_default(),
+            ports.clone(),
+            net.netns_of(&id).map(|ns| ns.fd()),
+        )
+    })
+}
+
+fn lay_out(
+    n: usize,
+    extra_ports: &[String],
+    nodes_dir: &Path,
+    place: impl Fn(usize) -> (String, Vec<u16>, Option<std::os::fd::RawFd>),
+) -> Result<Vec<NodeInfo>> {
     std::fs::create_dir_all(nodes_dir)
         .with_context(|| format!("creating {}", nodes_dir.display()))?;
     let nodes_dir = nodes_dir
         .canonicalize()
         .with_context(|| format!("resolving {}", nodes_dir.display()))?;
-    let per = 1 + extra_ports.len();
-    let ports = free_ports(n * per)?;
     let mut infos = Vec::new();
-    for (i, chunk) in ports.chunks(per).enumerate() {
+    for i in 0..n {
+        let (host, ports, netns) = place(i);
         let id = format!("n{}", i + 1);
         let dir = nodes_dir.join(&id);
         let data_dir = dir.join("data");
@@ -316,14 +356,15 @@ pub fn layout(n: usize, extra_ports: &[String], nodes_dir: &Path) -> Result<Vec<
         infos.push(NodeInfo {
             id,
             index: i + 1,
-            addr: format!("127.0.0.1:{}", chunk[0]),
+            addr: format!("{host}:{}", ports[0]),
             ports: extra_ports
                 .iter()
                 .cloned()
-                .zip(chunk[1..].iter().copied())
+                .zip(ports[1..].iter().copied())
                 .collect(),
             dir,
             data_dir,
+            netns,
         });
     }
     Ok(infos)
@@ -377,6 +418,18 @@ impl Cluster {
             node.starts, node.info.id
         );
         let mut cmd = self.system.command(&node.info, &self.infos);
+        if let Some(fd) = node.info.netns {
+            // SAFETY: setns is a plain syscall, async-signal-safe; the
+            // descriptor stays open as long as the run's namespaces.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));
@@ -518,11 +571,28 @@ impl Cluster {
         for (i, n) in self.infos.iter().enumerate() {
             let (http, probe, addr) = (http.clone(), probe.clone(), n.addr.clone());
             set.spawn(async move {
-                let v = http.get_json(&addr, &probe.http_get, timeout).await?;
-                let leads = v
-                    .pointer(&probe.role)
-                    .and_then(|r| r.as_str())
-                    .is_some_and(|r| probe.roles.iter().any(|x| x == r));
+                let v: serde_json::Value = match (&probe.http_get, &probe.http_post) {
+                    (Some(p), _) => http.get_json(&addr, p, timeout).await?,
+                    (None, Some(p)) => match http
+                        .request(&addr, "POST", p, Some(b"{}".to_vec()), timeout)
+                        .await
+                    {
+                        Ok((200, b)) => serde_json::from_slice(&b).ok()?,
+                        _ => return None,
+                    },
+                    (None, None) => return None,
+                };
+                let leads = match (&probe.role, &probe.same) {
+                    (Some(role), _) => v
+                        .pointer(role)
+                        .and_then(|r| r.as_str())
+                        .is_some_and(|r| probe.roles.iter().any(|x| x == r)),
+                    (None, Some(same)) => {
+                        let a = v.pointer(&same[0]);
+                        a.is_some_and(|a| !a.is_null()) && a == v.pointer(&same[1])
+                    }
+                    (None, None) => false,
+                };
                 let named = probe
                     .names
                     .as_ref()
@@ -719,6 +789,7 @@ env = { ZOO_FAST = "1" }
                 ports: [("quorum".to_string(), 8000 + i as u16)].into(),
                 dir: PathBuf::from(format!("/run/nodes/n{i}")),
                 data_dir: PathBuf::from(format!("/run/nodes/n{i}/data")),
+                netns: None,
             })
             .collect()
     }

@@ -9,6 +9,7 @@
 //! and its worker continues as a new process (old id + concurrency),
 //! because the old one might still be acting.
 
+pub mod etcd;
 pub mod faultline_http;
 pub mod lock;
 pub mod queue;
@@ -104,6 +105,9 @@ pub trait Client: Send {
     }
     fn invoke<'a>(&'a mut self, op: &'a Op) -> BoxFuture<'a, Completion>;
 }
+
+/// Makes worker `w`'s client, bound to its home node (`w % nodes`).
+pub type ClientMaker = Box<dyn Fn(usize) -> Box<dyn Client> + Send + Sync>;
 
 /// What a workload is built from.
 pub struct Setup<'a> {

@@ -7,8 +7,8 @@
 
 use super::faultline_http::Conn;
 use super::{
-    BoxFuture, Client, Completion, Driver, Generator, Next, Op, Outcome, Setup, Worker, Workload,
-    WorkloadKind,
+    BoxFuture, Client, ClientMaker, Completion, Driver, Generator, Next, Op, Outcome, Setup,
+    Worker, Workload, WorkloadKind,
 };
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
@@ -29,7 +29,7 @@ impl WorkloadKind for Register {
     }
 
     fn protocols(&self) -> &'static [&'static str] {
-        &["faultline-http"]
+        &["faultline-http", "etcd"]
     }
 
     fn options(&self) -> &'static [(&'static str, &'static str)] {
@@ -38,14 +38,27 @@ impl WorkloadKind for Register {
 
     fn build(&self, setup: &Setup) -> Result<Arc<dyn Workload>> {
         let spec = setup.spec;
+        let timeout = Duration::from_secs_f64(spec.op_timeout);
+        let clients: ClientMaker = match spec.def.protocol.as_str() {
+            "etcd" => super::etcd::register_clients(setup)?,
+            _ => {
+                let conns: Vec<Conn> = setup.nodes.iter().map(Conn::new).collect();
+                Box::new(move |w| {
+                    Box::new(RegisterClient {
+                        conn: conns[w % conns.len()].clone(),
+                        timeout,
+                    })
+                })
+            }
+        };
         Ok(Arc::new(RegisterRun {
             gen: Arc::new(Mutex::new(OpGen::new(
                 spec.seed,
                 spec.keys,
                 spec.ops_per_key,
             ))),
-            nodes: setup.nodes.iter().map(Conn::new).collect(),
-            timeout: Duration::from_secs_f64(spec.op_timeout),
+            nodes: setup.nodes.iter().map(|n| n.id.clone()).collect(),
+            clients,
         }))
     }
 }
@@ -54,8 +67,11 @@ struct RegisterRun {
     /// One op stream shared by every worker: the sequence of ops handed
     /// out is a pure function of the seed.
     gen: Arc<Mutex<OpGen>>,
-    nodes: Vec<Conn>,
-    timeout: Duration,
+    /// The node ids, in order.
+    nodes: Vec<String>,
+    /// Worker w's client (of the system's protocol), bound to node
+    /// `w % nodes`.
+    clients: ClientMaker,
 }
 
 impl Workload for RegisterRun {
@@ -67,10 +83,7 @@ impl Workload for RegisterRun {
     }
 
     fn client(&self, worker: usize) -> Box<dyn Client> {
-        Box::new(RegisterClient {
-            conn: self.nodes[worker % self.nodes.len()].clone(),
-            timeout: self.timeout,
-        })
+        (self.clients)(worker)
     }
 
     fn final_phase<'a>(&'a self, driver: &'a Driver, workers: Vec<Worker>) -> BoxFuture<'a, ()> {
@@ -79,7 +92,7 @@ impl Workload for RegisterRun {
             let deadline = Instant::now() + Duration::from_secs(60);
             let mut by_node: Vec<Vec<Worker>> = self.nodes.iter().map(|_| Vec::new()).collect();
             for w in workers {
-                if let Some(i) = self.nodes.iter().position(|c| c.node == w.client.home()) {
+                if let Some(i) = self.nodes.iter().position(|id| id == w.client.home()) {
                     by_node[i].push(w);
                 }
             }
