@@ -94,7 +94,12 @@ fn netns_of(pid: u32) -> Option<u64> {
 /// A pid still running etcd (a zombie or a reused pid is not).
 fn alive_etcd(pid: u32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next();
     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     !stat.is_empty() && state != Some("Z") && String::from_utf8_lossy(&cmd).contains("etcd")
 }
@@ -176,7 +181,11 @@ fn etcd_under_a_partition_is_linearizable() {
         assert!(Instant::now() < deadline, "etcd members left running");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(root_network(), before, "the root namespace's network changed");
+    assert_eq!(
+        root_network(),
+        before,
+        "the root namespace's network changed"
+    );
 }
 
 #[test]
@@ -225,7 +234,11 @@ fn a_sigkilled_harness_leaves_no_member_namespace_or_rule() {
     };
     let pids = pids_of(&run);
     let namespaces: BTreeSet<u64> = pids.iter().filter_map(|&p| netns_of(p)).collect();
-    assert_eq!(namespaces.len(), 3, "one namespace per member: {namespaces:?}");
+    assert_eq!(
+        namespaces.len(),
+        3,
+        "one namespace per member: {namespaces:?}"
+    );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -241,7 +254,11 @@ fn a_sigkilled_harness_leaves_no_member_namespace_or_rule() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(root_network(), before, "the root namespace's network changed");
+    assert_eq!(
+        root_network(),
+        before,
+        "the root namespace's network changed"
+    );
     // What was recorded is still checkable.
     let out = faultline(&["analyze", run.to_str().unwrap()]);
     assert!(
@@ -261,7 +278,15 @@ fn without_root_a_real_system_fails_fast_saying_what_is_missing() {
     // Run as nobody (setpriv from util-linux drops root).
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
-        .args(["test", "--system", "etcd", "--nodes", "3", "--time-limit", "5"])
+        .args([
+            "test",
+            "--system",
+            "etcd",
+            "--nodes",
+            "3",
+            "--time-limit",
+            "5",
+        ])
         .arg("--store")
         .arg(store.path())
         .output()

@@ -399,6 +399,32 @@ pub fn fault_plan(
     out
 }
 
+/// A plan for a network that cannot delay packets (network namespaces on a
+/// kernel without netem): every `delay` packet fault becomes a `loss` or a
+/// `slow` fault on the same links, drawn from a stream of `seed`'s own, so
+/// the plan stays a function of the seed and no step is refused at run time.
+pub fn without_delay(plan: &mut [PlannedFault], seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6465_6c61_7966_7265);
+    for f in plan.iter_mut() {
+        if let Action::Packet { mode, links, .. } = &mut f.action {
+            if *mode != "delay" {
+                continue;
+            }
+            let (m, rule) = if rng.random_bool(0.5) {
+                let p = (rng.random_range(0.05..0.5f64) * 100.0).round() / 100.0;
+                ("loss", LinkRule::Loss { p })
+            } else {
+                let bytes_per_sec = log_uniform(&mut rng, 2_000.0, 100_000.0) as u64;
+                ("slow", LinkRule::Slow { bytes_per_sec })
+            };
+            *mode = m;
+            for l in links.iter_mut() {
+                l.2 = rule;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +506,21 @@ mod tests {
                 }),
                 "no {want} in the plan"
             );
+        }
+        // Without delay: the same steps at the same times, no delay left.
+        let mut nd = plan(3, &[FaultKind::Packet]);
+        without_delay(&mut nd, 3);
+        let with = plan(3, &[FaultKind::Packet]);
+        assert_eq!(nd.len(), with.len());
+        assert!(with
+            .iter()
+            .any(|e| matches!(&e.action, Action::Packet { mode, .. } if *mode == "delay")));
+        for (a, b) in nd.iter().zip(&with) {
+            assert_eq!(a.at, b.at);
+            if let Action::Packet { mode, links, .. } = &a.action {
+                assert_ne!(*mode, "delay");
+                assert!(links.iter().all(|l| !matches!(l.2, LinkRule::Delay { .. })));
+            }
         }
         // Adding a package moves no other package's faults.
         let kp: Vec<PlannedFault> = plan(7, &[FaultKind::Kill, FaultKind::Pause]);

@@ -356,7 +356,7 @@ async fn main_phase(
     ids: &[String],
     start: Instant,
 ) -> Result<Vec<Worker>> {
-    let plan = fault_plan(
+    let mut plan = fault_plan(
         spec.seed,
         ids,
         &spec.fault_kinds(),
@@ -365,6 +365,10 @@ async fn main_phase(
         Duration::from_secs_f64(spec.nemesis_interval),
         Duration::from_secs_f64(spec.time_limit),
     );
+    if spec.network == crate::system::Network::Netns {
+        // No netem on this kernel: delay faults become loss or bandwidth.
+        ::nemesis::plan::without_delay(&mut plan, spec.seed);
+    }
     let nemesis_task = {
         let faults = faults.clone();
         let mut stop = driver.stop_rx.clone();
