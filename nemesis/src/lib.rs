@@ -14,7 +14,8 @@
 //!   [`FaultLog`]. The harness implements `FaultTarget` and `FaultLog`.
 //! * mechanisms: the maths of network partitions ([`grudge`]), a loopback
 //!   TCP proxy mesh that realises partitions and packet faults ([`proxy`],
-//!   behind [`NetworkControl`]) and wall-clock faults through libfaketime
+//!   behind [`NetworkControl`]), network namespaces with nftables rules
+//!   for real systems ([`netns`], behind the same trait) and wall-clock faults through libfaketime
 //!   ([`clock`]).
 //! * [`record`]: [`FaultRecord`], one line of a run's `faults.jsonl`.
 //!
@@ -46,8 +47,8 @@ pub use target::{FaultLog, FaultTarget, Logged, NemesisEvent, NemesisEventType, 
 /// Node identifiers are plain strings (`"n1"`, `"n2"`, ...).
 pub type NodeId = String;
 
-/// One network-control backend: the loopback [`ProxyMesh`] now, network
-/// namespaces + iptables later. Methods are synchronous and cheap: they
+/// One network-control backend: the loopback [`ProxyMesh`] or the network
+/// namespaces of [`NetnsCluster`]. Methods are synchronous and cheap: they
 /// change rule tables; the backend applies them to traffic (for the proxy,
 /// to established connections too) at once.
 ///

@@ -628,8 +628,8 @@ pub fn systems_text(defs: &[SystemDef]) -> String {
     let _ = write!(
         out,
         "faults (--nemesis, default {}):\n  \
-         partition  cut links through a proxy mesh; shapes (--partition): {}\n  \
-         packet     delay with jitter, loss or a bandwidth limit on some links (same proxies)\n  \
+         partition  cut links (proxy mesh, or nftables rules in network namespaces); shapes (--partition): {}\n  \
+         packet     delay with jitter, loss or a bandwidth limit on some links (namespaces: loss or bandwidth; no netem here)\n  \
          kill       SIGKILL one / a minority / a majority / all nodes / the primaries, then restart them on their data dirs\n  \
          pause      SIGSTOP one / a minority / a majority / all nodes / the primaries, then SIGCONT\n  \
          clock      bump wall clocks (ms to minutes, either way), strobe them, reset (libfaketime)\n\
