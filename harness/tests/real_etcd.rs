@@ -261,11 +261,7 @@ fn a_sigkilled_harness_leaves_no_member_namespace_or_rule() {
     );
     // What was recorded is still checkable.
     let out = faultline(&["analyze", run.to_str().unwrap()]);
-    assert!(
-        matches!(out.status.code(), Some(0..=2)),
-        "{}",
-        show(&out)
-    );
+    assert!(matches!(out.status.code(), Some(0..=2)), "{}", show(&out));
     assert!(show(&out).contains("verdict"), "{}", show(&out));
 }
 
