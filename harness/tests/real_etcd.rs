@@ -93,15 +93,7 @@ fn netns_of(pid: u32) -> Option<u64> {
 
 /// A pid still running etcd (a zombie or a reused pid is not).
 fn alive_etcd(pid: u32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .next();
-    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    !stat.is_empty() && state != Some("Z") && String::from_utf8_lossy(&cmd).contains("etcd")
+    common::alive_matching(pid, |cmd| cmd.contains("etcd"))
 }
 
 fn pids_of(run: &Path) -> Vec<u32> {

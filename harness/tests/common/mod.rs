@@ -82,9 +82,10 @@ pub fn node_pids(run: &Path) -> Vec<u32> {
     pids
 }
 
-/// A pid that still runs a faultline node (a zombie counts as gone; a
-/// reused pid running something else is not ours).
-pub fn alive_node(pid: u32) -> bool {
+/// A pid that still runs a process whose command line passes `is_ours`
+/// (a zombie counts as gone; a reused pid running something else is not
+/// ours).
+pub fn alive_matching(pid: u32, is_ours: impl Fn(&str) -> bool) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let state = stat
@@ -93,10 +94,14 @@ pub fn alive_node(pid: u32) -> bool {
         .unwrap_or("")
         .split_whitespace()
         .next();
-    !stat.is_empty() && state != Some("Z") && {
-        let cmd = String::from_utf8_lossy(&cmd);
+    !stat.is_empty() && state != Some("Z") && is_ours(&String::from_utf8_lossy(&cmd))
+}
+
+/// A pid that still runs a faultline node.
+pub fn alive_node(pid: u32) -> bool {
+    alive_matching(pid, |cmd| {
         NODE_BINS.iter().any(|b| cmd.contains(b)) || cmd.contains("-node")
-    }
+    })
 }
 
 pub fn assert_no_node_left(run: &Path) {
