@@ -41,7 +41,12 @@ fn redis_pids(run: &Path) -> Vec<u32> {
 /// A pid that still runs redis-server (zombies and reused pids aside).
 fn alive_redis(pid: u32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next();
     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     !stat.is_empty() && state != Some("Z") && String::from_utf8_lossy(&cmd).contains("redis-server")
 }
@@ -94,11 +99,7 @@ fn redis_register_under_partitions_runs_and_is_judged() {
     ]);
     let secs = started.elapsed().as_secs_f64();
     // 0 valid, 1 invalid, 2 unknown: all are verdicts; 255 is not.
-    assert!(
-        matches!(out.status.code(), Some(0..=2)),
-        "{}",
-        show(&out)
-    );
+    assert!(matches!(out.status.code(), Some(0..=2)), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         ["VALID", "INVALID", "UNKNOWN"]

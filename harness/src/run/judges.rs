@@ -97,9 +97,12 @@ mod tests {
                         "3",
                     ]);
                     let spec = cli.t.resolve().unwrap();
-                    let nodes =
-                        crate::run::supervisor::layout(3, &[], tempfile::tempdir().unwrap().path())
-                            .unwrap();
+                    let nodes = crate::run::supervisor::layout(
+                        3,
+                        &def.ports,
+                        tempfile::tempdir().unwrap().path(),
+                    )
+                    .unwrap();
                     let opts = def.options_at(level);
                     let built = find(w)
                         .unwrap()

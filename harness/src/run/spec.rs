@@ -340,10 +340,7 @@ impl TestArgs {
                     );
                 }
                 nemesis.retain(|f| *f != "clock");
-                notes.push(format!(
-                    "clock faults do not apply to {}: {why}",
-                    def.name
-                ));
+                notes.push(format!("clock faults do not apply to {}: {why}", def.name));
             }
         }
         if nemesis.contains(&"clock") {

@@ -167,12 +167,8 @@ pub trait Workload: Send + Sync {
 }
 
 /// Every workload, in the order `faultline systems` lists them.
-pub static KINDS: [&dyn WorkloadKind; 4] = [
-    &register::Register,
-    &queue::Queue,
-    &lock::Lock,
-    &set::Set,
-];
+pub static KINDS: [&dyn WorkloadKind; 4] =
+    [&register::Register, &queue::Queue, &lock::Lock, &set::Set];
 
 pub fn find(name: &str) -> Option<&'static dyn WorkloadKind> {
     KINDS.iter().copied().find(|k| k.name() == name)

@@ -354,11 +354,7 @@ impl Resp {
                 out.sort_by_key(|v| v.as_i64());
                 Ok(done(Outcome::Ok, Value::Array(out)))
             }
-            (_, other) => Err((
-                Outcome::Fail,
-                json!(format!("unknown op {other}")),
-                read,
-            )),
+            (_, other) => Err((Outcome::Fail, json!(format!("unknown op {other}")), read)),
         }
     }
 }
