@@ -17,15 +17,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The bundled system files, in the order `faultline systems` lists them.
-const BUNDLED: [(&str, &str); 4] = [
+const BUNDLED: [(&str, &str); 5] = [
     ("kv.toml", include_str!("../../systems/defs/kv.toml")),
     ("queue.toml", include_str!("../../systems/defs/queue.toml")),
     ("lock.toml", include_str!("../../systems/defs/lock.toml")),
     ("etcd.toml", include_str!("../../systems/defs/etcd.toml")),
+    ("redis.toml", include_str!("../../systems/defs/redis.toml")),
 ];
 
 /// Client protocols the harness speaks.
-pub const PROTOCOLS: [&str; 2] = ["faultline-http", "etcd"];
+pub const PROTOCOLS: [&str; 3] = ["faultline-http", "etcd", "resp"];
 
 /// How a system's nodes are networked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -86,6 +87,10 @@ pub struct SystemDef {
     /// Files a node writes outside its stdout/stderr (placeholders as in
     /// `command`); copied under `nodes/<id>/logs/` after the run.
     pub logs: Vec<String>,
+    /// Why clock faults cannot apply to this system (`clock_unsupported`):
+    /// the default nemesis leaves them out saying so, `--nemesis clock` is
+    /// refused with it.
+    pub clock_unsupported: Option<String>,
     /// In file order.
     pub levels: Vec<Level>,
 }
@@ -160,6 +165,7 @@ struct RawDef {
     leader: Option<LeaderProbe>,
     #[serde(default)]
     logs: Vec<String>,
+    clock_unsupported: Option<String>,
     #[serde(default)]
     levels: toml::Table,
 }
@@ -542,6 +548,7 @@ impl SystemDef {
             ready: raw.ready,
             leader: raw.leader,
             logs: raw.logs,
+            clock_unsupported: raw.clock_unsupported,
             levels,
         })
     }
@@ -728,7 +735,7 @@ workloads = ["register"]
     fn bundled_files_load() {
         let all = bundled();
         let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
-        assert_eq!(names, ["kv", "queue", "lock", "etcd"]);
+        assert_eq!(names, ["kv", "queue", "lock", "etcd", "redis"]);
         let kv = &all[0];
         assert_eq!(
             kv.level_names(),

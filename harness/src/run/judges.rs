@@ -10,7 +10,8 @@
 ///   cas-register model, and the informational consistency hierarchy;
 /// - `queue`: total-queue with the level's delivery guarantee
 ///   ([`delivery_of`]), and the informational fifo-queue pass;
-/// - `lock`: the lock checks.
+/// - `lock`: the lock checks;
+/// - `set`: set-full.
 pub fn checkers_for(workload: &str, level: &str) -> Vec<String> {
     match workload {
         "queue" => vec![
@@ -18,6 +19,7 @@ pub fn checkers_for(workload: &str, level: &str) -> Vec<String> {
             "fifo-queue".to_string(),
         ],
         "lock" => vec!["lock".to_string()],
+        "set" => vec!["set-full".to_string()],
         _ => vec![
             "linearizability:cas-register".to_string(),
             "consistency".to_string(),
@@ -95,9 +97,12 @@ mod tests {
                         "3",
                     ]);
                     let spec = cli.t.resolve().unwrap();
-                    let nodes =
-                        crate::run::supervisor::layout(3, &[], tempfile::tempdir().unwrap().path())
-                            .unwrap();
+                    let nodes = crate::run::supervisor::layout(
+                        3,
+                        &def.ports,
+                        tempfile::tempdir().unwrap().path(),
+                    )
+                    .unwrap();
                     let opts = def.options_at(level);
                     let built = find(w)
                         .unwrap()

@@ -332,6 +332,18 @@ impl TestArgs {
                 .unwrap_or_default(),
         };
         if nemesis.contains(&"clock") {
+            if let Some(why) = &def.clock_unsupported {
+                if self.nemesis != DEFAULT_NEMESIS {
+                    bail!(
+                        "--nemesis clock: clock faults do not apply to {}: {why}",
+                        def.name
+                    );
+                }
+                nemesis.retain(|f| *f != "clock");
+                notes.push(format!("clock faults do not apply to {}: {why}", def.name));
+            }
+        }
+        if nemesis.contains(&"clock") {
             // A static binary (etcd is one) ignores LD_PRELOAD: its clock
             // cannot be moved. The default nemesis says so and goes on; an
             // explicit `--nemesis clock` is refused when the cluster starts.

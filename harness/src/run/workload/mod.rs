@@ -14,6 +14,8 @@ pub mod faultline_http;
 pub mod lock;
 pub mod queue;
 pub mod register;
+pub mod resp;
+pub mod set;
 
 use super::spec::TestSpec;
 use super::store::{Recorder, Who};
@@ -165,7 +167,8 @@ pub trait Workload: Send + Sync {
 }
 
 /// Every workload, in the order `faultline systems` lists them.
-pub static KINDS: [&dyn WorkloadKind; 3] = [&register::Register, &queue::Queue, &lock::Lock];
+pub static KINDS: [&dyn WorkloadKind; 4] =
+    [&register::Register, &queue::Queue, &lock::Lock, &set::Set];
 
 pub fn find(name: &str) -> Option<&'static dyn WorkloadKind> {
     KINDS.iter().copied().find(|k| k.name() == name)

@@ -29,7 +29,7 @@ impl WorkloadKind for Register {
     }
 
     fn protocols(&self) -> &'static [&'static str] {
-        &["faultline-http", "etcd"]
+        &["faultline-http", "etcd", "resp"]
     }
 
     fn options(&self) -> &'static [(&'static str, &'static str)] {
@@ -41,6 +41,7 @@ impl WorkloadKind for Register {
         let timeout = Duration::from_secs_f64(spec.op_timeout);
         let clients: ClientMaker = match spec.def.protocol.as_str() {
             "etcd" => super::etcd::register_clients(setup)?,
+            "resp" => super::resp::clients(setup, super::resp::Mode::Register)?,
             _ => {
                 let conns: Vec<Conn> = setup.nodes.iter().map(Conn::new).collect();
                 Box::new(move |w| {
