@@ -17,15 +17,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The bundled system files, in the order `faultline systems` lists them.
-const BUNDLED: [(&str, &str); 4] = [
+const BUNDLED: [(&str, &str); 5] = [
     ("kv.toml", include_str!("../../systems/defs/kv.toml")),
     ("queue.toml", include_str!("../../systems/defs/queue.toml")),
     ("lock.toml", include_str!("../../systems/defs/lock.toml")),
     ("etcd.toml", include_str!("../../systems/defs/etcd.toml")),
+    (
+        "zookeeper.toml",
+        include_str!("../../systems/defs/zookeeper.toml"),
+    ),
 ];
 
 /// Client protocols the harness speaks.
-pub const PROTOCOLS: [&str; 2] = ["faultline-http", "etcd"];
+pub const PROTOCOLS: [&str; 3] = ["faultline-http", "etcd", "zookeeper"];
 
 /// How a system's nodes are networked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]

@@ -14,6 +14,7 @@ pub mod faultline_http;
 pub mod lock;
 pub mod queue;
 pub mod register;
+pub mod zookeeper;
 
 use super::spec::TestSpec;
 use super::store::{Recorder, Who};

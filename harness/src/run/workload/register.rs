@@ -29,7 +29,7 @@ impl WorkloadKind for Register {
     }
 
     fn protocols(&self) -> &'static [&'static str] {
-        &["faultline-http", "etcd"]
+        &["faultline-http", "etcd", "zookeeper"]
     }
 
     fn options(&self) -> &'static [(&'static str, &'static str)] {
@@ -41,6 +41,7 @@ impl WorkloadKind for Register {
         let timeout = Duration::from_secs_f64(spec.op_timeout);
         let clients: ClientMaker = match spec.def.protocol.as_str() {
             "etcd" => super::etcd::register_clients(setup)?,
+            "zookeeper" => super::zookeeper::register_clients(setup)?,
             _ => {
                 let conns: Vec<Conn> = setup.nodes.iter().map(Conn::new).collect();
                 Box::new(move |w| {
