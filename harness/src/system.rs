@@ -92,6 +92,10 @@ pub struct SystemDef {
     pub logs: Vec<String>,
     /// In file order.
     pub levels: Vec<Level>,
+    /// Why wall-clock faults do not fit this system although its binary
+    /// could be preloaded (`no_clock` in the file): the default nemesis
+    /// then leaves clock out, saying so.
+    pub no_clock: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +170,7 @@ struct RawDef {
     logs: Vec<String>,
     #[serde(default)]
     levels: toml::Table,
+    no_clock: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -547,6 +552,7 @@ impl SystemDef {
             leader: raw.leader,
             logs: raw.logs,
             levels,
+            no_clock: raw.no_clock,
         })
     }
 
