@@ -738,7 +738,7 @@ workloads = ["register"]
     fn bundled_files_load() {
         let all = bundled();
         let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
-        assert_eq!(names, ["kv", "queue", "lock"]);
+        assert_eq!(names, ["kv", "queue", "lock", "etcd", "zookeeper"]);
         let kv = &all[0];
         assert_eq!(
             kv.level_names(),

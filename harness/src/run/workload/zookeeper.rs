@@ -27,7 +27,7 @@
 //! effect: `info`.
 
 use super::{BoxFuture, Client, ClientMaker, Completion, Op, Outcome, Setup};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::time::Duration;
 use zookeeper_client as zk;
@@ -36,23 +36,24 @@ use zookeeper_client as zk;
 const ROOT: &str = "/faultline";
 
 /// The clients of the register workload, one per worker, each with a
-/// session to its home node's client port (`{addr:client}`).
+/// session to its home node's client port (`{addr:client}`, or `{addr}`
+/// when the system file names no `client` port).
 pub fn register_clients(setup: &Setup) -> Result<ClientMaker> {
     let sync_reads = match setup.option_str("reads", "sync")? {
         "sync" => true,
         "plain" => false,
         other => bail!("workload option reads: expected \"sync\" or \"plain\", got {other:?}"),
     };
-    let mut nodes = Vec::new();
-    for n in setup.nodes {
-        let port = n.ports.get("client").with_context(|| {
-            format!(
-                "the zookeeper protocol needs a port named \"client\" in the system file's ports (node {})",
-                n.id
-            )
-        })?;
-        nodes.push((n.id.clone(), format!("{}:{port}", n.host())));
-    }
+    // The port named `client`, else the main one (a system file whose main
+    // port is ZooKeeper's client port).
+    let nodes: Vec<(String, String)> = setup
+        .nodes
+        .iter()
+        .map(|n| match n.ports.get("client") {
+            Some(port) => (n.id.clone(), format!("{}:{port}", n.host())),
+            None => (n.id.clone(), n.addr.clone()),
+        })
+        .collect();
     let timeout = Duration::from_secs_f64(setup.spec.op_timeout);
     Ok(Box::new(move |w| {
         let (node, connect) = nodes[w % nodes.len()].clone();
