@@ -331,14 +331,19 @@ impl TestArgs {
                 .map(PathBuf::from)
                 .unwrap_or_default(),
         };
-        if nemesis.contains(&"clock") && self.nemesis == DEFAULT_NEMESIS {
+        if let (true, Some(why)) = (nemesis.contains(&"clock"), &def.no_clock) {
             // The system file says clock faults do not fit (ZooKeeper: the
             // JVM reads the wall clock so often that libfaketime's per-call
-            // file read makes it crawl).
-            if let Some(why) = &def.no_clock {
-                nemesis.retain(|f| *f != "clock");
-                notes.push(format!("clock faults skipped for {}: {why}", def.name));
+            // file read keeps its cluster from forming). The default goes
+            // on without them; an explicit `--nemesis clock` is refused.
+            if self.nemesis != DEFAULT_NEMESIS {
+                bail!(
+                    "--nemesis clock: clock faults do not apply to {}: {why}",
+                    def.name
+                );
             }
+            nemesis.retain(|f| *f != "clock");
+            notes.push(format!("clock faults skipped for {}: {why}", def.name));
         }
         if nemesis.contains(&"clock") {
             // A static binary (etcd is one) ignores LD_PRELOAD: its clock
