@@ -473,3 +473,48 @@ impl TestArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        t: TestArgs,
+    }
+
+    fn zookeeper(extra: &[&str]) -> Result<TestSpec> {
+        let mut argv = vec!["t", "--system", "zookeeper"];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).t.resolve()
+    }
+
+    /// `no_clock` in a system file: the default nemesis drops clock with a
+    /// note, an explicit `--nemesis clock` is refused with the reason.
+    #[test]
+    fn a_system_file_can_rule_out_clock_faults() {
+        if let Some(missing) = ::nemesis::netns::preflight() {
+            eprintln!("skipped: zookeeper runs in network namespaces, which need {missing}");
+            return;
+        }
+        let spec = zookeeper(&[]).unwrap();
+        assert!(!spec.nemesis.contains(&"clock"), "{:?}", spec.nemesis);
+        assert!(spec.nemesis.contains(&"partition"));
+        if ::nemesis::find_libfaketime().is_some() {
+            assert!(
+                spec.notes
+                    .iter()
+                    .any(|n| n.contains("clock faults skipped for zookeeper")),
+                "{:?}",
+                spec.notes
+            );
+        }
+        let err = zookeeper(&["--nemesis", "partition,clock"]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("clock faults do not apply to zookeeper"),
+            "{err:#}"
+        );
+    }
+}
