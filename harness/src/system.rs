@@ -17,16 +17,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The bundled system files, in the order `faultline systems` lists them.
-const BUNDLED: [(&str, &str); 5] = [
+const BUNDLED: [(&str, &str); 6] = [
     ("kv.toml", include_str!("../../systems/defs/kv.toml")),
     ("queue.toml", include_str!("../../systems/defs/queue.toml")),
     ("lock.toml", include_str!("../../systems/defs/lock.toml")),
     ("etcd.toml", include_str!("../../systems/defs/etcd.toml")),
     ("redis.toml", include_str!("../../systems/defs/redis.toml")),
+    (
+        "zookeeper.toml",
+        include_str!("../../systems/defs/zookeeper.toml"),
+    ),
 ];
 
 /// Client protocols the harness speaks.
-pub const PROTOCOLS: [&str; 3] = ["faultline-http", "etcd", "resp"];
+pub const PROTOCOLS: [&str; 4] = ["faultline-http", "etcd", "resp", "zookeeper"];
 
 /// How a system's nodes are networked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -735,7 +739,7 @@ workloads = ["register"]
     fn bundled_files_load() {
         let all = bundled();
         let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
-        assert_eq!(names, ["kv", "queue", "lock", "etcd", "redis"]);
+        assert_eq!(names, ["kv", "queue", "lock", "etcd", "redis", "zookeeper"]);
         let kv = &all[0];
         assert_eq!(
             kv.level_names(),

@@ -331,6 +331,10 @@ impl TestArgs {
                 .map(PathBuf::from)
                 .unwrap_or_default(),
         };
+        // The system file says clock faults cannot apply (libfaketime
+        // breaks redis-server at start; the JVM reads the wall clock so
+        // often that ZooKeeper's cluster never forms under it). The default
+        // goes on without them; an explicit `--nemesis clock` is refused.
         if nemesis.contains(&"clock") {
             if let Some(why) = &def.clock_unsupported {
                 if self.nemesis != DEFAULT_NEMESIS {
@@ -469,5 +473,50 @@ impl TestArgs {
             partition_cut: self.partition_cut.clone(),
             notes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        t: TestArgs,
+    }
+
+    fn zookeeper(extra: &[&str]) -> Result<TestSpec> {
+        let mut argv = vec!["t", "--system", "zookeeper"];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).t.resolve()
+    }
+
+    /// `clock_unsupported` in a system file: the default nemesis drops clock with a
+    /// note, an explicit `--nemesis clock` is refused with the reason.
+    #[test]
+    fn a_system_file_can_rule_out_clock_faults() {
+        if let Some(missing) = ::nemesis::netns::preflight() {
+            eprintln!("skipped: zookeeper runs in network namespaces, which need {missing}");
+            return;
+        }
+        let spec = zookeeper(&[]).unwrap();
+        assert!(!spec.nemesis.contains(&"clock"), "{:?}", spec.nemesis);
+        assert!(spec.nemesis.contains(&"partition"));
+        if ::nemesis::find_libfaketime().is_some() {
+            assert!(
+                spec.notes
+                    .iter()
+                    .any(|n| n.contains("clock faults do not apply to zookeeper")),
+                "{:?}",
+                spec.notes
+            );
+        }
+        let err = zookeeper(&["--nemesis", "partition,clock"]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("clock faults do not apply to zookeeper"),
+            "{err:#}"
+        );
     }
 }

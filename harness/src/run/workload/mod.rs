@@ -16,6 +16,7 @@ pub mod queue;
 pub mod register;
 pub mod resp;
 pub mod set;
+pub mod zookeeper;
 
 use super::spec::TestSpec;
 use super::store::{Recorder, Who};

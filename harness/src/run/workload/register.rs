@@ -29,7 +29,7 @@ impl WorkloadKind for Register {
     }
 
     fn protocols(&self) -> &'static [&'static str] {
-        &["faultline-http", "etcd", "resp"]
+        &["faultline-http", "etcd", "resp", "zookeeper"]
     }
 
     fn options(&self) -> &'static [(&'static str, &'static str)] {
@@ -42,6 +42,7 @@ impl WorkloadKind for Register {
         let clients: ClientMaker = match spec.def.protocol.as_str() {
             "etcd" => super::etcd::register_clients(setup)?,
             "resp" => super::resp::clients(setup, super::resp::Mode::Register)?,
+            "zookeeper" => super::zookeeper::register_clients(setup)?,
             _ => {
                 let conns: Vec<Conn> = setup.nodes.iter().map(Conn::new).collect();
                 Box::new(move |w| {
