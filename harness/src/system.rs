@@ -130,6 +130,9 @@ pub struct LeaderProbe {
     pub http_get: Option<String>,
     /// Or a path to `POST {}` to (etcd's gateway: `/v3/maintenance/status`).
     pub http_post: Option<String>,
+    /// Or a command (placeholders as in `command`): the node leads when it
+    /// exits 0 (Redis: `redis-cli role` names `master`).
+    pub command: Option<Vec<String>>,
     /// JSON pointer (RFC 6901) to the node's role in that document.
     pub role: Option<String>,
     /// The roles that mean "this node leads".
@@ -193,14 +196,42 @@ struct RawLevel {
 /// or opens table `key` (`[key]`), for error messages.
 fn line_of(text: &str, key: &str) -> Option<usize> {
     let header = format!("[{key}]");
+    if let Some(i) = text.lines().position(|l| l.trim_start().starts_with(&header)) {
+        return Some(i + 1);
+    }
+    // `table.key`: the key's line inside `[table]`, else the table's line
+    // (an inline table, or a key the file leaves out).
+    if let Some((table, field)) = key.split_once('.') {
+        let start = line_of(text, table)?;
+        let header = format!("[{table}]");
+        let in_section = text
+            .lines()
+            .nth(start - 1)?
+            .trim_start()
+            .starts_with(&header);
+        if in_section {
+            let found = text
+                .lines()
+                .enumerate()
+                .skip(start)
+                .take_while(|(_, l)| !l.trim_start().starts_with('['))
+                .find(|(_, l)| is_key_line(l, field));
+            if let Some((i, _)) = found {
+                return Some(i + 1);
+            }
+        }
+        return Some(start);
+    }
     text.lines()
-        .position(|l| {
-            let t = l.trim_start();
-            t.starts_with(&header)
-                || t.strip_prefix(key)
-                    .is_some_and(|r| r.trim_start().starts_with('='))
-        })
+        .position(|l| is_key_line(l, key))
         .map(|i| i + 1)
+}
+
+/// Whether `line` sets `key` (`key = ...`).
+fn is_key_line(line: &str, key: &str) -> bool {
+    line.trim_start()
+        .strip_prefix(key)
+        .is_some_and(|r| r.trim_start().starts_with('='))
 }
 
 /// The placeholders (`{name}`) in `s`; an error for an unclosed `{`.
@@ -365,10 +396,10 @@ impl SystemDef {
         )?;
         if let Some(c) = &raw.ready.command {
             if c.is_empty() {
-                bail!("{}: ready.command must not be empty", at("command"));
+                bail!("{}: must not be empty", at("ready.command"));
             }
             check(
-                "command",
+                "ready.command",
                 &c.iter().collect::<Vec<_>>(),
                 &node_ok,
                 known_node.clone(),
@@ -438,35 +469,66 @@ impl SystemDef {
                     if !(p.is_empty() || p.starts_with('/')) {
                         bail!(
                             "{}: expected a JSON pointer like \"/role\", got {p:?}",
-                            at(field)
+                            at(&format!("leader.{field}"))
                         );
                     }
                 }
             }
-            match (&l.http_get, &l.http_post) {
-                (Some(p), None) | (None, Some(p)) if p.starts_with('/') => {}
-                (Some(_), Some(_)) | (None, None) => bail!(
-                    "{}: the leader probe needs one of http_get or http_post",
+            let asks = [
+                l.http_get.is_some(),
+                l.http_post.is_some(),
+                l.command.is_some(),
+            ];
+            if asks.iter().filter(|a| **a).count() != 1 {
+                bail!(
+                    "{}: the leader probe needs exactly one of http_get, http_post or command",
                     at("leader")
-                ),
-                (Some(p), None) | (None, Some(p)) => {
-                    bail!(
-                        "{}: expected a path starting with `/`, got {p:?}",
-                        at("leader")
-                    )
-                }
+                );
             }
-            match (&l.role, &l.same) {
-                (Some(_), None) if !l.roles.is_empty() => {}
-                (Some(_), None) => {
-                    bail!("{}: name at least one role that leads", at("roles"))
+            if let Some(c) = &l.command {
+                if c.is_empty() || c[0].is_empty() {
+                    bail!("{}: expected a non-empty argv", at("leader.command"));
                 }
-                (None, Some(s)) if s.len() == 2 => {}
-                (None, Some(_)) => bail!("{}: expected two JSON pointers", at("same")),
-                _ => bail!(
-                    "{}: the leader probe needs `role` and `roles`, or `same`",
-                    at("leader")
-                ),
+                check(
+                    "leader.command",
+                    &c.iter().collect::<Vec<_>>(),
+                    &node_ok,
+                    known_node.clone(),
+                )?;
+                for (field, set) in [
+                    ("role", l.role.is_some()),
+                    ("roles", !l.roles.is_empty()),
+                    ("same", l.same.is_some()),
+                    ("names", l.names.is_some()),
+                ] {
+                    if set {
+                        bail!(
+                            "{}: a command leader probe answers by its exit status; `{field}` reads a JSON answer (use http_get or http_post)",
+                            at(&format!("leader.{field}"))
+                        );
+                    }
+                }
+            } else {
+                if let Some(p) = l.http_get.as_ref().or(l.http_post.as_ref()) {
+                    if !p.starts_with('/') {
+                        bail!(
+                            "{}: expected a path starting with `/`, got {p:?}",
+                            at("leader")
+                        );
+                    }
+                }
+                match (&l.role, &l.same) {
+                    (Some(_), None) if !l.roles.is_empty() => {}
+                    (Some(_), None) => {
+                        bail!("{}: name at least one role that leads", at("leader.roles"))
+                    }
+                    (None, Some(s)) if s.len() == 2 => {}
+                    (None, Some(_)) => bail!("{}: expected two JSON pointers", at("leader.same")),
+                    _ => bail!(
+                        "{}: the leader probe needs `role` and `roles`, or `same`",
+                        at("leader")
+                    ),
+                }
             }
         }
         let network = match raw.network.as_deref() {
@@ -667,11 +729,16 @@ pub fn describe(def: &SystemDef, out: &mut String) {
     };
     let _ = writeln!(out, "      ready when: {ready}");
     if let Some(l) = &def.leader {
-        let ask = match (&l.http_get, &l.http_post) {
-            (Some(p), _) => format!("GET {p}"),
-            (None, p) => format!("POST {}", p.as_deref().unwrap_or("")),
+        let ask = match (&l.http_get, &l.http_post, &l.command) {
+            (Some(p), _, _) => format!("GET {p}"),
+            (None, Some(p), _) => format!("POST {p}"),
+            (None, None, c) => format!(
+                "`{}`",
+                c.iter().flatten().cloned().collect::<Vec<_>>().join(" ")
+            ),
         };
         let test = match (&l.role, &l.same) {
+            _ if l.command.is_some() => "exits 0".to_string(),
             (Some(r), _) => format!("has {r} in {}", l.roles.join("|")),
             (None, s) => format!(
                 "has {} equal",
@@ -773,7 +840,7 @@ workloads = ["register"]
 
     #[test]
     fn errors_name_file_line_and_field() {
-        let cases: [(&str, &str, &str); 7] = [
+        let cases: [(&str, &str, &str); 11] = [
             (
                 "unknown placeholder",
                 &MINIMAL.replace("{peers}", "{perrs}"),
@@ -808,6 +875,26 @@ workloads = ["register"]
                 "wrong type",
                 &MINIMAL.replace("workloads = [\"register\"]", "workloads = \"register\""),
                 "mine.toml:6:13: invalid type",
+            ),
+            (
+                "two ways to ask for the leader",
+                &format!("{MINIMAL}[leader]\nhttp_get = \"/x\"\ncommand = [\"true\"]\n"),
+                "mine.toml:7: leader: the leader probe needs exactly one of http_get, http_post or command",
+            ),
+            (
+                "a JSON field on a command leader probe",
+                &format!("{MINIMAL}[leader]\ncommand = [\"true\"]\nroles = [\"leader\"]\n"),
+                "mine.toml:9: leader.roles: a command leader probe answers by its exit status",
+            ),
+            (
+                "unknown placeholder in the leader command",
+                &format!("{MINIMAL}[leader]\ncommand = [\"probe\", \"{{hots}}\"]\n"),
+                "mine.toml:8: leader.command: unknown placeholder {hots}",
+            ),
+            (
+                "empty ready command",
+                &format!("{MINIMAL}[ready]\ncommand = []\n"),
+                "mine.toml:8: ready.command: must not be empty",
             ),
         ];
         for (what, text, want) in cases {

@@ -40,15 +40,7 @@ fn redis_pids(run: &Path) -> Vec<u32> {
 
 /// A pid that still runs redis-server (zombies and reused pids aside).
 fn alive_redis(pid: u32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .next();
-    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    !stat.is_empty() && state != Some("Z") && String::from_utf8_lossy(&cmd).contains("redis-server")
+    common::alive_matching(pid, |cmd| cmd.contains("redis-server"))
 }
 
 fn assert_no_redis_left(run: &Path) {
@@ -65,7 +57,8 @@ fn assert_no_redis_left(run: &Path) {
     }
 }
 
-/// 15 s of the register workload under partitions: the run completes, ops
+/// 15 s of the register workload under partitions that isolate the primary
+/// (found by the leader probe): the run completes, ops
 /// succeed, the checkers give a verdict (whatever it is: Redis may lose
 /// writes), and no redis-server or sentinel outlives the run.
 #[test]
@@ -88,6 +81,8 @@ fn redis_register_under_partitions_runs_and_is_judged() {
         "15",
         "--nemesis",
         "partition",
+        "--partition",
+        "primary",
         "--nemesis-interval",
         "4",
         "--rate",
@@ -118,10 +113,16 @@ fn redis_register_under_partitions_runs_and_is_judged() {
             .count()
     };
     assert!(ok("read") > 50 && ok("write") > 20, "{stdout}");
+    let partitions: Vec<&Value> = h
+        .iter()
+        .filter(|e| e["process"] == "nemesis" && e["f"] == "partition")
+        .collect();
+    assert!(!partitions.is_empty(), "no partition in the history\n{stdout}");
+    // The leader probe (`redis-cli role`) found the primary: the `primary`
+    // shape did not fall back to a random grudge (`"leader": null`).
     assert!(
-        h.iter()
-            .any(|e| e["process"] == "nemesis" && e["f"] == "partition"),
-        "no partition in the history\n{stdout}"
+        partitions.iter().all(|e| e.get("leader").is_none()),
+        "the primary shape fell back: {partitions:?}"
     );
     assert_no_redis_left(&run);
     eprintln!("redis run took {secs:.1} s: {}", results["verdict"]);

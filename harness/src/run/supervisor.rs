@@ -494,30 +494,10 @@ impl Cluster {
             };
         }
         if let Some(cmd) = &ready.command {
-            let argv: Vec<String> = cmd
-                .iter()
-                .map(|a| self.system.render(a, info, &self.infos))
-                .collect();
-            let out = tokio::time::timeout(
-                Duration::from_secs(5),
-                tokio::process::Command::new(&argv[0])
-                    .args(&argv[1..])
-                    .stdin(Stdio::null())
-                    .kill_on_drop(true)
-                    .output(),
-            )
-            .await;
-            return match out {
-                Ok(Ok(o)) if o.status.success() => Ok(()),
-                Ok(Ok(o)) => Err(format!(
-                    "`{}` exited {}: {}",
-                    argv.join(" "),
-                    o.status,
-                    String::from_utf8_lossy(&o.stderr).trim()
-                )),
-                Ok(Err(e)) => Err(format!("`{}`: {e}", argv.join(" "))),
-                Err(_) => Err(format!("`{}` did not finish in 5 s", argv.join(" "))),
-            };
+            let argv = self.render_argv(cmd, info);
+            return run_probe(&argv, Duration::from_secs(5))
+                .await
+                .map_err(|(_, why)| why);
         }
         match tokio::time::timeout(
             Duration::from_millis(500),
@@ -529,6 +509,13 @@ impl Cluster {
             Ok(Err(e)) => Err(format!("connect: {e}")),
             Err(_) => Err("connect: timed out".into()),
         }
+    }
+
+    /// `cmd` with its placeholders filled in for `info`.
+    fn render_argv(&self, cmd: &[String], info: &NodeInfo) -> Vec<String> {
+        cmd.iter()
+            .map(|a| self.system.render(a, info, &self.infos))
+            .collect()
     }
 
     /// Waits until every node passes the system's readiness probe, or fails
@@ -570,7 +557,17 @@ impl Cluster {
         let mut set = tokio::task::JoinSet::new();
         for (i, n) in self.infos.iter().enumerate() {
             let (http, probe, addr) = (http.clone(), probe.clone(), n.addr.clone());
+            let argv = probe.command.as_ref().map(|c| self.render_argv(c, n));
             set.spawn(async move {
+                if let Some(argv) = argv {
+                    // A node that cannot be asked (the command timed out or
+                    // did not start) is missing, as an HTTP probe's would be.
+                    return match run_probe(&argv, timeout).await {
+                        Ok(()) => Some((i, true, None)),
+                        Err((true, _)) => Some((i, false, None)),
+                        Err((false, _)) => None,
+                    };
+                }
                 let v: serde_json::Value = match (&probe.http_get, &probe.http_post) {
                     (Some(p), _) => http.get_json(&addr, p, timeout).await?,
                     (None, Some(p)) => match http
@@ -689,6 +686,43 @@ impl Cluster {
             .get_mut(node)
             .ok_or_else(|| anyhow!("no node #{node}"))?;
         f(n)
+    }
+}
+
+/// Runs a probe command (a ready or leader probe from the system file) for
+/// at most `timeout`: `Ok` when it exits 0; otherwise what happened, for an
+/// error message, with whether the command ran to a non-zero exit (rather
+/// than failing to start or timing out).
+async fn run_probe(argv: &[String], timeout: Duration) -> std::result::Result<(), (bool, String)> {
+    let out = tokio::time::timeout(
+        timeout,
+        tokio::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await;
+    match out {
+        Ok(Ok(o)) if o.status.success() => Ok(()),
+        Ok(Ok(o)) => Err((
+            true,
+            format!(
+                "`{}` exited {}: {}",
+                argv.join(" "),
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+        )),
+        Ok(Err(e)) => Err((false, format!("`{}`: {e}", argv.join(" ")))),
+        Err(_) => Err((
+            false,
+            format!(
+                "`{}` did not finish in {:.1} s",
+                argv.join(" "),
+                timeout.as_secs_f64()
+            ),
+        )),
     }
 }
 
