@@ -43,6 +43,11 @@ pub struct RunResults {
     /// `true` when the run was cut short.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<bool>,
+    /// Why the history does not stand for a whole run (empty, cut off
+    /// before its end marker, interrupted, no final reads): a history that
+    /// is incomplete is never `valid`, at best `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
     #[serde(default)]
     pub stats: OpStats,
     /// The main checker's details.
@@ -71,6 +76,7 @@ impl Default for RunResults {
             first_anomaly: None,
             run_dir: String::new(),
             interrupted: None,
+            incomplete: None,
             stats: OpStats::default(),
             workload: CheckerDetails::default(),
             consistency: ConsistencySection::default(),
@@ -439,6 +445,16 @@ impl RunResults {
             out.checkers.insert(j.name, entry);
         }
         out
+    }
+
+    /// Marks the results incomplete for `why`: a `valid` verdict becomes
+    /// `unknown` (an anomaly found in part of a run is still an anomaly).
+    pub fn mark_incomplete(&mut self, why: String) {
+        if self.verdict == Verdict::Valid {
+            self.verdict = Verdict::Unknown;
+            self.valid = self.verdict.into();
+        }
+        self.incomplete = Some(why);
     }
 
     /// Parses `results.json` text.

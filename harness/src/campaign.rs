@@ -45,6 +45,7 @@ use reports::campaign::{CampaignSummary, Row, RunRef};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
 #[derive(Debug, clap::Args)]
@@ -384,8 +385,37 @@ fn run_one(
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
+    // The run gets signals only through the campaign (its own process
+    // group: a Ctrl-C at the terminal reaches the campaign, which forwards
+    // one SIGINT), and dies with the campaign whatever kills it.
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl and getppid are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("the campaign exited"));
+                }
+                Ok(())
+            });
+        }
+    }
     let start = Instant::now();
-    let status = cmd.status().context("starting faultline test")?;
+    let mut child = cmd.spawn().context("starting faultline test")?;
+    interrupt::CHILD.store(child.id() as i32, Ordering::SeqCst);
+    if interrupt::count() > 0 {
+        // A signal came between two runs' checks: this one stops at once.
+        // SAFETY: a plain kill(2) of the child we just started.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    }
+    let status = child.wait().context("waiting for faultline test");
+    interrupt::CHILD.store(0, Ordering::SeqCst);
+    let status = status?;
     let exit = status.code().unwrap_or(255);
     let run_dir = std::fs::canonicalize(store.join("latest")).ok();
     let results = run_dir.as_ref().and_then(|d| {
@@ -420,6 +450,56 @@ fn run_one(
         results,
         run_dir,
     })
+}
+
+/// SIGINT and SIGTERM during a campaign: the first is forwarded to the
+/// running `faultline test` (which heals, stops and checks what it has),
+/// and no further run starts; the summary, page and JUnit are written for
+/// what ran. A second signal SIGKILLs the run (its nodes die with it) and
+/// exits 130.
+mod interrupt {
+    use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+    pub static CHILD: AtomicI32 = AtomicI32::new(0);
+    static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+    extern "C" fn on_signal(_: libc::c_int) {
+        // Only async-signal-safe calls here: atomics, kill, _exit.
+        let n = SIGNALS.fetch_add(1, Ordering::SeqCst);
+        let child = CHILD.load(Ordering::SeqCst);
+        unsafe {
+            if n == 0 {
+                if child > 0 {
+                    libc::kill(child, libc::SIGINT);
+                }
+            } else {
+                if child > 0 {
+                    libc::kill(child, libc::SIGKILL);
+                }
+                libc::_exit(130);
+            }
+        }
+    }
+
+    /// Installs the handlers (with SA_RESTART: the wait for a run goes on).
+    pub fn install() {
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: a zeroed sigaction with a handler that only touches
+            // atomics and async-signal-safe calls.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                sa.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut sa.sa_mask);
+                libc::sigaction(sig, &sa, std::ptr::null_mut());
+            }
+        }
+    }
+
+    /// How many signals came.
+    pub fn count() -> usize {
+        SIGNALS.load(Ordering::SeqCst)
+    }
 }
 
 /// `failed` / `unknown` / `ok` / `none` for one column of one run.
@@ -590,6 +670,7 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
         rows.len(),
         dir.display()
     );
+    interrupt::install();
     let t0 = Instant::now();
     let mut done = 0usize;
     let mut out_rows = Vec::new();
@@ -605,6 +686,9 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
         let mut lat = Vec::new();
         let (mut ops, mut ok) = (0u64, 0u64);
         for &seed in &p.seeds {
+            if interrupt::count() > 0 {
+                break;
+            }
             let eta = if done > 0 {
                 let per = t0.elapsed().as_secs_f64() / done as f64;
                 format!(", ETA {:.0} s", per * (total - done) as f64)
@@ -645,7 +729,14 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
         row.p50_ms = stats::quantile(&lat, 0.5);
         row.p99_ms = stats::quantile(&lat, 0.99);
         row.set_first_anomaly();
-        if let Some(e) = &p.expect {
+        if row.runs.len() < p.seeds.len() {
+            // Interrupted: a row not run to the end is not judged.
+            row.expect_message = Some(format!(
+                "not judged: {} of {} seeds ran before the campaign was interrupted",
+                row.runs.len(),
+                p.seeds.len()
+            ));
+        } else if let Some(e) = &p.expect {
             match check_expect(e, &row) {
                 Ok(()) => row.expect_ok = Some(true),
                 Err(m) => {
@@ -666,18 +757,26 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
             .map(|s| s.to_string())
             .collect(),
         ok: out_rows.iter().all(|r| r.expect_ok != Some(false)),
+        interrupted: interrupt::count() > 0,
         rows: out_rows,
     };
-    std::fs::write(
-        dir.join("summary.json"),
-        serde_json::to_vec_pretty(&summary)?,
+    use crate::run::store::write_atomic;
+    write_atomic(
+        &dir.join("summary.json"),
+        &serde_json::to_vec_pretty(&summary)?,
     )?;
-    std::fs::write(
-        dir.join("summary.md"),
-        reports::campaign::markdown(&summary),
+    write_atomic(
+        &dir.join("summary.md"),
+        reports::campaign::markdown(&summary).as_bytes(),
     )?;
-    std::fs::write(dir.join("junit.xml"), reports::campaign::junit(&summary))?;
-    std::fs::write(dir.join("index.html"), reports::campaign::render(&summary))?;
+    write_atomic(
+        &dir.join("junit.xml"),
+        reports::campaign::junit(&summary).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("index.html"),
+        reports::campaign::render(&summary).as_bytes(),
+    )?;
     println!("{}", reports::campaign::markdown(&summary));
     println!("campaign page: {}", dir.join("index.html").display());
     let broken: Vec<&Row> = summary
@@ -685,7 +784,13 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
         .iter()
         .filter(|r| r.expect_ok == Some(false))
         .collect();
-    if broken.is_empty() {
+    if broken.is_empty() && summary.interrupted {
+        println!(
+            "interrupted after {done} of {total} runs ({:.0} s): the rows not run to the end are not judged",
+            summary.wall_seconds
+        );
+        Ok(2)
+    } else if broken.is_empty() {
         println!("every expectation holds ({:.0} s)", summary.wall_seconds);
         Ok(0)
     } else {

@@ -196,7 +196,10 @@ struct RawLevel {
 /// or opens table `key` (`[key]`), for error messages.
 fn line_of(text: &str, key: &str) -> Option<usize> {
     let header = format!("[{key}]");
-    if let Some(i) = text.lines().position(|l| l.trim_start().starts_with(&header)) {
+    if let Some(i) = text
+        .lines()
+        .position(|l| l.trim_start().starts_with(&header))
+    {
         return Some(i + 1);
     }
     // `table.key`: the key's line inside `[table]`, else the table's line

@@ -471,6 +471,97 @@ fn ctrl_c_heals_stops_and_checks() {
     let results: Value =
         serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["interrupted"], true);
-    assert_eq!(results["verdict"], "valid", "{results:#}");
+    // What it saw may be fine, but an interrupted run is not a whole run:
+    // unknown, saying why; `analyze` agrees with `test`.
+    assert_eq!(results["verdict"], "unknown", "{results:#}");
+    assert!(
+        results["incomplete"]
+            .as_str()
+            .is_some_and(|w| w.contains("interrupted")),
+        "{results:#}"
+    );
+    let again = faultline(&["analyze", run.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2), "{}", show(&again));
     assert_no_node_left(&run);
+}
+
+/// Ctrl-C while the cluster is still starting (its nodes never get ready):
+/// the harness stops the nodes it started, leaves a history that says the
+/// run ended before its first op, and exits 2 (unknown); `analyze` agrees.
+#[test]
+fn ctrl_c_while_the_cluster_starts_leaves_a_history_and_no_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("never-ready.toml");
+    std::fs::write(
+        &file,
+        r#"name = "never-ready"
+command = ["sleep", "600"]
+protocol = "faultline-http"
+workloads = ["register"]
+
+[ready]
+command = ["false"]
+"#,
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let child = Command::new(BIN)
+        .args([
+            "test",
+            "--system-file",
+            file.to_str().unwrap(),
+            "--nodes",
+            "3",
+            "--nemesis",
+            "none",
+            "--store",
+            store.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The nodes run (as `sleep`) and the harness waits for them to be ready.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let run = loop {
+        let started = std::fs::read_link(store.join("latest"))
+            .ok()
+            .map(|rel| store.join(rel))
+            .filter(|r| r.join("nodes").is_dir() && common::node_pids(r).len() == 3);
+        if let Some(r) = started {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "the nodes never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("interrupted while the cluster was starting"),
+        "{stdout}"
+    );
+    let h = history(&run);
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(h[0]["process"], "harness");
+    assert_eq!(h[0]["f"], "end");
+    let again = faultline(&["analyze", run.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2), "{}", show(&again));
+    let pids = common::node_pids(&run);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids
+        .iter()
+        .any(|&p| common::alive_matching(p, |c| c.starts_with("sleep")))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "a node outlived the harness: {pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

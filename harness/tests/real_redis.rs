@@ -117,7 +117,10 @@ fn redis_register_under_partitions_runs_and_is_judged() {
         .iter()
         .filter(|e| e["process"] == "nemesis" && e["f"] == "partition")
         .collect();
-    assert!(!partitions.is_empty(), "no partition in the history\n{stdout}");
+    assert!(
+        !partitions.is_empty(),
+        "no partition in the history\n{stdout}"
+    );
     // The leader probe (`redis-cli role`) found the primary: the `primary`
     // shape did not fall back to a random grudge (`"leader": null`).
     assert!(

@@ -20,6 +20,10 @@ pub struct CampaignSummary {
     pub rows: Vec<Row>,
     /// Every expectation held.
     pub ok: bool,
+    /// The campaign was stopped (a signal) before every run: rows not run,
+    /// or only partly, are not judged (`expect_message` says so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// One (system, level, nemesis) over its seeds.
@@ -154,11 +158,15 @@ pub fn render(s: &CampaignSummary) -> String {
          <input id=filter placeholder='filter rows…' oninput='f(this.value)'>\
          <table id=t><thead><tr><th>system</th><th>level</th><th>nemesis</th><th>seeds</th>",
         name = esc(&s.name),
-        cls = if s.ok { "valid" } else { "invalid" },
-        verdict = if s.ok {
-            "expectations hold"
-        } else {
-            "expectation broken"
+        cls = match (s.ok, s.interrupted) {
+            (false, _) => "invalid",
+            (true, true) => "unknown",
+            (true, false) => "valid",
+        },
+        verdict = match (s.ok, s.interrupted) {
+            (false, _) => "expectation broken",
+            (true, true) => "interrupted: not every run ran",
+            (true, false) => "expectations hold",
         },
         started = esc(&s.started),
         rows = s.rows.len(),
@@ -236,6 +244,11 @@ pub fn render(s: &CampaignSummary) -> String {
                 esc(e),
                 esc(r.expect_message.as_deref().unwrap_or(""))
             ),
+            (_, None) if r.expect_message.is_some() => format!(
+                "<span class=unknown>– {}</span><br><small>{}</small>",
+                esc(r.expect.as_deref().unwrap_or("")),
+                esc(r.expect_message.as_deref().unwrap_or(""))
+            ),
             _ => "–".to_string(),
         };
         let with: Vec<String> = r
@@ -283,10 +296,10 @@ pub fn markdown(s: &CampaignSummary) -> String {
         "# campaign {}\n\n{} · {} · {:.0} s\n\n| system | level | nemesis | seeds |",
         s.name,
         s.started,
-        if s.ok {
-            "every expectation holds"
-        } else {
-            "an expectation is broken"
+        match (s.ok, s.interrupted) {
+            (false, _) => "an expectation is broken",
+            (true, true) => "interrupted: not every run ran",
+            (true, false) => "every expectation holds",
         },
         s.wall_seconds
     );
@@ -322,6 +335,11 @@ pub fn markdown(s: &CampaignSummary) -> String {
             (Some(e), Some(false)) => {
                 format!("✗ {e}: {}", r.expect_message.as_deref().unwrap_or(""))
             }
+            (_, None) if r.expect_message.is_some() => format!(
+                "– {}: {}",
+                r.expect.as_deref().unwrap_or(""),
+                r.expect_message.as_deref().unwrap_or("")
+            ),
             _ => "–".into(),
         };
         let _ = writeln!(
@@ -375,7 +393,13 @@ pub fn junit(s: &CampaignSummary) -> String {
                     xml(r.expect.as_deref().unwrap_or(""))
                 );
             }
-            None => x.push_str("<skipped message=\"no expectation\"/>"),
+            None => {
+                let _ = write!(
+                    x,
+                    "<skipped message=\"{}\"/>",
+                    xml(r.expect_message.as_deref().unwrap_or("no expectation"))
+                );
+            }
             Some(true) => {}
         }
         if r.first_anomaly_min_s.is_some() {
@@ -438,6 +462,7 @@ mod tests {
                 ..Default::default()
             }],
             ok: false,
+            interrupted: false,
         }
     }
 

@@ -266,6 +266,13 @@ fn header(run: &Run, out: &mut String) {
             out.push_str(r#"<span class="verdict unknown">interrupted</span>"#);
         }
         out.push_str("</div>");
+        if let Some(why) = &r.incomplete {
+            let _ = write!(
+                out,
+                r#"<p class="incomplete"><span class="verdict unknown">incomplete</span> {}</p>"#,
+                esc(why)
+            );
+        }
         first_anomaly(r, out);
     }
     if let Some(cmd) = rerun_command(run) {

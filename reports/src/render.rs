@@ -24,7 +24,12 @@ pub fn render_run(run_dir: &Path) -> Result<PathBuf, ReportError> {
         path: path.clone(),
         source,
     };
-    std::fs::write(&tmp, page).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
+    // On any failure (a full disk) the temporary file goes too: nothing
+    // half-written is left beside the old page.
+    let res = std::fs::write(&tmp, page).and_then(|_| std::fs::rename(&tmp, &path));
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     Ok(path)
 }

@@ -26,13 +26,15 @@ pub const CHECK_MEMORY: usize = 6 << 30;
 
 /// Checks `run_dir/history.jsonl` with the checkers `names` (registry
 /// names, e.g. `linearizability:cas-register`), each within `timeout`;
-/// writes `results.json` and `index.html` and returns the results.
+/// writes `results.json` (atomically) and `index.html`, and returns the
+/// results with the error of the report, if it could not be written. The
+/// history's run markers decide whether it is complete (see
+/// [`completeness`]); an incomplete history is never `valid`.
 pub fn check_run<S: AsRef<str>>(
     run_dir: &Path,
     names: &[S],
     timeout: Duration,
-    interrupted: Option<bool>,
-) -> Result<RunResults> {
+) -> Result<(RunResults, Option<String>)> {
     let start = Instant::now();
     let compose = checkers::compose(names, &Options::default()).context("choosing the checkers")?;
     let path = run_dir.join("history.jsonl");
@@ -43,20 +45,93 @@ pub fn check_run<S: AsRef<str>>(
         max_bytes: CHECK_MEMORY,
     };
     let judged = compose.check_each(&history, &budget);
-    let results = RunResults::assemble(
+    let (interrupted, incomplete) = completeness(&history);
+    let mut results = RunResults::assemble(
         judged,
         &history,
         &run_dir.display().to_string(),
         interrupted,
         start.elapsed().as_secs_f64(),
     );
-    super::store::write_json(&run_dir.join("results.json"), &results)?;
-    // The HTML report; a failure to write it is logged and changes nothing
-    // about the verdict.
-    if let Err(e) = reports::render_run(run_dir) {
-        tracing::warn!("report not written: {e}");
+    if let Some(why) = incomplete {
+        results.mark_incomplete(why);
     }
-    Ok(results)
+    super::store::write_json(&run_dir.join("results.json"), &results)?;
+    let report = reports::render_run(run_dir)
+        .err()
+        .map(|e| format!("the report: {e}"));
+    Ok((results, report))
+}
+
+/// Whether a run's history is whole, from the markers the run driver
+/// writes (process `harness`: `phase` main / final-heal / final-reads, then
+/// `end` with `interrupted`): `(interrupted, why it is incomplete)`.
+/// Incomplete: an empty history; no `end` marker (the harness crashed, was
+/// SIGKILLed or its disk filled; or the run predates the markers); an
+/// interrupted run; a run whose final heal or final reads are missing; no
+/// client op at all.
+pub fn completeness(h: &checker::History) -> (Option<bool>, Option<String>) {
+    use checker::Process;
+    if h.events.is_empty() {
+        return (
+            None,
+            Some("the history is empty: the run recorded nothing".into()),
+        );
+    }
+    let markers: Vec<&checker::Event> = h
+        .events
+        .iter()
+        .filter(|e| matches!(&e.process, Process::Named(p) if p == super::store::HARNESS))
+        .collect();
+    let phases: Vec<&str> = markers
+        .iter()
+        .filter(|e| e.f == "phase")
+        .filter_map(|e| e.value.as_str())
+        .collect();
+    let secs = |e: &checker::Event| e.time.unwrap_or(0) as f64 / 1e9;
+    let last = h.events.last().map(secs).unwrap_or(0.0);
+    let Some(end) = markers.iter().rev().find(|e| e.f == "end") else {
+        let torn = if h.warnings.iter().any(|w| w.contains("torn")) {
+            ", and its last line is torn"
+        } else {
+            ""
+        };
+        return (
+            None,
+            Some(format!(
+                "the run did not finish: the history has no end marker{torn} (last phase {}, last event {last:.1} s into the run); the harness crashed, was killed or could not write, or the history was recorded before faultline wrote markers",
+                phases.last().copied().unwrap_or("unknown")
+            )),
+        );
+    };
+    if end.value["interrupted"].as_bool() == Some(true) {
+        let at = match end.value["phase"].as_str() {
+            Some("start") => "while the cluster was starting, before any op".to_string(),
+            _ => format!(
+                "{:.1} s into the run, in phase {}",
+                secs(end),
+                phases.last().copied().unwrap_or("main")
+            ),
+        };
+        return (
+            Some(true),
+            Some(format!(
+                "the run was interrupted {at}: the history stops early"
+            )),
+        );
+    }
+    for phase in ["final-heal", "final-reads"] {
+        if !phases.contains(&phase) {
+            return (
+                Some(false),
+                Some(format!("the run ended without its {phase} phase")),
+            );
+        }
+    }
+    if !h.events.iter().any(|e| e.process.is_client()) {
+        return (Some(false), Some("no client op was recorded".into()));
+    }
+    (Some(false), None)
 }
 
 /// `faultline analyze <run-dir>`: re-checks a stored run with the checkers
@@ -85,19 +160,26 @@ pub fn analyze(run_dir: &Path) -> Result<i32> {
         super::judges::checkers_for(workload, level)
     });
     let timeout = test["spec"]["check_timeout"].as_f64().unwrap_or(300.0);
-    // A run that ended early says so in its results; keep that.
-    let interrupted = RunResults::read(&run_dir.join("results.json"))
-        .ok()
-        .and_then(|r| r.interrupted);
-    let r = check_run(
-        run_dir,
-        &checkers,
-        Duration::from_secs_f64(timeout),
-        interrupted,
-    )?;
+    let timeout = Duration::from_secs_f64(timeout.clamp(0.001, super::spec::MAX_SECONDS));
+    let (r, report) = check_run(run_dir, &checkers, timeout)?;
     let mut out = std::io::stdout().lock();
     print_table(&r, &mut out);
-    Ok(r.verdict.exit_code())
+    Ok(exit_code(&r, report.as_deref()))
+}
+
+/// The exit code of a checked run: the verdict's (0 valid, 1 invalid, 2
+/// unknown), or 255 when the report could not be written (said on stderr:
+/// the verdict above still stands, but a reader of the run dir would find
+/// no page).
+pub fn exit_code(r: &RunResults, report_error: Option<&str>) -> i32 {
+    match report_error {
+        Some(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            255
+        }
+        None => r.verdict.exit_code(),
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +187,120 @@ mod tests {
     use super::*;
     use checker::Verdict;
     use serde_json::json;
+
+    /// A run marker as the run driver writes it.
+    fn marker(index: u64, f: &str, value: Value) -> Value {
+        json!({"index": index, "time": index * 1_000_000, "process": "harness", "type": "info", "f": f, "value": value})
+    }
+
+    fn history_of(lines: &[Value]) -> checker::History {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        formats::parse(text.as_bytes(), "h.jsonl", Some(Format::Jsonl)).unwrap()
+    }
+
+    /// Every way a history can fall short of a whole run is named, and only
+    /// a history with its final heal, final reads and end marker is whole.
+    #[test]
+    fn completeness_names_what_is_missing() {
+        let op = |i: u64, ty: &str| json!({"index": i, "time": i, "process": 0, "type": ty, "f": "read", "value": null, "key": 1});
+        let main = [
+            marker(0, "phase", json!("main")),
+            op(1, "invoke"),
+            op(2, "ok"),
+        ];
+        let with = |extra: &[Value]| {
+            let mut v = main.to_vec();
+            v.extend_from_slice(extra);
+            completeness(&history_of(&v))
+        };
+        let whole = with(&[
+            marker(3, "phase", json!("final-heal")),
+            marker(4, "phase", json!("final-reads")),
+            marker(5, "end", json!({"interrupted": false})),
+        ]);
+        assert_eq!(whole, (Some(false), None));
+        type Case = ((Option<bool>, Option<String>), &'static str);
+        let cases: Vec<Case> = vec![
+            (completeness(&history_of(&[])), "the history is empty"),
+            (with(&[]), "no end marker (last phase main"),
+            (
+                with(&[marker(3, "phase", json!("final-heal"))]),
+                "no end marker (last phase final-heal",
+            ),
+            (
+                with(&[
+                    marker(3, "phase", json!("final-heal")),
+                    marker(4, "end", json!({"interrupted": true})),
+                ]),
+                "interrupted 0.0 s into the run, in phase final-heal",
+            ),
+            (
+                with(&[
+                    marker(3, "phase", json!("final-heal")),
+                    marker(4, "end", json!({"interrupted": false})),
+                ]),
+                "without its final-reads phase",
+            ),
+            (
+                completeness(&history_of(&[marker(
+                    0,
+                    "end",
+                    json!({"interrupted": true, "phase": "start"}),
+                )])),
+                "while the cluster was starting",
+            ),
+            (
+                completeness(&history_of(&[
+                    marker(0, "phase", json!("main")),
+                    marker(1, "phase", json!("final-heal")),
+                    marker(2, "phase", json!("final-reads")),
+                    marker(3, "end", json!({"interrupted": false})),
+                ])),
+                "no client op",
+            ),
+        ];
+        for ((_, why), want) in cases {
+            let why = why.unwrap_or_default();
+            assert!(why.contains(want), "want {want:?} in {why:?}");
+        }
+    }
+
+    /// `analyze` of an empty history, one cut in half and one cut inside a
+    /// line: `unknown` (exit 2), never `valid`; `results.json` says why.
+    #[test]
+    fn analyze_never_calls_a_cut_history_valid() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("test.json"),
+            json!({"checkers": super::super::judges::checkers_for("register", "raft")}).to_string(),
+        )
+        .unwrap();
+        let mut lines = vec![marker(0, "phase", json!("main"))];
+        for i in 0..20u64 {
+            let t = 1 + 2 * i;
+            lines.push(json!({"index": t, "time": t, "process": 0, "type": "invoke", "f": "write", "value": i, "key": 1}));
+            lines.push(json!({"index": t + 1, "time": t + 1, "process": 0, "type": "ok", "f": "write", "value": i, "key": 1}));
+        }
+        let full: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let half = &full[..full.len() / 2];
+        let cut_mid_line = half.rfind('\n').map(|i| &half[..i + 10]).unwrap();
+        for (what, text) in [("empty", ""), ("cut in half", half), ("torn", cut_mid_line)] {
+            std::fs::write(d.path().join("history.jsonl"), text).unwrap();
+            let code = analyze(d.path()).unwrap();
+            assert_eq!(code, 2, "{what}");
+            let r = RunResults::read(&d.path().join("results.json")).unwrap();
+            assert_eq!(r.verdict, Verdict::Unknown, "{what}");
+            assert!(r.incomplete.is_some(), "{what}");
+        }
+        // No temp file is left beside results.json or index.html.
+        let leftovers: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
 
     fn write_history(dir: &Path, lines: &[Value]) {
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
@@ -128,8 +324,15 @@ mod tests {
             ],
         );
         let names = super::super::judges::checkers_for("register", "raft");
-        let r = check_run(d.path(), &names, Duration::from_secs(10), None).unwrap();
+        let (r, report) = check_run(d.path(), &names, Duration::from_secs(10)).unwrap();
+        assert_eq!(report, None);
+        // No run markers: incomplete, but an anomaly stays an anomaly.
         assert_eq!(r.verdict, Verdict::Invalid);
+        assert!(
+            r.incomplete.as_deref().unwrap().contains("no end marker"),
+            "{:?}",
+            r.incomplete
+        );
         let a = r.first_anomaly.clone().expect("a first anomaly");
         assert_eq!((a.index, a.seconds), (4, 3.0), "{a:?}");
         let on_disk: Value =
@@ -173,10 +376,29 @@ mod tests {
                               "f": f, "value": ok, "key": "q"}),
             );
         }
-        write_history(d.path(), &lines);
+        let mut complete = lines.clone();
+        for (i, (f, v)) in [
+            ("phase", json!("final-heal")),
+            ("phase", json!("final-reads")),
+            ("end", json!({"interrupted": false})),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            complete.push(marker(100 + i as u64, f, v));
+        }
+        write_history(d.path(), &complete);
         let names = super::super::judges::checkers_for("queue", "raft");
-        let r = check_run(d.path(), &names, Duration::from_secs(10), Some(true)).unwrap();
+        let (r, _) = check_run(d.path(), &names, Duration::from_secs(10)).unwrap();
         assert_eq!(r.verdict, Verdict::Valid);
+        assert_eq!(r.incomplete, None);
+        // The same run, interrupted: unknown, and the table says why.
+        lines.push(marker(100, "phase", json!("final-heal")));
+        lines.push(marker(101, "end", json!({"interrupted": true})));
+        write_history(d.path(), &lines);
+        let (r, _) = check_run(d.path(), &names, Duration::from_secs(10)).unwrap();
+        assert_eq!(r.verdict, Verdict::Unknown);
+        assert_eq!(r.interrupted, Some(true));
         assert_eq!(r.first_anomaly, None);
         assert_eq!(r.details("fifo-queue").unwrap()["verdict"], "invalid");
         let mut out = Vec::new();
@@ -190,9 +412,9 @@ mod tests {
             out.contains("fifo       invalid (informational, not part of the verdict)"),
             "{out}"
         );
-        assert!(out.contains("interrupted"), "{out}");
+        assert!(out.contains("incomplete the run was interrupted"), "{out}");
         // Unknown checker names fail before anything is read.
-        let e = check_run(d.path(), &["bank-robbery"], Duration::from_secs(1), None).unwrap_err();
+        let e = check_run(d.path(), &["bank-robbery"], Duration::from_secs(1)).unwrap_err();
         assert!(
             format!("{e:#}").contains("unknown checker `bank-robbery`"),
             "{e:#}"

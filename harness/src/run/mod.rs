@@ -25,7 +25,7 @@ use spec::{TestArgs, TestSpec};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::Recorder;
@@ -316,33 +316,87 @@ async fn start_cluster(
     })
 }
 
-/// Ctrl-C / SIGTERM: the first one ends the test early (heal, stop,
-/// check); a second one kills the nodes and exits at once.
-fn handle_signals(driver: Arc<Driver>, cluster: Arc<Cluster>, stop_tx: watch::Sender<bool>) {
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        for n in 0.. {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+/// Ctrl-C and SIGTERM, from the start of the run to its end: the first
+/// ends the test early (while the cluster starts: stop it, record that
+/// nothing ran; later: heal, stop, check what was recorded); a second one
+/// kills the nodes and exits at once. A history write error stops the run
+/// the same way, quietly.
+struct Signals {
+    interrupted: AtomicBool,
+    stop_tx: watch::Sender<bool>,
+    cluster: Mutex<Option<Arc<Cluster>>>,
+    driver: Mutex<Option<Arc<Driver>>>,
+}
+
+impl Signals {
+    /// Installs the handlers (on the current runtime).
+    fn install() -> Arc<Signals> {
+        let (stop_tx, _) = watch::channel(false);
+        let me = Arc::new(Signals {
+            interrupted: AtomicBool::new(false),
+            stop_tx,
+            cluster: Mutex::new(None),
+            driver: Mutex::new(None),
+        });
+        let signals = me.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                tracing::warn!("cannot install the SIGINT/SIGTERM handlers");
+                return;
+            };
+            for n in 0.. {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                if n == 0 {
+                    eprintln!("\ninterrupted: healing, stopping the nodes and checking what was recorded (again to quit at once)");
+                    tracing::warn!("interrupted");
+                    signals.stop();
+                } else {
+                    if let Some(c) = signals
+                        .cluster
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                    {
+                        c.kill_now();
+                    }
+                    std::process::exit(130);
+                }
             }
-            if n == 0 {
-                eprintln!("\ninterrupted: healing, stopping the nodes and checking what was recorded (again to quit at once)");
-                tracing::warn!("interrupted");
-                driver.interrupted.store(true, Ordering::Relaxed);
-                let _ = stop_tx.send(true);
-            } else {
-                cluster.kill_now();
-                std::process::exit(130);
-            }
+        });
+        me
+    }
+
+    /// Ends the run early: the workers and the nemesis stop, the final
+    /// phase only heals.
+    fn stop(&self) {
+        self.interrupted.store(true, Ordering::Relaxed);
+        if let Some(d) = self
+            .driver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            d.interrupted.store(true, Ordering::Relaxed);
         }
-    });
+        self.stop_tx.send_replace(true);
+    }
+
+    fn stopped(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once the run is stopped.
+    async fn wait(&self) {
+        let mut rx = self.stop_tx.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
 }
 
 /// Phase 3: the workers run their generators against their home nodes
@@ -444,6 +498,7 @@ async fn final_phase(
     cluster: &Cluster,
     workers: Vec<Worker>,
 ) -> Result<()> {
+    driver.recorder.marker("phase", json!("final-heal"));
     {
         let faults = faults.clone();
         tokio::task::spawn_blocking(move || faults.lock().unwrap().final_heal())
@@ -463,6 +518,7 @@ async fn final_phase(
         tracing::warn!("no agreed leader 15 s after the final heal");
     }
     tokio::time::sleep(Duration::from_secs_f64(spec.quiesce)).await;
+    driver.recorder.marker("phase", json!("final-reads"));
     workload.final_phase(driver, workers).await;
     Ok(())
 }
@@ -476,7 +532,6 @@ async fn finish(
     cluster: &Arc<Cluster>,
     recorder: &Recorder,
     checkers: &[String],
-    interrupted: bool,
 ) -> Result<i32> {
     if spec.leave_running {
         write_line("nodes left running (stop them with kill -9 -PID):");
@@ -497,10 +552,9 @@ async fn finish(
     let dir = run_dir.to_path_buf();
     let checkers = checkers.to_vec();
     let check_timeout = Duration::from_secs_f64(spec.check_timeout);
-    let results = tokio::task::spawn_blocking(move || {
-        analyze::check_run(&dir, &checkers, check_timeout, Some(interrupted))
-    })
-    .await??;
+    let (results, report_error) =
+        tokio::task::spawn_blocking(move || analyze::check_run(&dir, &checkers, check_timeout))
+            .await??;
     tracing::info!(verdict = %results.verdict, "done");
     let drop_data = !spec.leave_running
         && match spec.keep_data.as_str() {
@@ -516,8 +570,7 @@ async fn finish(
         }
     }
     analyze::print_table(&results, &mut std::io::stdout().lock());
-    let code = results.verdict.exit_code();
-    Ok(if interrupted && code == 0 { 2 } else { code })
+    Ok(analyze::exit_code(&results, report_error.as_deref()))
 }
 
 async fn run_test(
@@ -525,6 +578,7 @@ async fn run_test(
     netns: Option<Arc<::nemesis::NetnsCluster>>,
     run_dir_out: &mut Option<PathBuf>,
 ) -> Result<i32> {
+    let signals = Signals::install();
     let (run_dir, program, infos, workload) = prepare(&spec, netns.as_deref(), run_dir_out).await?;
     if let Some(n) = &netns {
         write_line(&format!(
@@ -536,17 +590,41 @@ async fn run_test(
             }
         ));
     }
-    let Faulty {
+    let checkers = workload.checkers();
+    // A signal while the cluster starts stops it (dropping the half-started
+    // cluster kills its nodes) and leaves a history that says so.
+    let started = tokio::select! {
+        r = start_cluster(&spec, &run_dir, program, infos, netns.clone()) => Some(r?),
+        _ = signals.wait() => None,
+    };
+    let Some(Faulty {
         cluster,
         net,
         clocks,
-    } = start_cluster(&spec, &run_dir, program, infos, netns.clone()).await?;
+    }) = started
+    else {
+        return interrupted_at_start(&run_dir, &checkers, &spec).await;
+    };
+    *signals.cluster.lock().unwrap() = Some(cluster.clone());
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let start = Instant::now();
     let recorder = Arc::new(Recorder::create(&run_dir.join("history.jsonl"), start)?);
-    let driver = Arc::new(Driver::new(recorder.clone(), &spec, start, stop_rx));
-    handle_signals(driver.clone(), cluster.clone(), stop_tx);
+    let driver = Arc::new(Driver::new(
+        recorder.clone(),
+        &spec,
+        start,
+        signals.stop_tx.subscribe(),
+    ));
+    *signals.driver.lock().unwrap() = Some(driver.clone());
+    if signals.stopped() {
+        driver.interrupted.store(true, Ordering::Relaxed);
+    }
+    {
+        // A history that cannot be written ends the run at once.
+        let signals = signals.clone();
+        recorder.on_error(move || signals.stop());
+    }
+    recorder.marker("phase", json!("main"));
     let (done_tx, done_rx) = watch::channel(false);
     let progress_task = tokio::spawn(progress::progress(
         recorder.clone(),
@@ -573,11 +651,29 @@ async fn run_test(
         start.elapsed().as_secs_f64()
     );
     final_phase(&spec, &driver, &workload, &faults, &cluster, workers).await?;
+    let interrupted = driver.interrupted.load(Ordering::Relaxed);
+    recorder.marker("end", json!({ "interrupted": interrupted }));
     let _ = done_tx.send(true);
     let _ = progress_task.await;
-    let interrupted = driver.interrupted.load(Ordering::Relaxed);
-    let checkers = workload.checkers();
-    finish(&spec, &run_dir, &cluster, &recorder, &checkers, interrupted).await
+    finish(&spec, &run_dir, &cluster, &recorder, &checkers).await
+}
+
+/// A signal came while the cluster was starting (it is stopped by now):
+/// the history records only that the run ended before its first op, and
+/// the verdict says so (`unknown`, exit 2).
+async fn interrupted_at_start(run_dir: &Path, checkers: &[String], spec: &TestSpec) -> Result<i32> {
+    let recorder = Recorder::create(&run_dir.join("history.jsonl"), Instant::now())?;
+    recorder.marker("end", json!({ "interrupted": true, "phase": "start" }));
+    if let Some(e) = recorder.error() {
+        bail!("the history could not be written: {e}");
+    }
+    let dir = run_dir.to_path_buf();
+    let checkers = checkers.to_vec();
+    let timeout = Duration::from_secs_f64(spec.check_timeout);
+    let (results, report_error) =
+        tokio::task::spawn_blocking(move || analyze::check_run(&dir, &checkers, timeout)).await??;
+    analyze::print_table(&results, &mut std::io::stdout().lock());
+    Ok(analyze::exit_code(&results, report_error.as_deref()))
 }
 
 /// Starts the proxy mesh for `infos` (retrying if a proxy happened to get a

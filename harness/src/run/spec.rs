@@ -183,9 +183,18 @@ impl TestSpec {
     }
 }
 
+/// The longest any duration flag may be: 30 days (a time limit, timeout or
+/// interval beyond it is a typo, and a duration beyond ~584 years cannot
+/// even be represented).
+pub const MAX_SECONDS: f64 = 30.0 * 86_400.0;
+
+/// A duration flag: a finite number of seconds in `(0, MAX_SECONDS]`.
 fn positive(name: &str, v: f64) -> Result<f64> {
     if !(v.is_finite() && v > 0.0) {
         bail!("{name}: must be a positive number of seconds, got {v}");
+    }
+    if v > MAX_SECONDS {
+        bail!("{name}: at most {MAX_SECONDS} seconds (30 days), got {v}");
     }
     Ok(v)
 }
@@ -254,6 +263,9 @@ impl TestArgs {
                 })?;
                 if !(v.is_finite() && v > 0.0) {
                     bail!("--rate: expected a positive number or `unbounded`, got {r:?}");
+                }
+                if v > 1e7 {
+                    bail!("--rate: at most 10000000 ops/s (or `unbounded`), got {r:?}");
                 }
                 Some(v)
             }
@@ -458,11 +470,11 @@ impl TestArgs {
             bin_dir_given: self.bin_dir.is_some(),
             op_timeout: positive("--op-timeout", self.op_timeout)?,
             ready_timeout: positive("--ready-timeout", self.ready_timeout)?,
-            quiesce: if self.quiesce >= 0.0 && self.quiesce.is_finite() {
+            quiesce: if self.quiesce >= 0.0 && self.quiesce <= MAX_SECONDS {
                 self.quiesce
             } else {
                 bail!(
-                    "--quiesce: must be zero or more seconds, got {}",
+                    "--quiesce: must be 0 to {MAX_SECONDS} seconds, got {}",
                     self.quiesce
                 )
             },
@@ -518,5 +530,33 @@ mod tests {
             format!("{err:#}").contains("clock faults do not apply to zookeeper"),
             "{err:#}"
         );
+    }
+
+    /// Out-of-range durations and rates are refused before anything
+    /// starts, naming the flag (`--time-limit 1e300` used to panic after the
+    /// nodes had started).
+    #[test]
+    fn absurd_durations_and_rates_are_refused_naming_the_flag() {
+        let resolve = |extra: &[&str]| {
+            let mut argv = vec!["t", "--system", "kv"];
+            argv.extend_from_slice(extra);
+            Cli::parse_from(argv).t.resolve()
+        };
+        for (flag, v) in [
+            ("--time-limit", "1e300"),
+            ("--time-limit", "inf"),
+            ("--time-limit", "-1"),
+            ("--ready-timeout", "1e300"),
+            ("--op-timeout", "1e20"),
+            ("--nemesis-interval", "NaN"),
+            ("--check-timeout", "3e9"),
+            ("--quiesce", "1e300"),
+            ("--rate", "1e300"),
+            ("--rate", "-3"),
+        ] {
+            let e = resolve(&[flag, v]).expect_err(&format!("{flag} {v} accepted"));
+            assert!(format!("{e:#}").starts_with(flag), "{flag} {v}: {e:#}");
+        }
+        assert!(resolve(&["--time-limit", "2592000", "--rate", "0.0001"]).is_ok());
     }
 }

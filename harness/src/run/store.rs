@@ -76,10 +76,38 @@ pub fn update_latest(store: &Path, run_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes `v` as pretty JSON to `path` atomically: a temp file beside it,
+/// synced, then renamed over it. A reader sees the old file or the new one,
+/// never a torn one; on failure (a full disk) the temp file is removed and
+/// the old file is left as it was.
 pub fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(v)?;
-    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+    let text = serde_json::to_string_pretty(v)? + "\n";
+    write_atomic(path, text.as_bytes())
 }
+
+/// Writes `bytes` to `path` atomically (see [`write_json`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let res = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
+}
+
+/// The process name of the run markers ([`Recorder::marker`]).
+pub const HARNESS: &str = "harness";
 
 /// Who performed an event (a `checker::Process`, without allocating for
 /// the named ones until the event is written).
@@ -118,6 +146,8 @@ struct Inner {
     next_index: u64,
     counts: Counts,
     error: Option<String>,
+    /// Called once, at the first write error (the run driver stops the run).
+    on_error: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Appends events to `history.jsonl`, flushing each one, through the
@@ -140,6 +170,7 @@ impl Recorder {
                 next_index: 0,
                 counts: Counts::default(),
                 error: None,
+                on_error: None,
             }),
             path: path.to_path_buf(),
         })
@@ -197,8 +228,11 @@ impl Recorder {
         };
         if let Err(e) = g.w.write(&ev) {
             if g.error.is_none() {
-                tracing::error!("writing {}: {e}", self.path.display());
+                tracing::error!("writing {}: {e}; stopping the run", self.path.display());
                 g.error = Some(format!("writing {}: {e}", self.path.display()));
+                if let Some(stop) = g.on_error.take() {
+                    stop();
+                }
             }
         }
         let c = &mut g.counts;
@@ -242,6 +276,27 @@ impl Recorder {
         } else {
             g.counts.active_faults.insert(name.to_string(), nodes);
         }
+    }
+
+    /// `stop` runs once, at the first error writing the history (a full
+    /// disk): the run must not go on producing events it cannot keep.
+    pub fn on_error(&self, stop: impl FnOnce() + Send + 'static) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if g.error.is_some() {
+            drop(g);
+            stop();
+        } else {
+            g.on_error = Some(Box::new(stop));
+        }
+    }
+
+    /// Records a run marker (process `harness`, type `info`): `phase` with
+    /// the phase that begins (`main`, `final-heal`, `final-reads`), or
+    /// `end` with `{"interrupted": bool, ...}` as the last event of a run
+    /// that finished writing its history. `faultline analyze` judges a
+    /// history without `end` incomplete.
+    pub fn marker(&self, f: &str, value: Value) {
+        self.record(Who::Named(HARNESS), "info", f, None, &value, None, None);
     }
 
     /// The first write error, if any.

@@ -217,8 +217,14 @@ pub fn print_table(r: &RunResults, out: &mut impl Write) {
             a.seconds, a.index, a.what, a.source
         );
     }
-    if r.interrupted == Some(true) {
-        let _ = writeln!(out, "interrupted: the history stops early");
+    match (&r.incomplete, r.interrupted) {
+        (Some(why), _) => {
+            let _ = writeln!(out, "incomplete {why}");
+        }
+        (None, Some(true)) => {
+            let _ = writeln!(out, "interrupted: the history stops early");
+        }
+        _ => {}
     }
     let _ = writeln!(out, "run        {}", r.run_dir);
     let page = Path::new(&r.run_dir).join("index.html");
