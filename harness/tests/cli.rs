@@ -1169,7 +1169,23 @@ fn run_dir(d: &Dir, name: &str, workload: &str, level: &str, history: &[Value]) 
     let test = serde_json::json!({"name": name, "seed": 1,
         "spec": {"workload": workload, "level": level, "check_timeout": 30.0}});
     std::fs::write(dir.join("test.json"), test.to_string()).unwrap();
-    let text: String = history.iter().map(|l| format!("{l}\n")).collect();
+    // A whole run: the run driver's closing markers after the ops
+    // (without them `analyze` calls the history incomplete).
+    let next = history
+        .iter()
+        .filter_map(|l| l["index"].as_u64())
+        .max()
+        .map_or(0, |m| m + 1);
+    let marker = |i: u64, f: &str, v: Value| serde_json::json!({"index": i, "time": i, "process": "harness", "type": "info", "f": f, "value": v});
+    let mut lines = history.to_vec();
+    lines.push(marker(next, "phase", "final-heal".into()));
+    lines.push(marker(next + 1, "phase", "final-reads".into()));
+    lines.push(marker(
+        next + 2,
+        "end",
+        serde_json::json!({"interrupted": false}),
+    ));
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(dir.join("history.jsonl"), text).unwrap();
     s(&dir)
 }
