@@ -22,6 +22,7 @@ use crate::markup::{esc, human_size, script_json, str_of, url_path_segment};
 use crate::run::read_json;
 use checker::results::RunResults;
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -223,7 +224,7 @@ pub fn serve_listener(store: &Path, listener: TcpListener) -> Result<(), ReportE
 /// store; tests shrink the deadlines.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Worker threads, a fixed number started up front. A worker that could
+    /// Worker threads, a fixed number started at the first connection. One that could
     /// not be started is retried (after `backoff`) when a connection comes.
     pub workers: usize,
     /// Accepted connections waiting for a worker. When it is full a new
@@ -322,16 +323,17 @@ pub fn serve_listener_with(
     let rx = Arc::new(Mutex::new(rx));
     let mut next_id = 0usize;
     let mut last_refill: Option<Instant> = None;
+    // Connections answered 503, kept open a little so that their request
+    // can be read away: closing a socket with unread input resets it, and
+    // the reset can destroy the 503 before the client reads it.
+    let mut lingering: VecDeque<(Instant, TcpStream)> = VecDeque::new();
     loop {
-        // Start missing workers, at most once per backoff while spawns fail.
-        let alive = opts.stats.workers.load(Ordering::SeqCst);
-        if alive < opts.workers && last_refill.is_none_or(|t| t.elapsed() >= opts.backoff) {
-            last_refill = Some(Instant::now());
-            for _ in alive..opts.workers {
-                if !spawn_worker(&opts, &root, &rx, next_id) {
-                    break;
-                }
-                next_id += 1;
+        while lingering
+            .front()
+            .is_some_and(|(t, _)| t.elapsed() >= LINGER || lingering.len() > MAX_LINGERING)
+        {
+            if let Some((_, s)) = lingering.pop_front() {
+                drain(&s);
             }
         }
         #[cfg(test)]
@@ -351,14 +353,28 @@ pub fn serve_listener_with(
             }
         };
         ServeStats::bump(&opts.stats.accepted);
-        if opts.stats.workers.load(Ordering::SeqCst) == 0 {
-            reject_busy(stream, &opts);
-            continue;
+        // Start missing workers (all of them at the first connection), at
+        // most once per backoff while spawns fail.
+        let alive = opts.stats.workers.load(Ordering::SeqCst);
+        if alive < opts.workers && last_refill.is_none_or(|t| t.elapsed() >= opts.backoff) {
+            last_refill = Some(Instant::now());
+            for _ in alive..opts.workers {
+                if !spawn_worker(&opts, &root, &rx, next_id) {
+                    break;
+                }
+                next_id += 1;
+            }
         }
-        match tx.try_send(stream) {
-            Ok(()) => {}
-            Err(TrySendError::Full(s) | TrySendError::Disconnected(s)) => reject_busy(s, &opts),
-        }
+        let stream = if opts.stats.workers.load(Ordering::SeqCst) == 0 {
+            stream
+        } else {
+            match tx.try_send(stream) {
+                Ok(()) => continue,
+                Err(TrySendError::Full(s) | TrySendError::Disconnected(s)) => s,
+            }
+        };
+        reject_busy(&stream, &opts);
+        lingering.push_back((Instant::now(), stream));
     }
 }
 
@@ -448,16 +464,30 @@ fn worker(opts: &ServeOptions, root: &Path, rx: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// Answers 503 from the accepting thread without ever blocking it: the reply
-/// is small enough for the socket buffer, and what the client already sent
-/// is read first so that closing does not reset the connection under it.
-fn reject_busy(stream: TcpStream, opts: &ServeOptions) {
+/// How long a connection answered 503 stays open, and how many may.
+const LINGER: Duration = Duration::from_secs(1);
+const MAX_LINGERING: usize = 64;
+
+/// Reads away what a non-blocking socket has received (bounded).
+fn drain(mut s: &TcpStream) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match s.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+}
+
+/// Answers 503 from the accepting thread without ever blocking it (the
+/// socket is made non-blocking; the reply fits its buffer). The caller keeps
+/// the socket open a little and drains it before closing.
+fn reject_busy(stream: &TcpStream, opts: &ServeOptions) {
     ServeStats::bump(&opts.stats.busy);
     tracing::debug!("serve: busy, answering 503");
-    let mut s = &stream;
+    let mut s = stream;
     let _ = stream.set_nonblocking(true);
-    let mut sink = [0u8; 4096];
-    let _ = s.read(&mut sink);
+    drain(stream);
     let body = b"503 Service Unavailable\n";
     let mut msg = response_head(
         503,
@@ -859,4 +889,126 @@ fn listing(root: &Path, dir: &Path) -> String {
     }
     s.push_str("</ul></main></body></html>");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_on_this_server() {
+        for (target, want) in [
+            ("//latest", "/latest/"),
+            ("///x", "/x/"),
+            ("/a//b/./c", "/a/b/c/"),
+            ("/a/b?q=//evil.com", "/a/b/"),
+            ("/%2F%2Fevil.com", "/evil.com/"),
+            ("/\\evil.com", "/evil.com/"),
+            ("/\\\\evil.com", "/evil.com/"),
+            ("/%5C%5Cevil.com", "/evil.com/"),
+            ("/./%2e/x", "/x/"),
+            ("//", "/"),
+            ("/%zz", "/"),
+            ("/a%0d%0aSet-Cookie:%20x", "/a%0D%0ASet-Cookie%3A%20x/"),
+            ("/run%20one", "/run%20one/"),
+        ] {
+            assert_eq!(dir_location(target), want, "{target}");
+        }
+        for target in [
+            "//evil.com",
+            "///evil.com",
+            "/\\/evil.com",
+            "/%2f/evil.com",
+            "/%5c/evil.com",
+            "/http:/evil.com",
+            "/\t/evil.com",
+            "/%09/%2F/evil",
+            "/.//evil",
+        ] {
+            let l = dir_location(target);
+            assert!(l.starts_with('/'), "{target} -> {l}");
+            assert!(!l.starts_with("//"), "{target} -> {l}");
+            assert!(
+                l.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b':'),
+                "{target} -> {l}"
+            );
+        }
+    }
+
+    fn get(addr: SocketAddr, target: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, text)
+    }
+
+    fn start(opts: ServeOptions) -> (tempfile::TempDir, SocketAddr, std::thread::JoinHandle<()>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let store = tmp.path().to_path_buf();
+        let h = std::thread::spawn(move || {
+            let _ = serve_listener_with(&store, listener, opts);
+        });
+        (tmp, addr, h)
+    }
+
+    #[test]
+    fn a_thread_that_cannot_be_spawned_is_survived_and_retried() {
+        let opts = ServeOptions {
+            workers: 2,
+            backoff: Duration::from_millis(50),
+            ..ServeOptions::default()
+        };
+        // Every spawn fails at first (std's spawn would have panicked).
+        opts.fail_spawns.store(usize::MAX, Ordering::SeqCst);
+        let (fail, stats) = (opts.fail_spawns.clone(), opts.stats.clone());
+        let (_tmp, addr, server) = start(opts);
+        let (code, text) = get(addr, "/");
+        assert_eq!(code, 503, "{text}");
+        assert!(text.contains("Content-Security-Policy: default-src 'self'"));
+        assert!(!server.is_finished(), "the server must survive");
+        assert!(stats.spawn_errors.load(Ordering::SeqCst) >= 1);
+        assert_eq!(stats.workers.load(Ordering::SeqCst), 0);
+        // Threads can be had again: the next connection after the backoff
+        // starts the workers and is served.
+        fail.store(0, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        let (code, text) = get(addr, "/");
+        assert_eq!(code, 200, "{text}");
+        assert_eq!(stats.workers.load(Ordering::SeqCst), 2);
+        assert!(!server.is_finished());
+    }
+
+    #[test]
+    fn accept_errors_are_survived_with_a_pause() {
+        let opts = ServeOptions {
+            backoff: Duration::from_millis(60),
+            ..ServeOptions::default()
+        };
+        // EMFILE five times in a row, as when the process is out of files.
+        opts.fail_accepts.store(5, Ordering::SeqCst);
+        let stats = opts.stats.clone();
+        let t0 = Instant::now();
+        let (_tmp, addr, server) = start(opts);
+        let (code, text) = get(addr, "/");
+        assert_eq!(code, 200, "{text}");
+        assert_eq!(stats.accept_errors.load(Ordering::SeqCst), 5);
+        // It paused after each error rather than spinning.
+        assert!(
+            t0.elapsed() >= Duration::from_millis(5 * 60),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert!(!server.is_finished());
+    }
 }
