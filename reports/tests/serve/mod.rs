@@ -71,7 +71,10 @@ fn redirects_never_leave_the_server() {
         ("///latest", "/latest/"),
         ("//latest?x=//evil.com", "/latest/"),
         ("/./latest", "/latest/"),
-        ("//kv-raft-register//20261123T125343.948Z", &format!("{RAFT}/")),
+        (
+            "//kv-raft-register//20261123T125343.948Z",
+            &format!("{RAFT}/"),
+        ),
         ("/%2Flatest", "/latest/"),
         ("//kv-raft-register", "/kv-raft-register/"),
     ] {
@@ -80,13 +83,24 @@ fn redirects_never_leave_the_server() {
         assert_eq!(location(&head), Some(want), "{target}: {head}");
     }
     // Backslashes never reach a Location: refused.
-    for target in ["/\\evil.com", "/\\\\evil.com", "/%5Cevil.com", "/%5c%5clatest"] {
+    for target in [
+        "/\\evil.com",
+        "/\\\\evil.com",
+        "/%5Cevil.com",
+        "/%5c%5clatest",
+    ] {
         let (code, head, _) = request(addr, "GET", target);
         assert_eq!(code, 403, "{target}: {head}");
         assert_eq!(location(&head), None, "{target}: {head}");
     }
     // Whatever the path, a Location is one `/` and then no scheme or host.
-    for target in ["//evil.com", "///evil.com", "//latest/..", "//%2e/latest", "/.//latest"] {
+    for target in [
+        "//evil.com",
+        "///evil.com",
+        "//latest/..",
+        "//%2e/latest",
+        "/.//latest",
+    ] {
         let (_, head, _) = request(addr, "GET", target);
         if let Some(l) = location(&head) {
             assert!(l.starts_with('/') && !l.starts_with("//"), "{target}: {l}");
@@ -157,7 +171,11 @@ fn a_full_queue_is_answered_503_and_a_slow_head_408() {
     let t = Instant::now();
     let c = raw(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("an answer");
     assert!(c.starts_with("HTTP/1.1 503 "), "{c}");
-    assert!(t.elapsed() < Duration::from_millis(900), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
     has_security_headers(&c).unwrap();
     // A is cut off at its deadline with 408.
     let mut buf = Vec::new();
@@ -216,7 +234,10 @@ fn slow_client(addr: SocketAddr) -> (Option<Duration>, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(250)))
         .unwrap();
-    let head = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "a".repeat(100));
+    let head = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(100)
+    );
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     for &byte in head.as_bytes() {
@@ -285,7 +306,10 @@ fn load_hundreds_of_connections_and_slow_clients() {
         .collect();
     std::thread::sleep(Duration::from_millis(300));
 
-    let (raft, asyn) = (format!("{RAFT}/index.html"), format!("{ASYNC}/results.json"));
+    let (raft, asyn) = (
+        format!("{RAFT}/index.html"),
+        format!("{ASYNC}/results.json"),
+    );
     type Check = (&'static str, u16, &'static str);
     let cases: Arc<Vec<(String, Check)>> = Arc::new(vec![
         ("/".into(), ("GET", 200, "kv-primary-async-register")),
@@ -310,8 +334,10 @@ fn load_hundreds_of_connections_and_slow_clients() {
                     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
                     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
                     s.write_all(
-                        format!("{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                            .as_bytes(),
+                        format!(
+                            "{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
                     )
                     .map_err(|e| format!("{target}: write: {e}"))?;
                     let mut buf = Vec::new();
@@ -326,7 +352,9 @@ fn load_hundreds_of_connections_and_slow_clients() {
                         .and_then(|c| c.parse().ok())
                         .unwrap_or(0);
                     if got != *code || !body.contains(needle) {
-                        return Err(format!("{target}: {got}, wanted {code} with {needle:?}: {head}"));
+                        return Err(format!(
+                            "{target}: {got}, wanted {code} with {needle:?}: {head}"
+                        ));
                     }
                     if *code == 301 && location(head) != Some("/latest/") {
                         return Err(format!("{target}: {head}"));
@@ -344,9 +372,15 @@ fn load_hundreds_of_connections_and_slow_clients() {
     sampler.join().unwrap();
 
     let errors: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    let mut lat: Vec<Duration> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    let mut lat: Vec<Duration> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
     lat.sort();
-    let (max_server, max_all) = (max_server.load(Ordering::SeqCst), max_all.load(Ordering::SeqCst));
+    let (max_server, max_all) = (
+        max_server.load(Ordering::SeqCst),
+        max_all.load(Ordering::SeqCst),
+    );
     eprintln!(
         "load: {CLIENTS} connections + {SLOW} slow clients: all answered in {wall:?}; latency median {:?}, max {:?}; \
          server threads at most {max_server} (workers {workers} + acceptor); process threads at most {max_all}; \
@@ -355,7 +389,12 @@ fn load_hundreds_of_connections_and_slow_clients() {
         lat.last(),
         slow.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
     );
-    assert!(errors.is_empty(), "{} wrong answers, e.g. {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    assert!(
+        errors.is_empty(),
+        "{} wrong answers, e.g. {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
     assert_eq!(lat.len(), CLIENTS);
     // A generous bound: on loopback this takes well under a second.
     assert!(*lat.last().unwrap() < Duration::from_secs(15), "{lat:?}");
@@ -365,7 +404,10 @@ fn load_hundreds_of_connections_and_slow_clients() {
             cut >= deadline - Duration::from_millis(300) && cut < deadline + Duration::from_secs(4),
             "slow client cut off after {cut:?}"
         );
-        assert!(text.is_empty() || text.starts_with("HTTP/1.1 408 "), "{text}");
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408 "),
+            "{text}"
+        );
     }
     assert_eq!(stats.timed_out.load(Ordering::SeqCst), SLOW as u64);
     assert_eq!(stats.busy.load(Ordering::SeqCst), 0);
