@@ -417,3 +417,79 @@ fn load_hundreds_of_connections_and_slow_clients() {
         "{max_server} server threads for {workers} workers"
     );
 }
+
+/// Run in a child process limited to 128 files by
+/// `accept_out_of_files_is_survived`: this one uses up its files.
+#[test]
+#[ignore = "run by accept_out_of_files_is_survived in a process with few files"]
+fn accept_out_of_files_child() {
+    let (_tmp, store) = store_fixture();
+    let backoff = Duration::from_millis(50);
+    let opts = ServeOptions {
+        backoff,
+        ..ServeOptions::default()
+    };
+    let stats = opts.stats.clone();
+    let addr = start_with(&store, opts, "fl-emfile");
+    let mut fillers = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(f) => fillers.push(f),
+            Err(e) if e.raw_os_error() == Some(24) => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(fillers.len() < 100_000, "no file limit in force");
+    }
+    // One file left: the client's socket. The server's accept gets EMFILE.
+    fillers.pop();
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(b"GET /latest/test.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let errors = stats.accept_errors.load(Ordering::SeqCst);
+    // It retried, pausing in between rather than spinning (8 pauses fit).
+    assert!((2..=12).contains(&errors), "{errors} accept errors");
+    fillers.truncate(fillers.len().saturating_sub(32));
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = Vec::new();
+    c.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(text.contains("kv-raft-register"));
+    eprintln!("emfile: {errors} accept errors survived, then served");
+}
+
+#[test]
+fn accept_out_of_files_is_survived() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let out = std::process::Command::new("prlimit")
+        .arg("--nofile=128:128")
+        .arg("--")
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "serve::accept_out_of_files_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("1 passed") && text.contains("emfile:"),
+        "{text}"
+    );
+}
