@@ -327,6 +327,9 @@ pub fn serve_listener_with(
     // can be read away: closing a socket with unread input resets it, and
     // the reset can destroy the 503 before the client reads it.
     let mut lingering: VecDeque<(Instant, TcpStream)> = VecDeque::new();
+    // Accept errors in a row, so that a long EMFILE is not logged 10 times
+    // a second.
+    let mut streak = 0u64;
     loop {
         while lingering
             .front()
@@ -342,16 +345,17 @@ pub fn serve_listener_with(
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            accept_failed(&opts, std::io::Error::from_raw_os_error(24));
+            accept_failed(&opts, std::io::Error::from_raw_os_error(24), &mut streak);
             continue;
         }
         let stream = match listener.accept() {
             Ok((s, _)) => s,
             Err(e) => {
-                accept_failed(&opts, e);
+                accept_failed(&opts, e, &mut streak);
                 continue;
             }
         };
+        streak = 0;
         ServeStats::bump(&opts.stats.accepted);
         // Start missing workers (all of them at the first connection), at
         // most once per backoff while spawns fail.
@@ -378,7 +382,7 @@ pub fn serve_listener_with(
     }
 }
 
-fn accept_failed(opts: &ServeOptions, e: std::io::Error) {
+fn accept_failed(opts: &ServeOptions, e: std::io::Error, streak: &mut u64) {
     use std::io::ErrorKind::*;
     match e.kind() {
         // The peer gave up before we took the connection: nothing to wait for.
@@ -387,10 +391,13 @@ fn accept_failed(opts: &ServeOptions, e: std::io::Error) {
         }
         _ => {
             ServeStats::bump(&opts.stats.accept_errors);
-            tracing::warn!(
-                "serve: accept failed: {e}; pausing {} ms",
-                opts.backoff.as_millis()
-            );
+            *streak += 1;
+            if streak.is_power_of_two() {
+                tracing::warn!(
+                    "serve: accept failed: {e} ({streak} in a row); pausing {} ms each time",
+                    opts.backoff.as_millis()
+                );
+            }
             std::thread::sleep(opts.backoff);
         }
     }
