@@ -224,7 +224,7 @@ pub fn serve_listener(store: &Path, listener: TcpListener) -> Result<(), ReportE
 /// store; tests shrink the deadlines.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Worker threads, a fixed number started at the first connection. One that could
+    /// Worker threads (at least 1), a fixed number started at the first connection. One that could
     /// not be started is retried (after `backoff`) when a connection comes.
     pub workers: usize,
     /// Accepted connections waiting for a worker. When it is full a new
@@ -317,6 +317,7 @@ pub fn serve_listener_with(
     if let Err(e) = listener.set_nonblocking(false) {
         tracing::warn!("serve: listener cannot be made blocking: {e}");
     }
+    let workers = opts.workers.max(1);
     let opts = Arc::new(opts);
     let root = Arc::new(root);
     let (tx, rx) = mpsc::sync_channel::<Job>(opts.queue);
@@ -360,9 +361,9 @@ pub fn serve_listener_with(
         // Start missing workers (all of them at the first connection), at
         // most once per backoff while spawns fail.
         let alive = opts.stats.workers.load(Ordering::SeqCst);
-        if alive < opts.workers && last_refill.is_none_or(|t| t.elapsed() >= opts.backoff) {
+        if alive < workers && last_refill.is_none_or(|t| t.elapsed() >= opts.backoff) {
             last_refill = Some(Instant::now());
-            for _ in alive..opts.workers {
+            for _ in alive..workers {
                 if !spawn_worker(&opts, &root, &rx, next_id) {
                     break;
                 }
