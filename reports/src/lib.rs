@@ -27,4 +27,6 @@ mod svg;
 
 pub use error::ReportError;
 pub use render::{render_run, render_run_html};
-pub use serve::{run_summaries, serve, serve_listener, RunSummary};
+pub use serve::{
+    run_summaries, serve, serve_listener, serve_listener_with, RunSummary, ServeOptions, ServeStats,
+};
