@@ -266,7 +266,20 @@ fn plan(path: &Path, args: &CampaignArgs) -> Result<(String, Vec<Planned>)> {
         };
         for level in &levels {
             for nem in &nemeses {
-                let id = format!("{system}/{level}/{nem}");
+                // A cell naming its workload says so in the id; two cells
+                // that still share an id (other `args`) are numbered, so
+                // their runs never share a directory.
+                let base = match &c.workload {
+                    Some(w) => format!("{system}/{level}/{nem}/{w}"),
+                    None => format!("{system}/{level}/{nem}"),
+                };
+                let taken = |id: &str| rows.iter().any(|r: &Planned| r.id == id);
+                let mut id = base.clone();
+                let mut n = 2;
+                while taken(&id) {
+                    id = format!("{base}#{n}");
+                    n += 1;
+                }
                 rows.push(Planned {
                     id,
                     system: system.clone(),

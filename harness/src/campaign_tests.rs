@@ -94,6 +94,14 @@ nemesis = "partition"
 seeds = [7]
 args = ["--keys", "2"]
 expect = { invalid = ["stale-read"] }
+[[cell]]
+level = "raft-local"
+nemesis = "partition"
+seeds = [7]
+[[cell]]
+level = "raft"
+nemesis = "kill"
+workload = "register"
 "#,
     )
     .unwrap();
@@ -107,7 +115,9 @@ expect = { invalid = ["stale-read"] }
             "kv/raft/pause",
             "kv/gossip/kill",
             "kv/gossip/pause",
-            "kv/raft-local/partition"
+            "kv/raft-local/partition",
+            "kv/raft-local/partition#2",
+            "kv/raft/kill/register"
         ]
     );
     assert_eq!(rows[0].seeds, [1, 2]);
@@ -117,7 +127,7 @@ expect = { invalid = ["stale-read"] }
     a.filter = Some("gossip|local".into());
     a.seeds = Some(4);
     let (_, rows) = plan(&f, &a).unwrap();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     assert_eq!(rows[0].seeds, [1, 2, 3, 4]);
     std::fs::write(&f, "[[cell]]\nlevel = \"raft\"\nbogus = 1\n").unwrap();
     let e = plan(&f, &args(&f)).unwrap_err().to_string();
