@@ -362,7 +362,11 @@ impl SnapFiles {
     /// Makes `bytes` (whose meta is `meta`) the current snapshot, unless a
     /// newer one is already current (a snapshot never goes backwards: the
     /// log may already be purged up to the newer one).
-    fn store(&mut self, meta: &SnapshotMeta<NodeId, BasicNode>, bytes: &[u8]) -> std::io::Result<bool> {
+    fn store(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        bytes: &[u8],
+    ) -> std::io::Result<bool> {
         if let Some(cur) = &self.meta {
             if cur.last_log_id > meta.last_log_id {
                 return Ok(false);
@@ -517,13 +521,19 @@ impl<M: Machine> RaftSnapshotBuilder<TypeConfig> for StateMachine<M> {
             .lock()
             .unwrap()
             .store(&meta, &bytes)
-            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(Some(meta.signature()), &e)))?;
+            .map_err(|e| {
+                StorageError::from(StorageIOError::write_snapshot(Some(meta.signature()), &e))
+            })?;
         tracing::info!(
             "built snapshot {} up to {:?} ({} bytes){}",
             meta.snapshot_id,
             meta.last_log_id,
             bytes.len(),
-            if stored { "" } else { "; a newer one is current" }
+            if stored {
+                ""
+            } else {
+                "; a newer one is current"
+            }
         );
         Ok(Snapshot {
             meta,
@@ -594,9 +604,9 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
         let local = encode_snapshot(meta, state);
         drop(bytes);
         let mut files = self.snap.lock().unwrap();
-        files
-            .store(meta, &local)
-            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(Some(meta.signature()), &e)))?;
+        files.store(meta, &local).map_err(|e| {
+            StorageError::from(StorageIOError::write_snapshot(Some(meta.signature()), &e))
+        })?;
         let mut d = self.d.write().unwrap();
         d.m = m;
         d.last_applied = meta.last_log_id;
@@ -613,9 +623,9 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
         let files = self.snap.lock().unwrap();
-        let Some(bytes) = files.load().map_err(|e| {
-            StorageError::from(StorageIOError::read_snapshot(None, &e))
-        })?
+        let Some(bytes) = files
+            .load()
+            .map_err(|e| StorageError::from(StorageIOError::read_snapshot(None, &e)))?
         else {
             return Ok(None);
         };
@@ -1035,5 +1045,173 @@ where
             }
         }
         Err(e) => Response::json(400, &json!({"error": format!("bad rpc body: {e}")})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::CommittedLeaderId;
+
+    /// A small machine whose state depends on every command and its order.
+    #[derive(Default, Debug, PartialEq)]
+    struct Sum {
+        kv: BTreeMap<String, i64>,
+        trace: u64,
+    }
+
+    impl Machine for Sum {
+        fn apply(&mut self, index: u64, _term: u64, cmd: &Value) -> Value {
+            let k = cmd["k"].as_str().unwrap_or("").to_string();
+            let v = cmd["v"].as_i64().unwrap_or(0);
+            *self.kv.entry(k).or_default() += v;
+            self.trace = self.trace.wrapping_mul(31).wrapping_add(index ^ v as u64);
+            json!(self.trace)
+        }
+        fn snapshot(&self) -> Value {
+            json!({"kv": self.kv, "trace": self.trace})
+        }
+        fn restore(&mut self, v: Value) -> Result<(), String> {
+            self.kv = serde_json::from_value(v["kv"].clone()).map_err(|e| e.to_string())?;
+            self.trace = v["trace"].as_u64().ok_or("no trace")?;
+            Ok(())
+        }
+    }
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("faultline-raft-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn entry(index: u64) -> RaftEntry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1 + index / 40, 1), index),
+            payload: EntryPayload::Normal(
+                json!({"k": format!("k{}", index % 7), "v": index * 3 + 1}),
+            ),
+        }
+    }
+
+    fn entries(r: std::ops::RangeInclusive<u64>) -> Vec<RaftEntry> {
+        r.map(entry).collect()
+    }
+
+    /// Applies `1..=n` to a fresh in-memory machine: the reference state.
+    async fn reference(n: u64) -> Sum {
+        let mut sm = StateMachine::<Sum>::default();
+        sm.apply(entries(1..=n)).await.unwrap();
+        let d = sm.d.read().unwrap();
+        Sum {
+            kv: d.m.kv.clone(),
+            trace: d.m.trace,
+        }
+    }
+
+    fn state(sm: &StateMachine<Sum>) -> (Option<u64>, BTreeMap<String, i64>, u64) {
+        let d = sm.d.read().unwrap();
+        (d.last_applied.map(|l| l.index), d.m.kv.clone(), d.m.trace)
+    }
+
+    /// Log lines in a WAL file that carry entries, and how many entries.
+    fn entries_on_disk(path: &Path) -> usize {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v.get("Append").map(|a| a["e"].as_array().unwrap().len()))
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn compacted_log_plus_snapshot_restores_the_same_state() {
+        let dir = tmpdir("compact");
+        let log_path = dir.join("raft-log.jsonl");
+        {
+            let log = LogStore::open(&log_path, Fsync::Always).unwrap();
+            let mut sm = StateMachine::<Sum>::open(&dir, Fsync::Always).unwrap();
+            log.append_entries(entries(1..=60)).unwrap();
+            sm.apply(entries(1..=60)).await.unwrap();
+            let snap = sm.build_snapshot().await.unwrap();
+            assert_eq!(snap.meta.last_log_id.unwrap().index, 60);
+            // What openraft does after a snapshot: purge the prefix.
+            let mut log2 = log.clone();
+            log2.purge(LogId::new(CommittedLeaderId::new(2, 1), 60))
+                .await
+                .unwrap();
+            log.append_entries(entries(61..=100)).unwrap();
+            sm.apply(entries(61..=100)).await.unwrap();
+            assert_eq!(log.bounds(), (Some(61), Some(100), 40, Some(60)));
+        }
+        // The prefix is gone from the file too, not only from memory.
+        assert_eq!(entries_on_disk(&log_path), 40);
+        assert!(dir.join(SNAPSHOT_FILE).exists());
+        assert!(!dir.join(format!("{SNAPSHOT_FILE}.tmp")).exists());
+
+        // Restart: snapshot, then the remaining log replayed.
+        let mut log = LogStore::open(&log_path, Fsync::Always).unwrap();
+        let mut sm = StateMachine::<Sum>::open(&dir, Fsync::Always).unwrap();
+        assert_eq!(state(&sm).0, Some(60));
+        assert_eq!(sm.snapshot_index(), 60);
+        let st = log.get_log_state().await.unwrap();
+        assert_eq!(st.last_purged_log_id.map(|l| l.index), Some(60));
+        assert_eq!(st.last_log_id.map(|l| l.index), Some(100));
+        let rest = log.try_get_log_entries(61..101).await.unwrap();
+        assert_eq!(rest.len(), 40);
+        assert!(log.try_get_log_entries(1..61).await.unwrap().is_empty());
+        sm.apply(rest).await.unwrap();
+        let want = reference(100).await;
+        assert_eq!(state(&sm), (Some(100), want.kv, want.trace));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_installed_snapshot_is_durable_and_equal_to_the_leaders_state() {
+        let dir_a = tmpdir("leader");
+        let dir_b = tmpdir("follower");
+        let mut leader = StateMachine::<Sum>::open(&dir_a, Fsync::Never).unwrap();
+        leader.apply(entries(1..=80)).await.unwrap();
+        leader.build_snapshot().await.unwrap();
+        let snap = leader.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(snap.meta.last_log_id.unwrap().index, 80);
+
+        // A follower with an older state of its own receives it.
+        let mut follower = StateMachine::<Sum>::open(&dir_b, Fsync::Never).unwrap();
+        follower.apply(entries(1..=5)).await.unwrap();
+        let mut rx = follower.begin_receiving_snapshot().await.unwrap();
+        rx.get_mut().extend_from_slice(snap.snapshot.get_ref());
+        follower.install_snapshot(&snap.meta, rx).await.unwrap();
+        let want = reference(80).await;
+        assert_eq!(state(&follower), (Some(80), want.kv.clone(), want.trace));
+
+        // It survives a restart of the follower.
+        let again = StateMachine::<Sum>::open(&dir_b, Fsync::Never).unwrap();
+        assert_eq!(state(&again), (Some(80), want.kv, want.trace));
+        assert_eq!(again.snapshot_index(), 80);
+
+        // Garbage is refused and leaves the state alone.
+        let mut rx = follower.begin_receiving_snapshot().await.unwrap();
+        rx.get_mut().extend_from_slice(b"{\"format\":1}\nnot json");
+        assert!(follower.install_snapshot(&snap.meta, rx).await.is_err());
+        assert_eq!(state(&follower).0, Some(80));
+        let _ = std::fs::remove_dir_all(&dir_a);
+        let _ = std::fs::remove_dir_all(&dir_b);
+    }
+
+    #[tokio::test]
+    async fn an_older_snapshot_never_replaces_a_newer_one() {
+        let dir = tmpdir("older");
+        let mut sm = StateMachine::<Sum>::open(&dir, Fsync::Never).unwrap();
+        sm.apply(entries(1..=10)).await.unwrap();
+        let old = sm.build_snapshot().await.unwrap();
+        sm.apply(entries(11..=20)).await.unwrap();
+        sm.build_snapshot().await.unwrap();
+        let mut f = sm.snap.lock().unwrap();
+        let bytes = encode_snapshot(&old.meta, b"{}");
+        assert!(!f.store(&old.meta, &bytes).unwrap());
+        drop(f);
+        let again = StateMachine::<Sum>::open(&dir, Fsync::Never).unwrap();
+        assert_eq!(again.snapshot_index(), 20);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
