@@ -271,6 +271,17 @@ fn raft_lagging_follower_catches_up_by_snapshot() {
     let f = (0..3).find(|i| *i != leader).unwrap();
     let behind = u(&c.status(f), "last_log_index");
     c.kill(f);
+    // Big values first, so the snapshot (over 1 MiB) is sent in chunks.
+    let big: Vec<String> = (0..12).map(|i| format!("{i}").repeat(100_000)).collect();
+    for (i, v) in big.iter().enumerate() {
+        let r = http(
+            &c.addr(leader),
+            "PUT",
+            &format!("/kv/big{i}"),
+            Some(json!({ "value": v })),
+        );
+        assert_eq!(r.map(|r| r.0), Ok(200));
+    }
     let mut want = std::collections::BTreeMap::new();
     for n in 0..200i64 {
         let k = format!("k{}", n % 17);
@@ -282,6 +293,13 @@ fn raft_lagging_follower_catches_up_by_snapshot() {
         let p = u(&c.status(leader), "purged_index");
         (p > behind + 100).then_some(p)
     });
+    let snap_len = std::fs::metadata(c.dir.join(&c.ids[leader]).join("raft-snapshot.json"))
+        .unwrap()
+        .len();
+    assert!(
+        snap_len > 1 << 20,
+        "snapshot of {snap_len} bytes fits one chunk"
+    );
     c.restart(f);
     let target = u(&c.status(leader), "applied");
     Cluster::eventually(20, "the follower to catch up", || {
@@ -297,6 +315,10 @@ fn raft_lagging_follower_catches_up_by_snapshot() {
     );
     for (k, v) in &want {
         assert_eq!(ok_value(c.read(f, k)), json!(v), "{k} at the follower");
+    }
+    for (i, v) in big.iter().enumerate() {
+        let got = ok_value(c.read(f, &format!("big{i}")));
+        assert!(got.as_str() == Some(v.as_str()), "big{i} at the follower");
     }
     // Its snapshot is on disk: it restarts without the leader's help.
     c.kill(leader);
