@@ -93,9 +93,13 @@ impl LogData {
         }
         recs.push(LogRec::Committed { c: self.committed });
         recs.push(LogRec::Purge { upto });
-        let entries: Vec<RaftEntry> = self.log.values().cloned().collect();
-        for chunk in entries.chunks(REWRITE_CHUNK) {
-            recs.push(LogRec::Append { e: chunk.to_vec() });
+        let mut rest = self.log.values();
+        loop {
+            let e: Vec<RaftEntry> = rest.by_ref().take(REWRITE_CHUNK).cloned().collect();
+            if e.is_empty() {
+                break;
+            }
+            recs.push(LogRec::Append { e });
         }
         self.wal.rewrite(recs.iter())
     }
