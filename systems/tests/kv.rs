@@ -193,6 +193,141 @@ fn gossip_kill_restart() {
     kill_restart_serves("gossip", &["--gossip-ms", "50"]);
 }
 
+// ---------------------------------------------------------- log compaction
+
+/// RAFT_FAST with a snapshot (and log compaction) every 20 entries.
+const RAFT_COMPACT: &[&str] = &[
+    "--election-timeout-ms",
+    "800",
+    "--heartbeat-ms",
+    "100",
+    "--fsync",
+    "never",
+    "--snapshot-logs",
+    "20",
+];
+
+fn u(v: &Value, f: &str) -> u64 {
+    v[f].as_u64().unwrap_or(0)
+}
+
+/// Entries in a node's raft log file.
+fn log_entries_on_disk(c: &Cluster, i: usize) -> usize {
+    let text = std::fs::read_to_string(c.dir.join(&c.ids[i]).join("raft-log.jsonl")).unwrap();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v.get("Append").map(|a| a["e"].as_array().unwrap().len()))
+        .sum()
+}
+
+#[test]
+fn raft_compacts_its_log_and_restarts_from_the_snapshot() {
+    let mut c = Cluster::start("raft", 3, RAFT_COMPACT);
+    let mut want = std::collections::BTreeMap::new();
+    for n in 0..150i64 {
+        let k = format!("k{}", n % 13);
+        assert_eq!(ok_value(c.write(n as usize % 3, &k, n)), json!(n));
+        want.insert(k, n);
+    }
+    assert_eq!(ok_value(c.cas(0, "k0", 143, -1)), json!(-1));
+    want.insert("k0".into(), -1);
+    // Every node snapshots and purges its log, in memory and on disk.
+    for i in 0..3 {
+        Cluster::eventually(10, "a snapshot and a purged log", || {
+            let st = c.status(i);
+            (u(&st, "snapshot_index") >= 100 && u(&st, "purged_index") >= 80).then_some(())
+        });
+        assert!(c.dir.join(&c.ids[i]).join("raft-snapshot.json").exists());
+        let on_disk = log_entries_on_disk(&c, i);
+        assert!(
+            on_disk < 100,
+            "{} keeps {on_disk} log entries on disk",
+            c.ids[i]
+        );
+    }
+    // SIGKILL all three; they come back from snapshot + remaining log.
+    for i in 0..3 {
+        c.kill(i);
+    }
+    for i in 0..3 {
+        c.restart(i);
+    }
+    c.leader(&[0, 1, 2]);
+    for (k, v) in &want {
+        for i in 0..3 {
+            assert_eq!(ok_value(c.read(i, k)), json!(v), "{k} at {}", c.ids[i]);
+        }
+    }
+    // And keep going.
+    assert_eq!(ok_value(c.write(1, "after", 7)), json!(7));
+    assert_eq!(ok_value(c.read(2, "after")), json!(7));
+}
+
+#[test]
+fn raft_lagging_follower_catches_up_by_snapshot() {
+    // raft-local: a follower answers reads from its own state.
+    let mut c = Cluster::start("raft-local", 3, RAFT_COMPACT);
+    let leader = c.leader(&[0, 1, 2]);
+    let f = (0..3).find(|i| *i != leader).unwrap();
+    let behind = u(&c.status(f), "last_log_index");
+    c.kill(f);
+    // Big values first, so the snapshot (over 1 MiB) is sent in chunks.
+    let big: Vec<String> = (0..12).map(|i| format!("{i}").repeat(100_000)).collect();
+    for (i, v) in big.iter().enumerate() {
+        let r = http(
+            &c.addr(leader),
+            "PUT",
+            &format!("/kv/big{i}"),
+            Some(json!({ "value": v })),
+        );
+        assert_eq!(r.map(|r| r.0), Ok(200));
+    }
+    let mut want = std::collections::BTreeMap::new();
+    for n in 0..200i64 {
+        let k = format!("k{}", n % 17);
+        assert_eq!(ok_value(c.write(leader, &k, n)), json!(n));
+        want.insert(k, n);
+    }
+    // The leader no longer has the entries the follower lacks.
+    let purged = Cluster::eventually(10, "the leader to purge", || {
+        let p = u(&c.status(leader), "purged_index");
+        (p > behind + 100).then_some(p)
+    });
+    let snap_len = std::fs::metadata(c.dir.join(&c.ids[leader]).join("raft-snapshot.json"))
+        .unwrap()
+        .len();
+    assert!(
+        snap_len > 1 << 20,
+        "snapshot of {snap_len} bytes fits one chunk"
+    );
+    c.restart(f);
+    let target = u(&c.status(leader), "applied");
+    Cluster::eventually(20, "the follower to catch up", || {
+        (u(&c.status(f), "applied") >= target).then_some(())
+    });
+    let st = c.status(f);
+    assert!(u(&st, "snapshot_index") >= purged, "{st}");
+    let log = std::fs::read_to_string(c.dir.join(format!("{}.log", c.ids[f]))).unwrap();
+    assert!(
+        log.contains("installed snapshot"),
+        "the follower was not sent a snapshot:\n{}",
+        c.log_tail(f)
+    );
+    for (k, v) in &want {
+        assert_eq!(ok_value(c.read(f, k)), json!(v), "{k} at the follower");
+    }
+    for (i, v) in big.iter().enumerate() {
+        let got = ok_value(c.read(f, &format!("big{i}")));
+        assert!(got.as_str() == Some(v.as_str()), "big{i} at the follower");
+    }
+    // Its snapshot is on disk: it restarts without the leader's help.
+    c.kill(leader);
+    c.restart(f);
+    for (k, v) in &want {
+        assert_eq!(ok_value(c.read(f, k)), json!(v), "{k} after restart");
+    }
+}
+
 // ------------------------------------------------------------------ weakness
 
 /// primary-async: the primary is cut off from its backups and keeps

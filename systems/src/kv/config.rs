@@ -136,6 +136,7 @@ options:
   --failover-ms N             primary-async: promote after primary silent this long (default 1000)
   --gossip-ms N               gossip: anti-entropy interval (default 200)
   --r N, --w N                quorum: read and write quorum sizes (default majority)
+  --snapshot-logs N           raft levels: snapshot and compact the log every N entries, 0 never (default 10000)
   --clock-offset-ms N         test aid: add N ms to every wall-clock read (default 0)
   --debug-endpoints           test aid: enable POST /debug/clock
   --log-level LEVEL           error, warn, info, debug, trace (default info)

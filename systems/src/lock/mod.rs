@@ -40,6 +40,7 @@ options:
   --heartbeat-ms N            raft heartbeat (default 100)
   --election-timeout-ms N     raft election timeout minimum (default 1000)
   --request-timeout-ms N      how long a write waits for replication (default 2000)
+  --snapshot-logs N           raft levels: snapshot and compact the log every N entries, 0 never (default 10000)
   --clock-offset-ms N         test aid: add N ms to every wall-clock read (default 0)
   --debug-endpoints           test aid: enable POST /debug/clock
   --log-level LEVEL           error, warn, info, debug, trace (default info)

@@ -45,6 +45,7 @@ options:
   --request-timeout-ms N      how long a write waits for replication (default 2000)
   --failover-ms N             primary-async: promote after primary silent this long (default 1000)
   --visibility-ms N           default visibility timeout of a dequeued message (default 5000)
+  --snapshot-logs N           raft levels: snapshot and compact the log every N entries, 0 never (default 10000)
   --clock-offset-ms N         test aid: add N ms to every wall-clock read (default 0)
   --debug-endpoints           test aid: enable POST /debug/clock
   --log-level LEVEL           error, warn, info, debug, trace (default info)

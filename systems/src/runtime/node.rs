@@ -47,6 +47,9 @@ pub struct NodeConfig {
     pub request_timeout: Duration,
     pub failover_timeout: Duration,
     pub clock_offset_ms: i64,
+    /// `--snapshot-logs`: Raft levels snapshot the state machine and
+    /// compact the log every this many applied entries (0: never).
+    pub snapshot_logs: u64,
     pub debug_endpoints: bool,
     pub log_level: tracing::Level,
     /// System-specific flags, by name (`--visibility-ms` → value).
@@ -85,6 +88,7 @@ impl NodeConfig {
             heartbeat: self.heartbeat,
             election_timeout: self.election_timeout,
             request_timeout: self.request_timeout,
+            snapshot_logs: self.snapshot_logs,
         }
     }
 }
@@ -103,7 +107,11 @@ pub const COMMON_FLAGS: &[&str] = &[
     "--failover-ms",
     "--clock-offset-ms",
     "--log-level",
+    "--snapshot-logs",
 ];
+
+/// Default of `--snapshot-logs`.
+pub const DEFAULT_SNAPSHOT_LOGS: u64 = 10_000;
 
 fn parse_ms(flag: &str, v: &str) -> Result<Duration, String> {
     let n: u64 = v
@@ -208,6 +216,12 @@ pub fn parse(spec: &Spec, args: &[String]) -> Result<NodeConfig, String> {
             .parse()
             .map_err(|_| format!("--clock-offset-ms: expected an integer, got {v:?}"))?,
     };
+    let snapshot_logs = match m.get("--snapshot-logs") {
+        None => DEFAULT_SNAPSHOT_LOGS,
+        Some(v) => v.parse().map_err(|_| {
+            format!("--snapshot-logs: expected a number of log entries (0: never), got {v:?}")
+        })?,
+    };
     let log_level = match m.get("--log-level") {
         None => tracing::Level::INFO,
         Some(v) => v
@@ -231,6 +245,7 @@ pub fn parse(spec: &Spec, args: &[String]) -> Result<NodeConfig, String> {
         request_timeout: ms("--request-timeout-ms", 2000)?,
         failover_timeout: ms("--failover-ms", 1000)?,
         clock_offset_ms,
+        snapshot_logs,
         debug_endpoints,
         log_level,
         extra,

@@ -3,9 +3,15 @@
 //! generic state machine driven by a [`Machine`]. Commands and results are
 //! JSON; each system defines its own [`Machine`] (kv map, queue, lock table).
 //!
-//! The log (entries, vote, committed index) is a write-ahead log; the state
-//! machine is rebuilt from it on restart (logs are never purged: snapshots
-//! are off).
+//! The log (entries, vote, committed index) is a write-ahead log
+//! (`raft-log.jsonl`). Every `--snapshot-logs` applied entries the state
+//! machine is snapshotted to `raft-snapshot.json` (temporary file, fsync per
+//! the node's policy, rename) and openraft then purges the log prefix the
+//! snapshot covers (keeping a tenth of the interval for followers a little
+//! behind): in memory, and on disk by rewriting the log file atomically. A
+//! restart restores the snapshot and replays the remaining log; a follower
+//! that needs purged entries is sent the snapshot (InstallSnapshot), which
+//! it makes durable before the log it covers is dropped.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -63,6 +69,9 @@ enum LogRec {
     Committed { c: Option<LogId<NodeId>> },
 }
 
+/// Entries per `Append` record when the file is rewritten.
+const REWRITE_CHUNK: usize = 1000;
+
 struct LogData {
     log: BTreeMap<u64, RaftEntry>,
     vote: Option<Vote<NodeId>>,
@@ -71,7 +80,33 @@ struct LogData {
     wal: Wal,
 }
 
-/// Raft log storage in a write-ahead log file.
+impl LogData {
+    /// Drops the entries up to `upto` (a snapshot holds them) in memory
+    /// and on disk: the file is rewritten, atomically, with only the vote,
+    /// the committed index, the purge mark and the remaining entries.
+    fn purge(&mut self, upto: LogId<NodeId>) -> std::io::Result<()> {
+        self.log = self.log.split_off(&(upto.index + 1));
+        self.purged = Some(upto);
+        let mut recs = Vec::with_capacity(3 + self.log.len() / REWRITE_CHUNK + 1);
+        if let Some(v) = self.vote {
+            recs.push(LogRec::Vote { v });
+        }
+        recs.push(LogRec::Committed { c: self.committed });
+        recs.push(LogRec::Purge { upto });
+        let mut rest = self.log.values();
+        loop {
+            let e: Vec<RaftEntry> = rest.by_ref().take(REWRITE_CHUNK).cloned().collect();
+            if e.is_empty() {
+                break;
+            }
+            recs.push(LogRec::Append { e });
+        }
+        self.wal.rewrite(recs.iter())
+    }
+}
+
+/// Raft log storage in a write-ahead log file. Purging the prefix a
+/// snapshot covers rewrites the file without it (see [`LogData::purge`]).
 #[derive(Clone)]
 pub struct LogStore {
     d: Arc<Mutex<LogData>>,
@@ -106,15 +141,41 @@ impl LogStore {
             }
         }
         tracing::info!(
-            "raft log {}: {} entries, vote {:?}, committed {:?}",
+            "raft log {}: {} entries, purged up to {:?}, vote {:?}, committed {:?}",
             path.display(),
             d.log.len(),
+            d.purged,
             d.vote,
             d.committed
         );
         Ok(LogStore {
             d: Arc::new(Mutex::new(d)),
         })
+    }
+
+    /// Appends entries durably (per the fsync policy), then keeps them.
+    fn append_entries(&self, entries: Vec<RaftEntry>) -> std::io::Result<()> {
+        let mut d = self.d.lock().unwrap();
+        let rec = LogRec::Append { e: entries };
+        d.wal.append([&rec])?;
+        let LogRec::Append { e } = rec else {
+            unreachable!()
+        };
+        for ent in e {
+            d.log.insert(ent.log_id.index, ent);
+        }
+        Ok(())
+    }
+
+    /// (first index held, last index held, entries held, purged up to).
+    pub fn bounds(&self) -> (Option<u64>, Option<u64>, usize, Option<u64>) {
+        let d = self.d.lock().unwrap();
+        (
+            d.log.keys().next().copied(),
+            d.log.keys().next_back().copied(),
+            d.log.len(),
+            d.purged.map(|l| l.index),
+        )
     }
 }
 
@@ -181,21 +242,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = RaftEntry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let entries: Vec<RaftEntry> = entries.into_iter().collect();
-        let res = {
-            let mut d = self.d.lock().unwrap();
-            let rec = LogRec::Append { e: entries };
-            let res = d.wal.append([&rec]);
-            if res.is_ok() {
-                let LogRec::Append { e } = rec else {
-                    unreachable!()
-                };
-                for ent in e {
-                    d.log.insert(ent.log_id.index, ent);
-                }
-            }
-            res
-        };
+        let res = self.append_entries(entries.into_iter().collect());
         let ret = res
             .as_ref()
             .map(|_| ())
@@ -214,13 +261,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
-        let mut d = self.d.lock().unwrap();
-        d.wal
-            .append([&LogRec::Purge { upto: log_id }])
-            .map_err(io_err)?;
-        d.log = d.log.split_off(&(log_id.index + 1));
-        d.purged = Some(log_id);
-        Ok(())
+        self.d.lock().unwrap().purge(log_id).map_err(io_err)
     }
 }
 
@@ -239,40 +280,197 @@ pub trait Machine: Default + Send + Sync + 'static {
     fn restore(&mut self, v: Value) -> Result<(), String>;
 }
 
+/// The snapshot file in a node's data dir: two lines, a header
+/// (`{"format":1,"meta":SnapshotMeta}`) and the machine's state as
+/// [`Machine::snapshot`] gives it. The file's bytes are also what a leader
+/// sends a lagging follower (InstallSnapshot).
+pub const SNAPSHOT_FILE: &str = "raft-snapshot.json";
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotHeader {
+    format: u32,
+    meta: SnapshotMeta<NodeId, BasicNode>,
+}
+
+fn sm_err(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageError::from(StorageIOError::write_state_machine(AnyError::error(
+        e.to_string(),
+    )))
+}
+
+/// Encodes a snapshot: header line, then the state.
+fn encode_snapshot(meta: &SnapshotMeta<NodeId, BasicNode>, state: &[u8]) -> Vec<u8> {
+    let header = SnapshotHeader {
+        format: 1,
+        meta: meta.clone(),
+    };
+    let mut out = serde_json::to_vec(&header).expect("a snapshot header serializes");
+    out.push(b'\n');
+    out.extend_from_slice(state);
+    out
+}
+
+/// Splits snapshot bytes into the header's meta and the state's bytes.
+fn decode_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta<NodeId, BasicNode>, &[u8]), String> {
+    let nl = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or("snapshot: no header line")?;
+    let h: SnapshotHeader =
+        serde_json::from_slice(&bytes[..nl]).map_err(|e| format!("snapshot header: {e}"))?;
+    if h.format != 1 {
+        return Err(format!("snapshot: unknown format {}", h.format));
+    }
+    Ok((h.meta, &bytes[nl + 1..]))
+}
+
+/// Writes `bytes` to `dir/name` crash-safely: a temporary file, fsync (when
+/// the policy says so), rename over the old file, fsync of the directory.
+/// A reader sees the old file or the new one, never a mix.
+fn write_file_atomic(dir: &Path, name: &str, bytes: &[u8], fsync: Fsync) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    if fsync == Fsync::Always {
+        f.sync_all()?;
+    }
+    drop(f);
+    std::fs::rename(&tmp, &path)?;
+    if fsync == Fsync::Always {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 struct SmData<M> {
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, BasicNode>,
     m: M,
-    snapshot: Option<(SnapshotMeta<NodeId, BasicNode>, Vec<u8>)>,
     snapshots_built: u64,
 }
 
-/// The application state machine (in memory, rebuilt from the log).
+/// Where snapshots live, and the meta of the one on disk. Held while a
+/// snapshot file is written, so two never race.
+struct SnapFiles {
+    /// `None`: snapshots are kept in memory only (tests).
+    dir: Option<PathBuf>,
+    fsync: Fsync,
+    meta: Option<SnapshotMeta<NodeId, BasicNode>>,
+    /// Snapshot bytes when there is no dir.
+    mem: Option<Vec<u8>>,
+}
+
+impl SnapFiles {
+    /// Makes `bytes` (whose meta is `meta`) the current snapshot, unless a
+    /// newer one is already current (a snapshot never goes backwards: the
+    /// log may already be purged up to the newer one).
+    fn store(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        bytes: &[u8],
+    ) -> std::io::Result<bool> {
+        if let Some(cur) = &self.meta {
+            if cur.last_log_id > meta.last_log_id {
+                return Ok(false);
+            }
+        }
+        match &self.dir {
+            Some(dir) => write_file_atomic(dir, SNAPSHOT_FILE, bytes, self.fsync)?,
+            None => self.mem = Some(bytes.to_vec()),
+        }
+        self.meta = Some(meta.clone());
+        Ok(true)
+    }
+
+    fn load(&self) -> std::io::Result<Option<Vec<u8>>> {
+        if self.meta.is_none() {
+            return Ok(None);
+        }
+        match &self.dir {
+            Some(dir) => std::fs::read(dir.join(SNAPSHOT_FILE)).map(Some),
+            None => Ok(self.mem.clone()),
+        }
+    }
+}
+
+/// The application state machine: in memory, restored on start from the
+/// snapshot file (if any), then brought up to date by replaying the log.
 pub struct StateMachine<M> {
     d: Arc<RwLock<SmData<M>>>,
+    snap: Arc<Mutex<SnapFiles>>,
 }
 
 impl<M> Clone for StateMachine<M> {
     fn clone(&self) -> Self {
-        StateMachine { d: self.d.clone() }
+        StateMachine {
+            d: self.d.clone(),
+            snap: self.snap.clone(),
+        }
     }
 }
 
 impl<M: Machine> Default for StateMachine<M> {
+    /// A fresh machine keeping snapshots in memory only.
     fn default() -> Self {
         StateMachine {
             d: Arc::new(RwLock::new(SmData {
                 last_applied: None,
                 membership: StoredMembership::default(),
                 m: M::default(),
-                snapshot: None,
                 snapshots_built: 0,
+            })),
+            snap: Arc::new(Mutex::new(SnapFiles {
+                dir: None,
+                fsync: Fsync::Never,
+                meta: None,
+                mem: None,
             })),
         }
     }
 }
 
 impl<M: Machine> StateMachine<M> {
+    /// A machine whose snapshots live in `dir`, restored from the snapshot
+    /// there when there is one.
+    pub fn open(dir: &Path, fsync: Fsync) -> std::io::Result<StateMachine<M>> {
+        let sm = StateMachine::<M>::default();
+        {
+            let mut f = sm.snap.lock().unwrap();
+            f.dir = Some(dir.to_path_buf());
+            f.fsync = fsync;
+        }
+        let path = dir.join(SNAPSHOT_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let bad = |e: String| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{}: {e}", path.display()),
+                    )
+                };
+                let (meta, state) = decode_snapshot(&bytes).map_err(bad)?;
+                let v: Value = serde_json::from_slice(state).map_err(|e| bad(e.to_string()))?;
+                {
+                    let mut d = sm.d.write().unwrap();
+                    d.m.restore(v).map_err(bad)?;
+                    d.last_applied = meta.last_log_id;
+                    d.membership = meta.last_membership.clone();
+                }
+                tracing::info!(
+                    "restored snapshot {} up to {:?}",
+                    meta.snapshot_id,
+                    meta.last_log_id
+                );
+                sm.snap.lock().unwrap().meta = Some(meta);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok(sm)
+    }
+
     /// Reads the applied state.
     pub fn read<T>(&self, f: impl FnOnce(&M) -> T) -> T {
         f(&self.d.read().unwrap().m)
@@ -286,25 +484,61 @@ impl<M: Machine> StateMachine<M> {
             .map(|l| l.index)
             .unwrap_or(0)
     }
+
+    /// The last index the current snapshot covers (0: none).
+    pub fn snapshot_index(&self) -> u64 {
+        self.snap
+            .lock()
+            .unwrap()
+            .meta
+            .as_ref()
+            .and_then(|m| m.last_log_id)
+            .map(|l| l.index)
+            .unwrap_or(0)
+    }
 }
 
 impl<M: Machine> RaftSnapshotBuilder<TypeConfig> for StateMachine<M> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let mut d = self.d.write().unwrap();
-        let bytes = serde_json::to_vec(&d.m.snapshot()).map_err(|e| {
+        // Copy the state under the lock, serialize and write without it.
+        let (state, meta) = {
+            let mut d = self.d.write().unwrap();
+            d.snapshots_built += 1;
+            let meta = SnapshotMeta {
+                last_log_id: d.last_applied,
+                last_membership: d.membership.clone(),
+                snapshot_id: format!(
+                    "{}-{}",
+                    d.last_applied.map(|l| l.index).unwrap_or(0),
+                    d.snapshots_built
+                ),
+            };
+            (d.m.snapshot(), meta)
+        };
+        let state = serde_json::to_vec(&state).map_err(|e| {
             StorageError::from(StorageIOError::read_state_machine(AnyError::new(&e)))
         })?;
-        d.snapshots_built += 1;
-        let meta = SnapshotMeta {
-            last_log_id: d.last_applied,
-            last_membership: d.membership.clone(),
-            snapshot_id: format!(
-                "{}-{}",
-                d.last_applied.map(|l| l.index).unwrap_or(0),
-                d.snapshots_built
-            ),
-        };
-        d.snapshot = Some((meta.clone(), bytes.clone()));
+        let bytes = encode_snapshot(&meta, &state);
+        drop(state);
+        let stored = self
+            .snap
+            .lock()
+            .unwrap()
+            .store(&meta, &bytes)
+            .map_err(|e| {
+                StorageError::from(StorageIOError::write_snapshot(Some(meta.signature()), &e))
+            })?;
+        tracing::info!(
+            "built snapshot {} up to {:?} ({} bytes){}",
+            meta.snapshot_id,
+            meta.last_log_id,
+            bytes.len(),
+            if stored {
+                ""
+            } else {
+                "; a newer one is current"
+            }
+        );
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(bytes)),
@@ -357,32 +591,55 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
+    /// A snapshot from the leader (this node lagged behind its compacted
+    /// log): checked, made durable, then it replaces the state. openraft
+    /// purges the log it covers afterwards.
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, BasicNode>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<NodeId>> {
         let bytes = snapshot.into_inner();
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            StorageError::from(StorageIOError::write_state_machine(AnyError::new(&e)))
+        let (_, state) = decode_snapshot(&bytes).map_err(sm_err)?;
+        let v: Value = serde_json::from_slice(state).map_err(sm_err)?;
+        let mut m = M::default();
+        m.restore(v).map_err(sm_err)?;
+        // The header is re-encoded with the meta openraft gives.
+        let local = encode_snapshot(meta, state);
+        drop(bytes);
+        let mut files = self.snap.lock().unwrap();
+        files.store(meta, &local).map_err(|e| {
+            StorageError::from(StorageIOError::write_snapshot(Some(meta.signature()), &e))
         })?;
         let mut d = self.d.write().unwrap();
-        d.m.restore(v).map_err(|e| {
-            StorageError::from(StorageIOError::write_state_machine(AnyError::error(e)))
-        })?;
+        d.m = m;
         d.last_applied = meta.last_log_id;
         d.membership = meta.last_membership.clone();
-        d.snapshot = Some((meta.clone(), bytes));
+        tracing::info!(
+            "installed snapshot {} up to {:?} from the leader",
+            meta.snapshot_id,
+            meta.last_log_id
+        );
         Ok(())
     }
 
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
-        let d = self.d.read().unwrap();
-        Ok(d.snapshot.as_ref().map(|(meta, bytes)| Snapshot {
-            meta: meta.clone(),
-            snapshot: Box::new(Cursor::new(bytes.clone())),
+        let files = self.snap.lock().unwrap();
+        let Some(bytes) = files
+            .load()
+            .map_err(|e| StorageError::from(StorageIOError::read_snapshot(None, &e)))?
+        else {
+            return Ok(None);
+        };
+        let (meta, _) = decode_snapshot(&bytes).map_err(|e| {
+            StorageError::from(StorageIOError::read_snapshot(None, AnyError::error(e)))
+        })?;
+        drop(files);
+        Ok(Some(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
         }))
     }
 }
@@ -503,6 +760,8 @@ pub struct RaftParams {
     pub election_timeout: Duration,
     /// How long a write waits to commit before answering `504 timeout`.
     pub request_timeout: Duration,
+    /// Snapshot and compact the log every this many entries (0: never).
+    pub snapshot_logs: u64,
 }
 
 impl RaftParams {
@@ -562,7 +821,20 @@ impl<M: Machine> RaftCore<M> {
             heartbeat_interval: p.heartbeat.as_millis() as u64,
             election_timeout_min: et,
             election_timeout_max: et * 2,
-            snapshot_policy: SnapshotPolicy::Never,
+            snapshot_policy: if p.snapshot_logs == 0 {
+                SnapshotPolicy::Never
+            } else {
+                SnapshotPolicy::LogsSinceLast(p.snapshot_logs)
+            },
+            // Keep a little of the snapshotted log, so a follower slightly
+            // behind gets entries rather than the whole snapshot.
+            max_in_snapshot_log_to_keep: p.snapshot_logs / 10,
+            // Sending a snapshot chunk (JSON over HTTP) takes longer than
+            // openraft's default 200 ms on a loaded machine.
+            install_snapshot_timeout: (p.election_timeout * 2)
+                .max(Duration::from_secs(2))
+                .as_millis() as u64,
+            snapshot_max_chunk_size: 1 << 20,
             max_payload_entries: 1000,
             ..Default::default()
         }
@@ -570,7 +842,12 @@ impl<M: Machine> RaftCore<M> {
         .context("raft configuration")?;
         let log = LogStore::open(&p.data_dir.join("raft-log.jsonl"), p.fsync)
             .with_context(|| format!("--data-dir: opening raft log in {}", p.data_dir.display()))?;
-        let sm = StateMachine::<M>::default();
+        let sm = StateMachine::<M>::open(&p.data_dir, p.fsync).with_context(|| {
+            format!(
+                "--data-dir: opening the raft snapshot in {}",
+                p.data_dir.display()
+            )
+        })?;
         let addrs = names
             .iter()
             .filter_map(|(id, n)| p.peers.get(n).map(|a| (*id, a.clone())))
@@ -723,6 +1000,8 @@ impl<M: Machine> RaftCore<M> {
             "leader": self.name(m.current_leader),
             "applied": self.sm.applied_index(),
             "last_log_index": m.last_log_index.unwrap_or(0),
+            "snapshot_index": self.sm.snapshot_index(),
+            "purged_index": m.purged.map(|l| l.index).unwrap_or(0),
         })
     }
 
@@ -770,5 +1049,173 @@ where
             }
         }
         Err(e) => Response::json(400, &json!({"error": format!("bad rpc body: {e}")})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::CommittedLeaderId;
+
+    /// A small machine whose state depends on every command and its order.
+    #[derive(Default, Debug, PartialEq)]
+    struct Sum {
+        kv: BTreeMap<String, i64>,
+        trace: u64,
+    }
+
+    impl Machine for Sum {
+        fn apply(&mut self, index: u64, _term: u64, cmd: &Value) -> Value {
+            let k = cmd["k"].as_str().unwrap_or("").to_string();
+            let v = cmd["v"].as_i64().unwrap_or(0);
+            *self.kv.entry(k).or_default() += v;
+            self.trace = self.trace.wrapping_mul(31).wrapping_add(index ^ v as u64);
+            json!(self.trace)
+        }
+        fn snapshot(&self) -> Value {
+            json!({"kv": self.kv, "trace": self.trace})
+        }
+        fn restore(&mut self, v: Value) -> Result<(), String> {
+            self.kv = serde_json::from_value(v["kv"].clone()).map_err(|e| e.to_string())?;
+            self.trace = v["trace"].as_u64().ok_or("no trace")?;
+            Ok(())
+        }
+    }
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("faultline-raft-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn entry(index: u64) -> RaftEntry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1 + index / 40, 1), index),
+            payload: EntryPayload::Normal(
+                json!({"k": format!("k{}", index % 7), "v": index * 3 + 1}),
+            ),
+        }
+    }
+
+    fn entries(r: std::ops::RangeInclusive<u64>) -> Vec<RaftEntry> {
+        r.map(entry).collect()
+    }
+
+    /// Applies `1..=n` to a fresh in-memory machine: the reference state.
+    async fn reference(n: u64) -> Sum {
+        let mut sm = StateMachine::<Sum>::default();
+        sm.apply(entries(1..=n)).await.unwrap();
+        let d = sm.d.read().unwrap();
+        Sum {
+            kv: d.m.kv.clone(),
+            trace: d.m.trace,
+        }
+    }
+
+    fn state(sm: &StateMachine<Sum>) -> (Option<u64>, BTreeMap<String, i64>, u64) {
+        let d = sm.d.read().unwrap();
+        (d.last_applied.map(|l| l.index), d.m.kv.clone(), d.m.trace)
+    }
+
+    /// Log lines in a WAL file that carry entries, and how many entries.
+    fn entries_on_disk(path: &Path) -> usize {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v.get("Append").map(|a| a["e"].as_array().unwrap().len()))
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn compacted_log_plus_snapshot_restores_the_same_state() {
+        let dir = tmpdir("compact");
+        let log_path = dir.join("raft-log.jsonl");
+        {
+            let log = LogStore::open(&log_path, Fsync::Always).unwrap();
+            let mut sm = StateMachine::<Sum>::open(&dir, Fsync::Always).unwrap();
+            log.append_entries(entries(1..=60)).unwrap();
+            sm.apply(entries(1..=60)).await.unwrap();
+            let snap = sm.build_snapshot().await.unwrap();
+            assert_eq!(snap.meta.last_log_id.unwrap().index, 60);
+            // What openraft does after a snapshot: purge the prefix.
+            let mut log2 = log.clone();
+            log2.purge(LogId::new(CommittedLeaderId::new(2, 1), 60))
+                .await
+                .unwrap();
+            log.append_entries(entries(61..=100)).unwrap();
+            sm.apply(entries(61..=100)).await.unwrap();
+            assert_eq!(log.bounds(), (Some(61), Some(100), 40, Some(60)));
+        }
+        // The prefix is gone from the file too, not only from memory.
+        assert_eq!(entries_on_disk(&log_path), 40);
+        assert!(dir.join(SNAPSHOT_FILE).exists());
+        assert!(!dir.join(format!("{SNAPSHOT_FILE}.tmp")).exists());
+
+        // Restart: snapshot, then the remaining log replayed.
+        let mut log = LogStore::open(&log_path, Fsync::Always).unwrap();
+        let mut sm = StateMachine::<Sum>::open(&dir, Fsync::Always).unwrap();
+        assert_eq!(state(&sm).0, Some(60));
+        assert_eq!(sm.snapshot_index(), 60);
+        let st = log.get_log_state().await.unwrap();
+        assert_eq!(st.last_purged_log_id.map(|l| l.index), Some(60));
+        assert_eq!(st.last_log_id.map(|l| l.index), Some(100));
+        let rest = log.try_get_log_entries(61..101).await.unwrap();
+        assert_eq!(rest.len(), 40);
+        assert!(log.try_get_log_entries(1..61).await.unwrap().is_empty());
+        sm.apply(rest).await.unwrap();
+        let want = reference(100).await;
+        assert_eq!(state(&sm), (Some(100), want.kv, want.trace));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_installed_snapshot_is_durable_and_equal_to_the_leaders_state() {
+        let dir_a = tmpdir("leader");
+        let dir_b = tmpdir("follower");
+        let mut leader = StateMachine::<Sum>::open(&dir_a, Fsync::Never).unwrap();
+        leader.apply(entries(1..=80)).await.unwrap();
+        leader.build_snapshot().await.unwrap();
+        let snap = leader.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(snap.meta.last_log_id.unwrap().index, 80);
+
+        // A follower with an older state of its own receives it.
+        let mut follower = StateMachine::<Sum>::open(&dir_b, Fsync::Never).unwrap();
+        follower.apply(entries(1..=5)).await.unwrap();
+        let mut rx = follower.begin_receiving_snapshot().await.unwrap();
+        rx.get_mut().extend_from_slice(snap.snapshot.get_ref());
+        follower.install_snapshot(&snap.meta, rx).await.unwrap();
+        let want = reference(80).await;
+        assert_eq!(state(&follower), (Some(80), want.kv.clone(), want.trace));
+
+        // It survives a restart of the follower.
+        let again = StateMachine::<Sum>::open(&dir_b, Fsync::Never).unwrap();
+        assert_eq!(state(&again), (Some(80), want.kv, want.trace));
+        assert_eq!(again.snapshot_index(), 80);
+
+        // Garbage is refused and leaves the state alone.
+        let mut rx = follower.begin_receiving_snapshot().await.unwrap();
+        rx.get_mut().extend_from_slice(b"{\"format\":1}\nnot json");
+        assert!(follower.install_snapshot(&snap.meta, rx).await.is_err());
+        assert_eq!(state(&follower).0, Some(80));
+        let _ = std::fs::remove_dir_all(&dir_a);
+        let _ = std::fs::remove_dir_all(&dir_b);
+    }
+
+    #[tokio::test]
+    async fn an_older_snapshot_never_replaces_a_newer_one() {
+        let dir = tmpdir("older");
+        let mut sm = StateMachine::<Sum>::open(&dir, Fsync::Never).unwrap();
+        sm.apply(entries(1..=10)).await.unwrap();
+        let old = sm.build_snapshot().await.unwrap();
+        sm.apply(entries(11..=20)).await.unwrap();
+        sm.build_snapshot().await.unwrap();
+        let mut f = sm.snap.lock().unwrap();
+        let bytes = encode_snapshot(&old.meta, b"{}");
+        assert!(!f.store(&old.meta, &bytes).unwrap());
+        drop(f);
+        let again = StateMachine::<Sum>::open(&dir, Fsync::Never).unwrap();
+        assert_eq!(again.snapshot_index(), 20);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
