@@ -16,7 +16,7 @@
 //! with `fuzz_common::check_input`; a panic is caught and reported with the
 //! input (saved under `--out`), as is a violated invariant. Each parse is
 //! timed: the slowest input per parser is reported, an input over
-//! `--budget-ms` counts as a hang, and a watchdog aborts the run (saving
+//! `--budget-ms` (wall clock, the faster of two runs) counts as a hang, and a watchdog aborts the run (saving
 //! the input) if one input runs past `--abort-secs`. `--replay I` re-runs
 //! input `I` alone and saves it. Exit code 0 when nothing was found.
 
@@ -81,8 +81,12 @@ fn opts() -> Opts {
         match a.as_str() {
             "--inputs" => o.inputs = num("--inputs", val("--inputs")),
             "--seed" => o.seed = num("--seed", val("--seed")),
-            "--budget-ms" => o.budget = Duration::from_millis(num("--budget-ms", val("--budget-ms"))),
-            "--abort-secs" => o.abort = Duration::from_secs(num("--abort-secs", val("--abort-secs"))),
+            "--budget-ms" => {
+                o.budget = Duration::from_millis(num("--budget-ms", val("--budget-ms")))
+            }
+            "--abort-secs" => {
+                o.abort = Duration::from_secs(num("--abort-secs", val("--abort-secs")))
+            }
             "--out" => o.out = PathBuf::from(val("--out")),
             "--replay" => o.replay = Some(num("--replay", val("--replay"))),
             "-h" | "--help" => usage("the long fuzz run of every history parser"),
@@ -285,7 +289,17 @@ fn main() {
         let res = panic::catch_unwind(AssertUnwindSafe(|| {
             check_input(case.target, case.format, &case.bytes, case.expect.as_ref())
         }));
-        let took = t.elapsed();
+        let mut took = t.elapsed();
+        if took > o.budget {
+            // The budget is wall-clock time on a shared machine: time the
+            // input once more and keep the faster run, so that a descheduled
+            // parse is not called a hang.
+            let t = Instant::now();
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                check_input(case.target, case.format, &case.bytes, case.expect.as_ref())
+            }));
+            took = took.min(t.elapsed());
+        }
         STARTED_MS.store(u64::MAX, Ordering::SeqCst);
         s.inputs += 1;
         s.bytes += case.bytes.len() as u64;

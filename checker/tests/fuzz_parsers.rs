@@ -133,7 +133,10 @@ fn empty_and_blank_inputs() {
         }
     }
     // An empty JSONL is an empty history.
-    assert!(parse(b"", "x", Some(Format::Jsonl)).unwrap().events.is_empty());
+    assert!(parse(b"", "x", Some(Format::Jsonl))
+        .unwrap()
+        .events
+        .is_empty());
 }
 
 // ---------------------------------------------------------------------------

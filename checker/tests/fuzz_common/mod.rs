@@ -369,7 +369,9 @@ struct Generic;
 
 impl OpGen for Generic {
     fn invoke(&mut self, r: &mut Prng) -> (String, V, Option<V>) {
-        let f = r.pick(&["read", "write", "cas", "add", "enqueue", "dequeue", "x/y", "é"]);
+        let f = r.pick(&[
+            "read", "write", "cas", "add", "enqueue", "dequeue", "x/y", "é",
+        ]);
         (f.to_string(), gen_value(r, 0), None)
     }
     fn complete(&mut self, r: &mut Prng, _f: &str, inv: &V, kind: EventType) -> V {
@@ -492,13 +494,16 @@ impl OpGen for Txn {
         let filled = mops
             .iter()
             .map(|m| match m {
-                V::Vec(x) if matches!(&x[0], V::Kw(f) if f == "r")
-                    || matches!(&x[0], V::Str(f) if f == ":r") =>
+                V::Vec(x)
+                    if matches!(&x[0], V::Kw(f) if f == "r")
+                        || matches!(&x[0], V::Str(f) if f == ":r") =>
                 {
                     let seen = match self.kind {
-                        Kind::ListAppend if r.chance(80) => {
-                            V::Vec((0..r.below(4)).map(|_| V::Int(r.below(50) as i64)).collect())
-                        }
+                        Kind::ListAppend if r.chance(80) => V::Vec(
+                            (0..r.below(4))
+                                .map(|_| V::Int(r.below(50) as i64))
+                                .collect(),
+                        ),
                         Kind::RwRegister if r.chance(80) => V::Int(r.below(50) as i64),
                         _ => V::Nil,
                     };
@@ -541,7 +546,11 @@ fn simulate(r: &mut Prng, g: &mut dyn OpGen, nemesis: bool, indices: bool, times
     let mut time = r.below(1000) as i64;
     let (mut txn_invokes, mut other_invokes) = (0, 0);
     for _ in 0..steps {
-        index += if r.chance(80) { 1 } else { 1 + r.below(1000) as u64 };
+        index += if r.chance(80) {
+            1
+        } else {
+            1 + r.below(1000) as u64
+        };
         time += r.below(100_000) as i64;
         let mut ev = GenEvent {
             process: None,
@@ -582,7 +591,12 @@ fn simulate(r: &mut Prng, g: &mut dyn OpGen, nemesis: bool, indices: bool, times
                 open[w] = Some((f, v, k));
             }
             Some((f, v, k)) => {
-                ev.kind = *r.pick(&[EventType::Ok, EventType::Ok, EventType::Fail, EventType::Info]);
+                ev.kind = *r.pick(&[
+                    EventType::Ok,
+                    EventType::Ok,
+                    EventType::Fail,
+                    EventType::Info,
+                ]);
                 ev.value = g.complete(r, &f, &v, ev.kind);
                 if ev.kind != EventType::Ok {
                     ev.error = g.error(r);
@@ -682,7 +696,8 @@ fn json_object(r: &mut Prng, e: &GenEvent) -> String {
 fn add_extras(r: &mut Prng, sim: &mut Sim) {
     for e in &mut sim.events {
         if r.chance(10) {
-            e.extra.push(("latency".into(), V::Int(r.below(1000) as i64)));
+            e.extra
+                .push(("latency".into(), V::Int(r.below(1000) as i64)));
         }
         if r.chance(5) {
             e.extra.push(("meta".into(), gen_value(r, 1)));
@@ -876,6 +891,14 @@ fn render_jepsen_text(r: &mut Prng, sim: &Sim) -> (Vec<u8>, bool) {
     (out.into_bytes(), with_index)
 }
 
+/// Lines of a Jepsen log that are not client ops.
+const ETCD_JUNK: [&str; 4] = [
+    "INFO  jepsen.core - Worker 0 starting\n",
+    "WARN  jepsen.core - leader changed\n",
+    "\n",
+    "INFO  jepsen.utility - 0 :invoke :read nil\n",
+];
+
 fn render_etcd(r: &mut Prng, sim: &Sim) -> (Vec<u8>, Vec<usize>, bool) {
     let mut out = String::new();
     // Positions (in `sim.events`) of the lines that are client ops.
@@ -889,14 +912,7 @@ fn render_etcd(r: &mut Prng, sim: &Sim) -> (Vec<u8>, Vec<usize>, bool) {
     ]);
     for (i, e) in sim.events.iter().enumerate() {
         if r.chance(3) {
-            out.push_str(
-                *r.pick(&[
-                    "INFO  jepsen.core - Worker 0 starting\n",
-                    "WARN  jepsen.core - leader changed\n",
-                    "\n",
-                    "INFO  jepsen.utility - 0 :invoke :read nil\n",
-                ]),
-            );
+            out.push_str(r.pick::<&str>(&ETCD_JUNK));
         }
         let p = match e.process {
             Some(p) => p.to_string(),
@@ -1046,10 +1062,54 @@ pub fn generate(r: &mut Prng, target: Target) -> Case {
 // Mutation.
 
 const TOKENS: [&str; 48] = [
-    ":invoke", ":ok", ":fail", ":info", "nil", "\t", "\"", "\\", "\\u", "\\uD800", "\\u12",
-    "#inst \"x\"", "##NaN", "##Inf", "##x", "\\newline", "\\", "#{", "#\"", "#_", "#", "#:ns{",
-    "{", "}", "[", "]", "(", ")", ",", ":", ";", "\n", "\r\n", "{\"", "\":", "[{", "}]", "null",
-    "true", "-", "+", ".", "e", "N", "M", "/", "jepsen.util", "\u{feff}",
+    ":invoke",
+    ":ok",
+    ":fail",
+    ":info",
+    "nil",
+    "\t",
+    "\"",
+    "\\",
+    "\\u",
+    "\\uD800",
+    "\\u12",
+    "#inst \"x\"",
+    "##NaN",
+    "##Inf",
+    "##x",
+    "\\newline",
+    "\\",
+    "#{",
+    "#\"",
+    "#_",
+    "#",
+    "#:ns{",
+    "{",
+    "}",
+    "[",
+    "]",
+    "(",
+    ")",
+    ",",
+    ":",
+    ";",
+    "\n",
+    "\r\n",
+    "{\"",
+    "\":",
+    "[{",
+    "}]",
+    "null",
+    "true",
+    "-",
+    "+",
+    ".",
+    "e",
+    "N",
+    "M",
+    "/",
+    "jepsen.util",
+    "\u{feff}",
 ];
 
 const UNICODE: [&[u8]; 14] = [
@@ -1108,16 +1168,22 @@ fn line_spans(v: &[u8]) -> Vec<(usize, usize)> {
     spans
 }
 
+const NUMBER_SUFFIXES: [&[u8]; 5] = [b"N", b"M", b".5", b"e308", b"e-400"];
+
 fn huge_number(r: &mut Prng) -> Vec<u8> {
     if r.chance(60) {
         r.pick(&HUGE).as_bytes().to_vec()
     } else {
         let most = if r.chance(90) { 40 } else { 5000 };
         let n = 1 + r.below(most);
-        let mut s: Vec<u8> = if r.chance(30) { b"-".to_vec() } else { Vec::new() };
+        let mut s: Vec<u8> = if r.chance(30) {
+            b"-".to_vec()
+        } else {
+            Vec::new()
+        };
         s.extend((0..n).map(|_| b'0' + r.below(10) as u8));
         if r.chance(20) {
-            s.extend_from_slice(*r.pick(&[&b"N"[..], b"M", b".5", b"e308", b"e-400"]));
+            s.extend_from_slice(r.pick::<&[u8]>(&NUMBER_SUFFIXES));
         }
         s
     }
@@ -1174,7 +1240,7 @@ pub fn mutate(r: &mut Prng, input: &[u8], donors: &[&[u8]]) -> Vec<u8> {
                 v.truncate(at);
                 v.extend_from_slice(&d[j..]);
             }
-            7 | 8 | 9 => {
+            7..=9 => {
                 let spans = line_spans(&v);
                 if spans.is_empty() {
                     continue;
@@ -1249,12 +1315,24 @@ pub fn mutate(r: &mut Prng, input: &[u8], donors: &[&[u8]]) -> Vec<u8> {
                 0 => {
                     v = v
                         .iter()
-                        .flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] })
+                        .flat_map(|&b| {
+                            if b == b'\n' {
+                                vec![b'\r', b'\n']
+                            } else {
+                                vec![b]
+                            }
+                        })
                         .collect()
                 }
                 1 => v.retain(|&b| b != b'\n'),
-                2 => v.iter_mut().filter(|b| **b == b'\t').for_each(|b| *b = b' '),
-                _ => v.iter_mut().filter(|b| **b == b' ').for_each(|b| *b = b'\t'),
+                2 => v
+                    .iter_mut()
+                    .filter(|b| **b == b'\t')
+                    .for_each(|b| *b = b' '),
+                _ => v
+                    .iter_mut()
+                    .filter(|b| **b == b' ')
+                    .for_each(|b| *b = b'\t'),
             },
             15 => {
                 // Many lines: the whole input repeated.
@@ -1298,7 +1376,10 @@ fn line_count(bytes: &[u8]) -> usize {
 /// `source:line: ` prefix.
 fn check_error(e: &InputError, lines: usize, what: &str) -> Result<(), String> {
     if e.file != SRC {
-        return Err(format!("{what}: error names file {:?}, not {SRC:?}: {e}", e.file));
+        return Err(format!(
+            "{what}: error names file {:?}, not {SRC:?}: {e}",
+            e.file
+        ));
     }
     if e.line == 0 || e.line > lines {
         return Err(format!(
@@ -1308,7 +1389,9 @@ fn check_error(e: &InputError, lines: usize, what: &str) -> Result<(), String> {
     }
     let shown = e.to_string();
     if !shown.starts_with(&format!("{SRC}:{}: ", e.line)) || e.message.trim().is_empty() {
-        return Err(format!("{what}: error not shown as `file:line: message`: {shown}"));
+        return Err(format!(
+            "{what}: error not shown as `file:line: message`: {shown}"
+        ));
     }
     Ok(())
 }
@@ -1331,8 +1414,7 @@ fn same_value(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x
-                    .iter()
+                && x.iter()
                     .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
         }
         _ => a == b,
@@ -1468,7 +1550,10 @@ fn checks_accepted(h: &History, format: Format, bytes: &[u8], lines: usize) -> R
             && same_value(&a.value, &b.value)
             && a.node == b.node
             && same_opt(&a.error, &b.error)
-            && same_value(&Value::Object(a.extra.clone()), &Value::Object(b.extra.clone()));
+            && same_value(
+                &Value::Object(a.extra.clone()),
+                &Value::Object(b.extra.clone()),
+            );
         if !same {
             return Err(format!(
                 "JSONL round trip changed event {i}:\n  {a:?}\n  {b:?}"
@@ -1496,8 +1581,8 @@ fn check_expected(h: &History, exp: &Expected) -> Result<(), String> {
         ));
     }
     // Jepsen independent tuples may be split into key and value.
-    let split = h.events.iter().any(|e| e.key.is_some())
-        && exp.events.iter().all(|e| e.key.is_none());
+    let split =
+        h.events.iter().any(|e| e.key.is_some()) && exp.events.iter().all(|e| e.key.is_none());
     for (i, (e, x)) in h.events.iter().zip(&exp.events).enumerate() {
         let same = e.process == x.process
             && e.kind == x.kind
