@@ -82,7 +82,8 @@ const DETECT_WINDOW: usize = 4096;
 ///
 /// Looks at the first content after blank lines and `;` comments:
 /// a log line (`INFO `, `WARN `, ...) that mentions `jepsen` -> a Jepsen /
-/// Porcupine etcd log; `{"` -> JSONL; `[` then `{"` (or `[]`) -> a JSON
+/// Porcupine etcd log; `{"` -> JSONL; `{:` or `{#` (white space and new
+/// lines allowed after the brace) -> EDN; `[` then `{"` (or `[]`) -> a JSON
 /// array; `{:process ...` with `, :key "` -> Porcupine kv log; `[`, `(`,
 /// `{:` or `#` -> EDN (as is a file whose content starts with a `;`
 /// comment); a tab-separated line whose second (or third) field is
@@ -114,12 +115,15 @@ pub fn detect(bytes: &[u8]) -> Format {
         .position(|&b| b == b'\n')
         .unwrap_or(rest.len().min(DETECT_WINDOW));
     let line = &rest[..line_end];
+    // The first byte after the opening `{` that is not white space (new
+    // lines included: a pretty-printed EDN map may put its first key on
+    // the next line) or a comma.
     let after_brace = || {
-        let mut i = 1;
-        while i < line.len() && matches!(line[i], b' ' | b'\t' | b'\r' | b',') {
-            i += 1;
-        }
-        line.get(i).copied()
+        rest.iter()
+            .take(DETECT_WINDOW)
+            .skip(1)
+            .find(|&&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | 0x0c))
+            .copied()
     };
     if rest.is_empty() {
         return if had_comment {
@@ -145,7 +149,8 @@ pub fn detect(bytes: &[u8]) -> Format {
     }
     match line[0] {
         b'{' => match after_brace() {
-            Some(b':') => Format::Edn,
+            // A keyword key, or `#_` (a discarded form) / `#:ns` first.
+            Some(b':' | b'#') => Format::Edn,
             _ => Format::Jsonl,
         },
         b'[' if json_array(rest) => Format::Json,
