@@ -191,12 +191,27 @@ pub const MAX_SECONDS: f64 = 30.0 * 86_400.0;
 /// A duration flag: a finite number of seconds in `(0, MAX_SECONDS]`.
 fn positive(name: &str, v: f64) -> Result<f64> {
     if !(v.is_finite() && v > 0.0) {
-        bail!("{name}: must be a positive number of seconds, got {v}");
+        bail!(
+            "{name}: must be a positive number of seconds, got {}",
+            short(v)
+        );
     }
     if v > MAX_SECONDS {
-        bail!("{name}: at most {MAX_SECONDS} seconds (30 days), got {v}");
+        bail!(
+            "{name}: at most {MAX_SECONDS} seconds (30 days), got {}",
+            short(v)
+        );
     }
     Ok(v)
+}
+
+/// A number as a user would write it: `1e300`, not 301 digits.
+fn short(v: f64) -> String {
+    if v.is_finite() && v.abs() >= 1e9 {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 impl TestArgs {
@@ -475,7 +490,7 @@ impl TestArgs {
             } else {
                 bail!(
                     "--quiesce: must be 0 to {MAX_SECONDS} seconds, got {}",
-                    self.quiesce
+                    short(self.quiesce)
                 )
             },
             fsync: self.fsync.clone(),

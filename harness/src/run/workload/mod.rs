@@ -265,11 +265,10 @@ impl Driver {
             }
             self.pacer.lock().unwrap().slot(now)
         };
-        // A slot past the time limit is never taken: at a low rate the run
-        // still ends at its limit, not at the next slot.
-        if at >= self.deadline {
-            return false;
-        }
+        // A slot past the time limit is never taken: at a low rate the
+        // worker waits out the limit, and the run ends at it, not at the
+        // next slot.
+        let at = at.min(self.deadline);
         let mut stop = self.stop_rx.clone();
         tokio::select! {
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
