@@ -2,6 +2,8 @@
 //! makes `faultline campaign` exit 1 and name the cell, and the campaign
 //! directory holds the page, summary.json, summary.md and junit.xml.
 
+mod common;
+
 use std::process::Command;
 
 #[test]
@@ -144,31 +146,11 @@ expect = "valid"
         .contains("0 of 2 seeds ran"));
     // The interrupted run's nodes are gone.
     let run = std::fs::canonicalize(run_store.join("latest")).unwrap();
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir(run.join("nodes")).unwrap() {
-        let text = std::fs::read_to_string(e.unwrap().path().join("pids")).unwrap_or_default();
-        pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    }
+    let pids = common::node_pids(&run);
     assert!(!pids.is_empty());
     let deadline = Instant::now() + Duration::from_secs(5);
-    // SAFETY: signal 0 only asks whether the pid exists.
-    while pids
-        .iter()
-        .any(|&p| unsafe { libc::kill(p, 0) } == 0 && !zombie(p))
-    {
+    while pids.iter().any(|&p| common::alive_node(p)) {
         assert!(Instant::now() < deadline, "nodes left: {pids:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(true)
 }
