@@ -549,13 +549,7 @@ async fn finish(
         bail!("the history could not be written: {e}");
     }
     tracing::info!("checking");
-    let dir = run_dir.to_path_buf();
-    let checkers = checkers.to_vec();
-    let check_timeout = Duration::from_secs_f64(spec.check_timeout);
-    let (results, report_error) =
-        tokio::task::spawn_blocking(move || analyze::check_run(&dir, &checkers, check_timeout))
-            .await??;
-    tracing::info!(verdict = %results.verdict, "done");
+    let (results, code) = judge(run_dir, checkers, spec).await?;
     let drop_data = !spec.leave_running
         && match spec.keep_data.as_str() {
             "never" => true,
@@ -569,8 +563,25 @@ async fn finish(
             }
         }
     }
+    Ok(code)
+}
+
+/// Checks the run's history (off the async threads), prints the verdict
+/// table; returns the results and the exit code.
+async fn judge(
+    run_dir: &Path,
+    checkers: &[String],
+    spec: &TestSpec,
+) -> Result<(checker::results::RunResults, i32)> {
+    let dir = run_dir.to_path_buf();
+    let checkers = checkers.to_vec();
+    let timeout = Duration::from_secs_f64(spec.check_timeout);
+    let (results, report_error) =
+        tokio::task::spawn_blocking(move || analyze::check_run(&dir, &checkers, timeout)).await??;
+    tracing::info!(verdict = %results.verdict, "done");
     analyze::print_table(&results, &mut std::io::stdout().lock());
-    Ok(analyze::exit_code(&results, report_error.as_deref()))
+    let code = analyze::exit_code(&results, report_error.as_deref());
+    Ok((results, code))
 }
 
 async fn run_test(
@@ -667,13 +678,7 @@ async fn interrupted_at_start(run_dir: &Path, checkers: &[String], spec: &TestSp
     if let Some(e) = recorder.error() {
         bail!("the history could not be written: {e}");
     }
-    let dir = run_dir.to_path_buf();
-    let checkers = checkers.to_vec();
-    let timeout = Duration::from_secs_f64(spec.check_timeout);
-    let (results, report_error) =
-        tokio::task::spawn_blocking(move || analyze::check_run(&dir, &checkers, timeout)).await??;
-    analyze::print_table(&results, &mut std::io::stdout().lock());
-    Ok(analyze::exit_code(&results, report_error.as_deref()))
+    Ok(judge(run_dir, checkers, spec).await?.1)
 }
 
 /// Starts the proxy mesh for `infos` (retrying if a proxy happened to get a
