@@ -59,6 +59,46 @@ pub struct Op {
     pub value: Value,
 }
 
+impl Op {
+    /// A read of `key` (the invocation carries no value).
+    pub fn read(key: u64) -> Op {
+        Op {
+            f: "read",
+            key,
+            value: Value::Null,
+        }
+    }
+}
+
+/// An op stream the workers share (the register and set workloads'
+/// seeded generators).
+pub trait OpStream: Send {
+    fn next_op(&mut self) -> Op;
+}
+
+/// A worker's view of a shared [`OpStream`]: a pace before every op.
+pub struct PacedShare<G> {
+    gen: Arc<Mutex<G>>,
+    paced: bool,
+}
+
+impl<G> PacedShare<G> {
+    pub fn new(gen: Arc<Mutex<G>>) -> PacedShare<G> {
+        PacedShare { gen, paced: false }
+    }
+}
+
+impl<G: OpStream> Generator for PacedShare<G> {
+    fn next(&mut self, _last: Option<(&Op, &Completion)>) -> Next {
+        self.paced = !self.paced;
+        if self.paced {
+            Next::Pace
+        } else {
+            Next::Op(self.gen.lock().unwrap().next_op())
+        }
+    }
+}
+
 /// How an op completed.
 #[derive(Debug, Clone)]
 pub struct Completion {

@@ -7,8 +7,8 @@
 
 use super::faultline_http::Conn;
 use super::{
-    BoxFuture, Client, ClientMaker, Completion, Driver, Generator, Next, Op, Outcome, Setup,
-    Worker, Workload, WorkloadKind,
+    BoxFuture, Client, ClientMaker, Completion, Driver, Generator, Op, OpStream, Outcome,
+    PacedShare, Setup, Worker, Workload, WorkloadKind,
 };
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
@@ -78,10 +78,7 @@ struct RegisterRun {
 
 impl Workload for RegisterRun {
     fn generator(&self, _worker: usize) -> Box<dyn Generator> {
-        Box::new(Shared {
-            gen: self.gen.clone(),
-            paced: false,
-        })
+        Box::new(PacedShare::new(self.gen.clone()))
     }
 
     fn client(&self, worker: usize) -> Box<dyn Client> {
@@ -144,36 +141,11 @@ async fn final_reads(driver: &Driver, w: &mut Worker, keys: Vec<u64>, deadline: 
             if Instant::now() >= deadline || driver.stopped() {
                 return;
             }
-            let op = read(key);
+            let op = Op::read(key);
             if driver.run_op(w, &op).await.outcome == Outcome::Ok {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
-        }
-    }
-}
-
-fn read(key: u64) -> Op {
-    Op {
-        f: "read",
-        key,
-        value: Value::Null,
-    }
-}
-
-/// A worker's view of the shared op stream: a pace before every op.
-struct Shared {
-    gen: Arc<Mutex<OpGen>>,
-    paced: bool,
-}
-
-impl Generator for Shared {
-    fn next(&mut self, _last: Option<(&Op, &Completion)>) -> Next {
-        self.paced = !self.paced;
-        if self.paced {
-            Next::Pace
-        } else {
-            Next::Op(self.gen.lock().unwrap().next_op())
         }
     }
 }
@@ -226,7 +198,7 @@ impl OpGen {
         let ks = &mut self.active[slot];
         let key = ks.id;
         let op = match (roll, ks.last) {
-            (0 | 1, _) => read(key),
+            (0 | 1, _) => Op::read(key),
             (3, Some(from)) => {
                 let to = self.next_value;
                 self.next_value += 1;
@@ -314,9 +286,16 @@ impl Client for RegisterClient {
     }
 }
 
+impl OpStream for OpGen {
+    fn next_op(&mut self) -> Op {
+        OpGen::next_op(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::workload::Next;
 
     #[test]
     fn the_op_stream_is_a_function_of_the_seed() {
@@ -369,10 +348,7 @@ mod tests {
 
     #[test]
     fn every_op_is_paced() {
-        let mut g = Shared {
-            gen: Arc::new(Mutex::new(OpGen::new(1, 1, 10))),
-            paced: false,
-        };
+        let mut g = PacedShare::new(Arc::new(Mutex::new(OpGen::new(1, 1, 10))));
         for _ in 0..5 {
             assert_eq!(g.next(None), Next::Pace);
             assert!(matches!(g.next(None), Next::Op(_)));

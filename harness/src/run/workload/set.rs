@@ -7,13 +7,13 @@
 //! a later read misses is lost.
 
 use super::{
-    BoxFuture, Client, ClientMaker, Completion, Driver, Generator, Next, Op, Outcome, Setup,
+    BoxFuture, Client, ClientMaker, Driver, Generator, Op, OpStream, Outcome, PacedShare, Setup,
     Worker, Workload, WorkloadKind,
 };
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,10 +58,7 @@ struct SetRun {
 
 impl Workload for SetRun {
     fn generator(&self, _worker: usize) -> Box<dyn Generator> {
-        Box::new(Shared {
-            gen: self.gen.clone(),
-            paced: false,
-        })
+        Box::new(PacedShare::new(self.gen.clone()))
     }
 
     fn client(&self, worker: usize) -> Box<dyn Client> {
@@ -88,7 +85,7 @@ impl Workload for SetRun {
                             if Instant::now() >= deadline || driver.stopped() {
                                 return;
                             }
-                            let op = read(key);
+                            let op = Op::read(key);
                             if driver.run_op(&mut w, &op).await.outcome == Outcome::Ok {
                                 break;
                             }
@@ -120,31 +117,6 @@ async fn all<F: std::future::Future<Output = ()>>(futs: Vec<F>) {
     .await
 }
 
-fn read(key: u64) -> Op {
-    Op {
-        f: "read",
-        key,
-        value: Value::Null,
-    }
-}
-
-/// A worker's view of the shared op stream: a pace before every op.
-struct Shared {
-    gen: Arc<Mutex<SetGen>>,
-    paced: bool,
-}
-
-impl Generator for Shared {
-    fn next(&mut self, _last: Option<(&Op, &Completion)>) -> Next {
-        self.paced = !self.paced;
-        if self.paced {
-            Next::Pace
-        } else {
-            Next::Op(self.gen.lock().unwrap().next_op())
-        }
-    }
-}
-
 /// The op stream: one op in ten a read of a random set, the others adds
 /// of the next unused integer to a random set.
 #[derive(Debug, Clone)]
@@ -166,7 +138,7 @@ impl SetGen {
     pub fn next_op(&mut self) -> Op {
         let key = self.rng.random_range(0..self.keys);
         if self.rng.random_range(0..10) == 0 {
-            return read(key);
+            return Op::read(key);
         }
         let e = self.next_element;
         self.next_element += 1;
@@ -175,6 +147,12 @@ impl SetGen {
             key,
             value: json!(e),
         }
+    }
+}
+
+impl OpStream for SetGen {
+    fn next_op(&mut self) -> Op {
+        SetGen::next_op(self)
     }
 }
 
