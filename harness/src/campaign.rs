@@ -24,6 +24,8 @@
 //! expect = { invalid = ["stale-read"] }  # each anomaly seen in some seed
 //! # also: expect = { holds = "sequential" } (no seed fails it)
 //! #       expect = { fails = "linearizable" } (some seed fails it)
+//! #       expect = { invalid_any = ["G-single", "lost-update"] } (one of
+//! #       them seen in some seed)
 //! ```
 //!
 //! `expect = "valid"` holds when every seed is valid; `"invalid"` when at
@@ -33,6 +35,15 @@
 //! `monotonic-reads`, `monotonic-writes`, `read-your-writes`,
 //! `writes-follow-reads`). A run that ends in a harness error breaks its
 //! row's expectation.
+//!
+//! Transactional rows (a list-append or rw-register workload, judged by
+//! the isolation checker) fill isolation columns instead: each model of
+//! the lattice (`checker::txn::lattice`; `holds`/`fails` take any of its
+//! names, e.g. `snapshot-isolation`, `SI`, `serializable`) fails in a seed
+//! that rules it out, and each anomaly class (`G0`, `G1a`, `G1c`,
+//! `G-single`, `G2-item`, `lost-update`, ...) in a seed that shows it. The
+//! row shows the strongest models no seed ruled out, and each anomaly cell
+//! links to the first run that showed it, at its witnesses.
 //!
 //! Each row also shows `first anomaly s (min/median)`: the smallest and the
 //! median `first_anomaly.seconds` (results.json) over its invalid seeds.
@@ -109,6 +120,9 @@ enum Expect {
         holds: Option<String>,
         #[serde(default)]
         fails: Option<String>,
+        /// At least one of these anomalies is seen in some seed.
+        #[serde(default)]
+        invalid_any: Option<Vec<String>>,
     },
 }
 
@@ -120,10 +134,14 @@ impl Expect {
                 invalid,
                 holds,
                 fails,
+                invalid_any,
             } => {
                 let mut parts = Vec::new();
                 if let Some(i) = invalid {
                     parts.push(format!("invalid: {}", i.join(", ")));
+                }
+                if let Some(i) = invalid_any {
+                    parts.push(format!("invalid: one of {}", i.join(", ")));
                 }
                 if let Some(h) = holds {
                     parts.push(format!("holds: {h}"));
@@ -546,13 +564,96 @@ fn column_state(col: &str, r: Option<&RunResults>) -> &'static str {
     }
 }
 
-fn anomaly_column(name: &str) -> Option<&'static str> {
+/// The column an expectation's name refers to: a register model or
+/// anomaly, an isolation model (any name of `checker::txn::lattice`, e.g.
+/// `snapshot-isolation` or `SI`), or a transactional anomaly class
+/// (`G2-item`, `G-single`, `lost-update`, ...).
+fn anomaly_column(name: &str) -> Option<String> {
     match name {
-        "stale-read" | "stale-reads" => Some("stale-reads"),
-        "lost-write" | "lost-writes" => Some("lost-writes"),
-        "divergence" | "not-converged" | "convergence" => Some("convergence"),
-        m => MODELS.iter().find(|x| **x == m).copied(),
+        "stale-read" | "stale-reads" => Some("stale-reads".into()),
+        "lost-write" | "lost-writes" => Some("lost-writes".into()),
+        "divergence" | "not-converged" | "convergence" => Some("convergence".into()),
+        m => MODELS
+            .iter()
+            .find(|x| **x == m)
+            .map(|x| x.to_string())
+            .or_else(|| checker::txn::lattice::canonical(m).map(String::from))
+            .or_else(|| txn_anomaly_names().into_iter().find(|a| a == m)),
     }
+}
+
+/// The isolation models a transactional row shows as columns (every model
+/// of the lattice is kept in the row's cells, for expectations).
+const TXN_MODELS: [&str; 5] = [
+    "read-committed",
+    "monotonic-atomic-view",
+    "snapshot-isolation",
+    "serializable",
+    "strict-serializable",
+];
+
+/// Every anomaly class the isolation checker can name: what some model of
+/// the lattice proscribes, and the anomalies that need no cycle.
+fn txn_anomaly_names() -> Vec<String> {
+    let mut v: Vec<String> = checker::txn::lattice::MODELS
+        .iter()
+        .flat_map(|m| checker::txn::lattice::prohibited_by(m))
+        .chain(
+            [
+                "G1a",
+                "G1b",
+                "internal",
+                "dirty-update",
+                "duplicate-elements",
+                "incompatible-order",
+                "lost-update",
+                "future-read",
+                "garbage-read",
+                "cyclic-versions",
+            ]
+            .map(String::from),
+        )
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// What a transactional run's isolation checker (list-append or
+/// rw-register) said: the anomaly classes found, the models they rule
+/// out, and whether it decided (a search that gave up leaves models it
+/// did not rule out undecided).
+#[derive(Debug, Clone, PartialEq)]
+struct TxnView {
+    anomalies: Vec<String>,
+    ruled_out: Vec<String>,
+    decided: bool,
+}
+
+fn txn_view(r: &RunResults) -> Option<TxnView> {
+    let d = r.checkers.values().find_map(|c| {
+        let d = c.details.as_ref()?;
+        matches!(d["checker"].as_str(), Some("list-append" | "rw-register")).then_some(d)
+    })?;
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut ruled_out = strings(&d["not"]);
+    ruled_out.extend(strings(&d["also_not"]));
+    Some(TxnView {
+        anomalies: strings(&d["anomaly_types"]),
+        ruled_out,
+        decided: d["verdict"].as_str() != Some("unknown")
+            && d["search"]["gave_up"]
+                .as_array()
+                .is_none_or(|a| a.is_empty()),
+    })
 }
 
 /// Checks a row's expectation; `Err` names what broke.
@@ -604,22 +705,35 @@ fn check_expect(e: &Expect, row: &Row) -> std::result::Result<(), String> {
             invalid,
             holds,
             fails,
+            invalid_any,
         } => {
             let mut problems = Vec::new();
             for a in invalid.iter().flatten() {
                 match anomaly_column(a) {
                     None => problems.push(format!("unknown anomaly `{a}`")),
-                    Some(c) if cell(c).failed == 0 => {
+                    Some(c) if cell(&c).failed == 0 => {
                         problems.push(format!("{a} not seen in any seed"))
                     }
                     Some(_) => {}
+                }
+            }
+            if let Some(any) = invalid_any.as_ref().filter(|a| !a.is_empty()) {
+                let mut seen = false;
+                for a in any {
+                    match anomaly_column(a) {
+                        None => problems.push(format!("unknown anomaly `{a}`")),
+                        Some(c) => seen |= cell(&c).failed > 0,
+                    }
+                }
+                if !seen {
+                    problems.push(format!("none of {} seen in any seed", any.join(", ")));
                 }
             }
             if let Some(h) = holds {
                 match anomaly_column(h) {
                     None => problems.push(format!("unknown model `{h}`")),
                     Some(c) => {
-                        let x = cell(c);
+                        let x = cell(&c);
                         if x.failed > 0 {
                             problems.push(format!("{h} fails in {}/{} seeds", x.failed, x.total));
                         } else if x.unknown > 0 || x.total == 0 {
@@ -634,7 +748,7 @@ fn check_expect(e: &Expect, row: &Row) -> std::result::Result<(), String> {
             if let Some(f) = fails {
                 match anomaly_column(f) {
                     None => problems.push(format!("unknown model `{f}`")),
-                    Some(c) if cell(c).failed == 0 => problems.push(format!("{f} never fails")),
+                    Some(c) if cell(&c).failed == 0 => problems.push(format!("{f} never fails")),
                     Some(_) => {}
                 }
             }
@@ -660,6 +774,59 @@ fn history_figures(run_dir: &Path) -> Option<(OpStats, Vec<f64>)> {
             None
         }
     }
+}
+
+/// Counts one transactional run into the row's cells: every isolation
+/// model (failed when the run rules it out) and every anomaly class
+/// (failed when found); `worst` is the run's report, for the first
+/// failing seed of a cell.
+fn txn_cells(row: &mut Row, tv: &TxnView, worst: Option<String>) {
+    let mut count = |name: &str, failed: bool, undecided: bool| {
+        let c = row.cells.entry(name.to_string()).or_default();
+        c.total += 1;
+        if failed {
+            c.failed += 1;
+            if c.worst.is_none() {
+                c.worst = worst.clone();
+            }
+        } else if undecided {
+            c.unknown += 1;
+        }
+    };
+    for m in checker::txn::lattice::MODELS {
+        count(m, tv.ruled_out.iter().any(|x| x == m), !tv.decided);
+    }
+    let mut names = txn_anomaly_names();
+    names.extend(tv.anomalies.iter().cloned());
+    names.sort();
+    names.dedup();
+    for a in &names {
+        count(a, tv.anomalies.contains(a), !tv.decided);
+    }
+}
+
+/// The page's columns: the register models and anomalies when some row
+/// has them (or no row is transactional), then the isolation models and
+/// the anomaly classes some row found, when some row is transactional.
+fn columns(rows: &[Row]) -> Vec<String> {
+    let has = |c: &str| {
+        rows.iter()
+            .any(|r| r.cells.get(c).is_some_and(|x| x.total > 0))
+    };
+    let txn = rows.iter().any(|r| r.strongest_kept.is_some());
+    let mut cols: Vec<String> = Vec::new();
+    if !txn || MODELS.iter().chain(ANOMALIES.iter()).any(|c| has(c)) {
+        cols.extend(MODELS.iter().chain(ANOMALIES.iter()).map(|s| s.to_string()));
+    }
+    if txn {
+        cols.extend(TXN_MODELS.iter().map(|s| s.to_string()));
+        let found = |c: &str| {
+            rows.iter()
+                .any(|r| r.cells.get(c).is_some_and(|x| x.failed > 0))
+        };
+        cols.extend(txn_anomaly_names().into_iter().filter(|a| found(a)));
+    }
+    cols
 }
 
 /// Runs the campaign; returns the exit code (0 every expectation holds, 1
@@ -698,6 +865,9 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
         };
         let mut lat = Vec::new();
         let (mut ops, mut ok) = (0u64, 0u64);
+        // The anomaly classes the isolation checker found over the seeds
+        // (`None`: no transactional run).
+        let mut txn_found: Option<Vec<String>> = None;
         for &seed in &p.seeds {
             if interrupt::count() > 0 {
                 break;
@@ -712,7 +882,11 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
             let o = run_one(p, seed, &dir, args.bin_dir.as_deref(), &extra)?;
             done += 1;
             eprintln!("        {} in {:.1} s", o.run.verdict, o.run.seconds);
-            for col in MODELS.iter().chain(ANOMALIES.iter()) {
+            let tv = o.results.as_ref().and_then(txn_view);
+            // A transactional run fills the isolation columns instead.
+            let register_cols = if tv.is_none() { &MODELS[..] } else { &[] };
+            let anomaly_cols = if tv.is_none() { &ANOMALIES[..] } else { &[] };
+            for col in register_cols.iter().chain(anomaly_cols.iter()) {
                 let c = row.cells.entry(col.to_string()).or_default();
                 match column_state(col, o.results.as_ref()) {
                     "failed" => {
@@ -730,6 +904,15 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
                     _ => {}
                 }
             }
+            if let Some(tv) = tv {
+                let worst = o
+                    .run
+                    .dir
+                    .as_ref()
+                    .map(|d| format!("{d}/index.html#counterexample"));
+                txn_cells(&mut row, &tv, worst);
+                txn_found.get_or_insert_with(Vec::new).extend(tv.anomalies);
+            }
             if let Some((st, l)) = o.run_dir.as_deref().and_then(history_figures) {
                 ops += st.ok + st.fail + st.info;
                 ok += st.answered;
@@ -742,6 +925,11 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
         row.p50_ms = stats::quantile(&lat, 0.5);
         row.p99_ms = stats::quantile(&lat, 0.99);
         row.set_first_anomaly();
+        if let Some(found) = &txn_found {
+            // Where the row stands: the strongest models no seed ruled out.
+            let p = checker::txn::lattice::place(found.iter().map(String::as_str));
+            row.strongest_kept = Some(p.strongest_kept.iter().map(|m| m.to_string()).collect());
+        }
         if row.runs.len() < p.seeds.len() {
             // Interrupted: a row not run to the end is not judged.
             row.expect_message = Some(format!(
@@ -764,11 +952,7 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
         name: name.clone(),
         started,
         wall_seconds: t0.elapsed().as_secs_f64(),
-        columns: MODELS
-            .iter()
-            .chain(ANOMALIES.iter())
-            .map(|s| s.to_string())
-            .collect(),
+        columns: columns(&out_rows),
         ok: out_rows.iter().all(|r| r.expect_ok != Some(false)),
         interrupted: interrupt::count() > 0,
         rows: out_rows,

@@ -175,6 +175,7 @@ fn expectations() {
         invalid: Some(vec!["stale-read".into()]),
         holds: Some("pram".into()),
         fails: None,
+        invalid_any: None,
     };
     assert!(check_expect(&t, &row(&["invalid"], &[("stale-reads", 1), ("pram", 0)])).is_ok());
     let e = check_expect(&t, &row(&["invalid"], &[("stale-reads", 0), ("pram", 1)])).unwrap_err();
@@ -240,4 +241,77 @@ workloads = ["register"]
     std::fs::write(d.path().join("mine.toml"), "name = 3\n").unwrap();
     let e = format!("{:#}", plan(&f, &args(&f)).unwrap_err());
     assert!(e.contains("cell 1") && e.contains("mine.toml:1"), "{e}");
+}
+
+/// A transactional run's results.json, as the isolation checker writes it.
+fn txn_results(anomalies: &[&str], verdict: &str) -> RunResults {
+    let p = checker::txn::lattice::place(anomalies.iter().copied());
+    serde_json::from_value(serde_json::json!({
+        "verdict": verdict,
+        "checkers": {"list-append:read-committed": {"verdict": verdict, "details": {
+            "checker": "list-append",
+            "verdict": verdict,
+            "anomaly_types": anomalies,
+            "not": p.not,
+            "also_not": p.also_not,
+            "search": {"gave_up": []},
+        }}}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn transactional_runs_fill_isolation_columns_and_expectations() {
+    let mut r = row(&["valid", "valid"], &[]);
+    let a = txn_view(&txn_results(&["G-single"], "valid")).unwrap();
+    assert_eq!(a.anomalies, ["G-single"]);
+    assert!(a.ruled_out.iter().any(|m| m == "snapshot-isolation"));
+    assert!(!a.ruled_out.iter().any(|m| m == "read-committed"));
+    txn_cells(&mut r, &a, Some("runs/1/index.html#counterexample".into()));
+    let b = txn_view(&txn_results(&[], "valid")).unwrap();
+    txn_cells(&mut r, &b, Some("runs/2/index.html#counterexample".into()));
+    r.strongest_kept = Some(vec!["x".into()]);
+    let c = &r.cells["G-single"];
+    assert_eq!((c.failed, c.total), (1, 2));
+    assert_eq!(c.worst.as_deref(), Some("runs/1/index.html#counterexample"));
+    assert_eq!(r.cells["serializable"].failed, 1);
+    assert_eq!(r.cells["read-committed"].failed, 0);
+    // Names an expectation may use: models by any lattice name, classes.
+    let t =
+        |invalid: &[&str], any: &[&str], holds: Option<&str>, fails: Option<&str>| Expect::Table {
+            invalid: Some(invalid.iter().map(|s| s.to_string()).collect()),
+            holds: holds.map(String::from),
+            fails: fails.map(String::from),
+            invalid_any: Some(any.iter().map(|s| s.to_string()).collect()),
+        };
+    assert!(check_expect(&t(&["G-single"], &[], Some("read-committed"), None), &r).is_ok());
+    assert!(check_expect(&t(&[], &["G0", "G-single"], None, Some("SI")), &r).is_ok());
+    let e = check_expect(
+        &t(&["G2-item"], &["G1a", "G1c"], Some("serializable"), None),
+        &r,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("G2-item not seen")
+            && e.contains("none of G1a, G1c seen")
+            && e.contains("serializable fails in 1/2"),
+        "{e}"
+    );
+    let e = check_expect(&t(&["G9"], &[], None, None), &r).unwrap_err();
+    assert!(e.contains("unknown anomaly `G9`"), "{e}");
+    // Only transactional rows: the register columns are left out, the
+    // isolation models and the classes found are shown.
+    let cols = columns(std::slice::from_ref(&r));
+    assert!(!cols.contains(&"linearizable".to_string()), "{cols:?}");
+    assert!(cols.contains(&"snapshot-isolation".to_string()), "{cols:?}");
+    assert!(cols.contains(&"G-single".to_string()), "{cols:?}");
+    assert!(!cols.contains(&"G2-item".to_string()), "{cols:?}");
+    // A register row alone keeps the old columns.
+    let reg = row(&["valid"], &[("linearizable", 0)]);
+    assert_eq!(columns(&[reg]).len(), MODELS.len() + ANOMALIES.len());
+    // A run with no isolation checker is not transactional.
+    assert!(
+        txn_view(&serde_json::from_value(serde_json::json!({"verdict": "valid"})).unwrap())
+            .is_none()
+    );
 }

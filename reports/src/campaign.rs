@@ -49,6 +49,11 @@ pub struct Row {
     pub first_anomaly_min_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_anomaly_median_s: Option<f64>,
+    /// Transactional rows: the strongest isolation models that no seed
+    /// ruled out (`checker::txn::lattice::place` of every anomaly class
+    /// found over the seeds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strongest_kept: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expect: Option<String>,
     /// `None` when the row has no expectation.
@@ -141,6 +146,16 @@ impl Cell {
     }
 }
 
+/// A transactional row's strongest kept models (`none` when every model
+/// is ruled out), or `–`.
+pub fn kept_text(r: &Row) -> String {
+    match &r.strongest_kept {
+        None => "–".into(),
+        Some(k) if k.is_empty() => "none".into(),
+        Some(k) => k.join(", "),
+    }
+}
+
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map(|x| format!("{x:.digits$}"))
         .unwrap_or_else(|| "–".into())
@@ -173,6 +188,10 @@ pub fn render(s: &CampaignSummary) -> String {
         runs = s.rows.iter().map(|r| r.runs.len()).sum::<usize>(),
         wall = s.wall_seconds,
     );
+    let txn = s.rows.iter().any(|r| r.strongest_kept.is_some());
+    if txn {
+        h.push_str("<th title='the strongest isolation models no seed ruled out'>strongest model kept</th>");
+    }
     for c in &s.columns {
         let _ = write!(h, "<th>{}</th>", esc(c));
     }
@@ -187,7 +206,7 @@ pub fn render(s: &CampaignSummary) -> String {
             let _ = write!(
                 h,
                 "<tr class=group><td colspan={}>{}</td></tr>",
-                s.columns.len() + 9,
+                s.columns.len() + 9 + usize::from(txn),
                 esc(&r.system)
             );
             last_system = r.system.clone();
@@ -215,6 +234,9 @@ pub fn render(s: &CampaignSummary) -> String {
             esc(&r.nemesis),
             seeds.join(" ")
         );
+        if txn {
+            let _ = write!(h, "<td>{}</td>", esc(&kept_text(r)));
+        }
         for c in &s.columns {
             let cell = r.cells.get(c).cloned().unwrap_or_default();
             let cls = match cell.symbol() {
@@ -303,6 +325,10 @@ pub fn markdown(s: &CampaignSummary) -> String {
         },
         s.wall_seconds
     );
+    let txn = s.rows.iter().any(|r| r.strongest_kept.is_some());
+    if txn {
+        m.push_str(" strongest model kept |");
+    }
     for c in &s.columns {
         let _ = write!(m, " {c} |");
     }
@@ -310,7 +336,7 @@ pub fn markdown(s: &CampaignSummary) -> String {
         m,
         " {FIRST_ANOMALY_COLUMN} | availability | p50 ms | p99 ms | expectation |\n|---|---|---|---|"
     );
-    for _ in &s.columns {
+    for _ in s.columns.iter().chain(txn.then_some(&String::new())) {
         m.push_str("---|");
     }
     m.push_str("---|---|---|---|---|\n");
@@ -323,6 +349,9 @@ pub fn markdown(s: &CampaignSummary) -> String {
             r.nemesis,
             r.runs.len()
         );
+        if txn {
+            let _ = write!(m, " {} |", kept_text(r));
+        }
         for c in &s.columns {
             let _ = write!(
                 m,
