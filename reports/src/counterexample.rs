@@ -68,6 +68,10 @@ pub fn section(run: &Run, out: &mut String) {
     let fifo_details = results.details("fifo-queue");
     let fifo_pass = fifo_details.as_ref();
     let verdict = str_of(&w["verdict"]).unwrap_or_default();
+    if crate::isolation::is_isolation(w) {
+        crate::isolation::section(w, out);
+        return;
+    }
     if w["counterexample"].is_object() {
         out.push_str(r#"<section id="counterexample"><h2>Counterexample</h2>"#);
         linearizability(run, &w["counterexample"], out);

@@ -9,7 +9,7 @@
 //! Module dependencies form a DAG: [`markup`] (escaping, small elements)
 //! and `error` at the bottom; [`faults`] and [`run`] (loading a run
 //! directory, `results.json` as `checker::results::RunResults`) above them;
-//! the page parts (`svg`, `counterexample`) above `run`; [`html`] (the
+//! the page parts (`svg`, `counterexample`, `isolation`) above `run`; [`html`] (the
 //! page) above those; `render`, [`serve`] and [`campaign`] on top.
 //!
 //! See `README.md` for how the harness calls them.
@@ -19,6 +19,7 @@ mod counterexample;
 mod error;
 pub mod faults;
 pub mod html;
+mod isolation;
 pub mod markup;
 mod render;
 pub mod run;
