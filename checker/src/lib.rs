@@ -49,6 +49,7 @@ pub mod models;
 pub mod oracle;
 pub mod queue;
 pub mod results;
+pub mod shrink;
 pub mod stats;
 pub mod synth;
 pub mod txn;

@@ -991,3 +991,57 @@ fn a_read_of_a_value_nothing_writes_is_decided_without_a_full_search() {
         Verdict::Valid
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    /// Shrinking (`checker::shrink`) an invalid cas-register history gives
+    /// a history the brute-force oracle also finds invalid, from which
+    /// removing any one op makes it valid (or leaves a read without the
+    /// write it saw, which the register rule forbids): 1-minimal.
+    #[test]
+    fn a_shrunk_history_is_invalid_and_one_minimal(
+        steps in proptest::collection::vec((0u8..4, 0u8..21, 0u8..3), 4..24),
+        procs in 1u64..=4,
+    ) {
+        let h = random_history(&Plan { steps }, procs);
+        let model = RegisterModel { cas: true, fail_cas_observes: false };
+        prop_assume!(!oracle_verdict(&h, &model));
+        let opts = LinOptions { model: CasRegister, ..Default::default() };
+        let rule = checker::shrink::reads_keep_their_writers(&h);
+        let bad = |x: &History| {
+            rule(x)
+                && check_linearizability(&x.operations().unwrap(), &opts, "prop").unwrap().verdict
+                    == Verdict::Invalid
+        };
+        let s = checker::shrink::shrink(&h, bad, &[], None).unwrap();
+        prop_assert!(s.one_minimal);
+        prop_assert!(!oracle_verdict(&s.history, &model), "not invalid: {:?}", s.history.events);
+        prop_assert!(s.ops_after <= s.ops_before);
+        let ops = s.history.operations().unwrap();
+        prop_assert_eq!(ops.len(), s.ops_after);
+        for o in &ops {
+            let mut drop = vec![o.call];
+            drop.extend(o.ret);
+            // An info op's completion goes with it.
+            if o.ret.is_none() {
+                if let Some(p) = s.history.events.iter().enumerate().skip(o.call + 1)
+                    .find(|(_, e)| e.process == s.history.events[o.call].process)
+                    .map(|(i, _)| i)
+                {
+                    drop.push(p);
+                }
+            }
+            let less = History {
+                events: s.history.events.iter().enumerate()
+                    .filter(|(i, _)| !drop.contains(i))
+                    .map(|(_, e)| e.clone())
+                    .collect(),
+                ..s.history.clone()
+            };
+            prop_assert!(
+                oracle_verdict(&less, &model) || !rule(&less),
+                "removing op {} leaves it invalid: {:?}", o.invoke_index, less.events
+            );
+        }
+    }
+}

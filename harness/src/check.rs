@@ -135,7 +135,7 @@ impl CheckArgs {
     // jepsen's other checkers
     /// `--model bank|counter|set-full|long-fork`: the registry name of that
     /// checker (Jepsen's checkers are not linearizability models).
-    fn jepsen_model(&self) -> Option<&'static str> {
+    pub(crate) fn jepsen_model(&self) -> Option<&'static str> {
         let m = self.model.as_deref()?;
         checkers::JEPSEN_NAMES.into_iter().find(|n| *n == m)
     }
@@ -143,7 +143,7 @@ impl CheckArgs {
     /// The checkers to run by name: `--checker`, else the isolation checker
     /// that `--model list-append|rw-register` stands for, else a Jepsen
     /// `--model`; empty for linearizability alone.
-    fn checker_names(&self) -> Vec<String> {
+    pub(crate) fn checker_names(&self) -> Vec<String> {
         if !self.checker.is_empty() {
             return self.checker.clone();
         }
@@ -180,7 +180,7 @@ impl CheckArgs {
     /// A checker's flag given while no checker that takes it runs
     /// (`--isolation`, `--assume`, `--init`, Jepsen's checkers' options):
     /// the message saying so (a flag is never ignored silently).
-    fn flag_error(&self) -> Option<String> {
+    pub(crate) fn flag_error(&self) -> Option<String> {
         let names = self.checker_names();
         let base = |n: &String| {
             n.trim()
@@ -241,7 +241,7 @@ impl CheckArgs {
     /// The registry options these arguments give for a file in `format`
     /// (the same per-format defaults as without `--checker`: Porcupine etcd
     /// logs are cas-registers where a failed cas observes, kv logs are kv).
-    fn options(&self, format: Option<Format>) -> Options {
+    pub(crate) fn options(&self, format: Option<Format>) -> Options {
         let model = self
             .model
             .as_deref()

@@ -16,6 +16,7 @@ mod builtin;
 mod campaign;
 mod check;
 mod run;
+mod shrink;
 mod system;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,10 @@ struct Cli {
 enum Command {
     /// Check history files for linearizability.
     Check(check::CheckArgs),
+    /// Shrink an invalid history to a small sub-history that the same
+    /// checkers still find invalid (1-minimal: removing any one op makes
+    /// it valid). Takes `check`'s model and checker flags.
+    Shrink(shrink::ShrinkArgs),
     /// Run a matrix of tests (systems x levels x nemeses x seeds) from a
     /// TOML file and compare them on one page.
     Campaign(campaign::CampaignArgs),
@@ -129,6 +134,7 @@ fn main() {
     };
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Shrink(args) => shrink::run(&args),
         Command::Serve { store, bind } => {
             let addr: std::net::SocketAddr = match bind.parse() {
                 Ok(a) => a,
