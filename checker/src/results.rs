@@ -65,6 +65,31 @@ pub struct RunResults {
     /// Problems reading the history (e.g. a torn last line).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// An invalid run's counterexample shrunk to a few ops
+    /// (`crate::shrink`), written beside the history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<ShrunkSummary>,
+}
+
+/// `results.json`'s `shrunk`: the small sub-history that is still invalid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShrunkSummary {
+    /// The file, relative to the run directory (faultline JSONL; its
+    /// `index` fields point into `history.jsonl`).
+    pub file: String,
+    pub ops_before: usize,
+    pub ops_after: usize,
+    pub checks: usize,
+    pub seconds: f64,
+    /// Removing any single op makes it valid (false: the time budget cut
+    /// the search short).
+    pub one_minimal: bool,
+    /// The checker whose anomaly it keeps, the anomaly's kind, and the
+    /// anomaly on the shrunk history in words.
+    pub checker: String,
+    #[serde(default)]
+    pub part: String,
+    pub what: String,
 }
 
 impl Default for RunResults {
@@ -83,6 +108,7 @@ impl Default for RunResults {
             checkers: BTreeMap::new(),
             check_seconds: 0.0,
             warnings: Vec::new(),
+            shrunk: None,
         }
     }
 }

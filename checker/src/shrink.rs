@@ -302,6 +302,91 @@ pub fn shrink(
     })
 }
 
+/// What [`shrink_judged`] found: the shrunk history and the anomaly it
+/// keeps.
+#[derive(Debug, Clone)]
+pub struct Shrinkage {
+    pub shrunk: Shrunk,
+    /// The checker whose anomaly is kept (registry name).
+    pub checker: String,
+    /// The anomaly's part (kind); empty when the checker names none.
+    pub part: String,
+    /// The anomaly on a fresh check of the shrunk history, in words.
+    pub what: String,
+}
+
+/// Shrinks a history the checkers judged invalid (`judged`, as
+/// [`crate::checker::Compose::check_each`] gives them): the first checker
+/// that is not informational and found it invalid is run alone on every
+/// candidate, which must stay invalid with an anomaly of the same part
+/// (kind) as its first (any anomaly with `any_anomaly`); register checks
+/// also keep each read's write ([`reads_keep_their_writers`]). The result
+/// is checked once more from scratch. `Ok(None)`: nothing to shrink (no
+/// checker found the history invalid).
+pub fn shrink_judged(
+    history: &History,
+    judged: &[crate::checker::Judged],
+    opts: &crate::checkers::Options,
+    budget: &crate::checker::Budget,
+    any_anomaly: bool,
+    deadline: Option<Duration>,
+) -> Result<Option<Shrinkage>, String> {
+    use crate::checker::check_safe;
+    use crate::verdict::Verdict;
+    let Some(j) = judged
+        .iter()
+        .find(|j| !j.informational && j.result.verdict == Verdict::Invalid)
+    else {
+        return Ok(None);
+    };
+    // A repeated checker's name is made unique with `#2`; the registry
+    // knows the name before it.
+    let name = j.name.split('#').next().unwrap_or(&j.name).to_string();
+    let c = crate::checkers::by_name(&name, opts).map_err(|e| e.to_string())?;
+    let first = j.result.anomalies.first();
+    let part = match (first, any_anomaly) {
+        (Some(a), false) => Some(a.part.clone()),
+        _ => None,
+    };
+    let hint: Vec<u64> = first.map(|a| a.ops.clone()).unwrap_or_default();
+    let registers = name.starts_with("linearizability") || name.starts_with("consistency");
+    let rule = reads_keep_their_writers(history);
+    let shows = |h: &History| -> Option<String> {
+        let r = check_safe(&c, h, budget);
+        if r.verdict != Verdict::Invalid {
+            return None;
+        }
+        match &part {
+            None => Some(
+                r.anomalies
+                    .first()
+                    .map(|a| a.what.clone())
+                    .unwrap_or_default(),
+            ),
+            Some(p) => r
+                .anomalies
+                .iter()
+                .find(|a| &a.part == p)
+                .map(|a| a.what.clone()),
+        }
+    };
+    let shrunk = shrink(
+        history,
+        |h| (!registers || rule(h)) && shows(h).is_some(),
+        &hint,
+        deadline,
+    )
+    .map_err(|e| e.to_string())?;
+    let what = shows(&shrunk.history)
+        .ok_or("internal error: the shrunk history is not invalid on a fresh check")?;
+    Ok(Some(Shrinkage {
+        shrunk,
+        checker: name,
+        part: part.unwrap_or_default(),
+        what,
+    }))
+}
+
 /// The register rule for shrinking: a kept op must not be left observing
 /// a value no kept op wrote (that would trade the failure found for a
 /// different, trivial one: a value from nowhere). Returns a check of a

@@ -4,11 +4,11 @@
 
 use crate::check::CheckArgs;
 use anyhow::{bail, Context, Result};
-use checker::checker::{merged_verdict, Budget, Judged};
+use checker::checker::{merged_verdict, Budget};
 use checker::checkers;
 use checker::formats::{self, Format};
 use checker::linearizability::ModelKind;
-use checker::{History, Verdict};
+use checker::Verdict;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,22 +29,6 @@ pub struct ShrinkArgs {
     /// anomaly as the original's first.
     #[arg(long)]
     pub any_anomaly: bool,
-}
-
-/// The (checker, part) of the anomaly the shrink keeps.
-type Target = Option<(String, String)>;
-
-fn shows(judged: &[Judged], target: &Target) -> bool {
-    if merged_verdict(judged) != Verdict::Invalid {
-        return false;
-    }
-    match target {
-        None => true,
-        Some((c, part)) => judged
-            .iter()
-            .filter(|j| &j.name == c)
-            .any(|j| j.result.anomalies.iter().any(|a| &a.part == part)),
-    }
 }
 
 pub fn run(args: &ShrinkArgs) -> i32 {
@@ -108,46 +92,19 @@ fn shrink(args: &ShrinkArgs) -> Result<i32> {
             _ => 2,
         });
     }
-    let anomaly = first.iter().find_map(|j| {
-        j.result
-            .anomalies
-            .first()
-            .map(|x| (j.name.clone(), x.clone()))
-    });
-    let target: Target = match (&anomaly, args.any_anomaly) {
-        (Some((c, x)), false) => Some((c.clone(), x.part.clone())),
-        _ => None,
-    };
-    let hint: Vec<u64> = anomaly
-        .as_ref()
-        .map(|(_, x)| x.ops.clone())
-        .unwrap_or_default();
-    // Register-like checks: a read keeps the write it saw, so the shrink
-    // cannot trade a stale read for a value from nowhere.
-    let registers = names
-        .iter()
-        .any(|n| n.starts_with("linearizability") || n.starts_with("consistency"));
-    let rule = checker::shrink::reads_keep_their_writers(&history);
-    let shrunk = checker::shrink::shrink(
+    let found = checker::shrink::shrink_judged(
         &history,
-        |h: &History| (!registers || rule(h)) && shows(&compose.check_each(h, &budget), &target),
-        &hint,
+        &first,
+        &options,
+        &budget,
+        args.any_anomaly,
         Some(Duration::from_secs_f64(args.time_limit)),
-    )?;
-    // Proof: the result is checked once more, from scratch.
-    let proof = compose.check_each(&shrunk.history, &budget);
-    if !shows(&proof, &target) {
-        bail!("internal error: the shrunk history is not invalid on a fresh check");
-    }
-    let what = proof
-        .iter()
-        .find_map(|j| {
-            j.result
-                .anomalies
-                .first()
-                .map(|x| format!("{}: {}", j.name, x.what))
-        })
-        .unwrap_or_else(|| "invalid".into());
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(found) = found else {
+        bail!("only informational checkers found the history invalid: nothing to shrink");
+    };
+    let shrunk = &found.shrunk;
     match &args.out {
         Some(p) => {
             let mut w = formats::jsonl::JsonlWriter::create(p)
@@ -181,10 +138,11 @@ fn shrink(args: &ShrinkArgs) -> Result<i32> {
             "; the time limit cut the search short: not proven 1-minimal"
         }
     )?;
-    if let Some((c, part)) = &target {
-        writeln!(err, "kept: the anomaly {c} {part}")?;
-    }
-    writeln!(err, "re-checked: {what}")?;
+    writeln!(
+        err,
+        "re-checked with {}: still invalid: {}",
+        found.checker, found.what
+    )?;
     if let Some(p) = &args.out {
         writeln!(err, "written to {}", p.display())?;
     }

@@ -611,3 +611,57 @@ fn drawing(
     out.push_str("</svg></div>");
     out.push_str(r#"<div class="legend"><span><i style="background:#bfe5bf"></i>linearized (numbered in order)</span><span><i style="background:#f6b0b0;border:1px solid #c00"></i>cannot be linearized</span><span><i style="background:#fbe3a6"></i>candidate next step</span><span><i style="background:#eee"></i>other ops on this key</span><span>x is event order (every invocation and completion a column), not to scale; hover a bar for times</span></div>"#);
 }
+
+/// The shrunk counterexample (`results.json`'s `shrunk`), first: the few
+/// ops that are still invalid, each linked to its place in the timeline,
+/// with a link to the full one below and to the file.
+pub fn shrunk(run: &Run, out: &mut String) {
+    let Some(s) = run.results.as_ref().and_then(|r| r.shrunk.as_ref()) else {
+        return;
+    };
+    let path = run.dir.join(&s.file);
+    let events = match checker::formats::read_file(&path, Some(checker::formats::Format::Jsonl)) {
+        Ok((h, _)) => h.events,
+        Err(e) => {
+            let _ = write!(
+                out,
+                r#"<section id="shrunk"><h2>Shrunk counterexample</h2><p class="explain">results.json names {} but it cannot be read: {}</p></section>"#,
+                esc(&s.file),
+                esc(&e.to_string())
+            );
+            return;
+        }
+    };
+    let _ = write!(
+        out,
+        r##"<section id="shrunk"><h2>Shrunk counterexample</h2><p class="explain">{} of the run's {} ops are enough for {} to find it invalid: {}. {} Found in {:.2} s ({} checks). <a href="{}">{}</a> · <a href="#counterexample">the full counterexample</a></p>"##,
+        s.ops_after,
+        s.ops_before,
+        esc(&s.checker),
+        esc(&s.what),
+        if s.one_minimal {
+            "Removing any one of them makes the history valid."
+        } else {
+            "The time budget ran out before it was proven 1-minimal."
+        },
+        s.seconds,
+        s.checks,
+        esc(&crate::markup::url_path_segment(&s.file)),
+        esc(&s.file)
+    );
+    out.push_str(r#"<table class="data"><thead><tr><th>index</th><th>process</th><th>type</th><th>f</th><th>key</th><th>value</th><th>node</th></tr></thead><tbody>"#);
+    for e in &events {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            crate::markup::op_link(Some(e.index), &e.index.to_string()),
+            esc(&e.process.to_string()),
+            esc(e.kind.as_str()),
+            esc(&e.f),
+            esc(&e.key.as_ref().map(value_text).unwrap_or_default()),
+            esc(&value_text(&e.value)),
+            esc(e.node.as_deref().unwrap_or(""))
+        );
+    }
+    out.push_str("</tbody></table></section>");
+}

@@ -669,6 +669,7 @@ pub fn page(run: &Run) -> String {
     out.push_str("<main>");
     timeline(run, &mut out);
     consistency(run, &mut out);
+    counterexample::shrunk(run, &mut out);
     counterexample::section(run, &mut out);
     perf(run, &mut out);
     stats(run, &mut out);

@@ -45,6 +45,7 @@ pub fn check_run<S: AsRef<str>>(
         max_bytes: CHECK_MEMORY,
     };
     let judged = compose.check_each(&history, &budget);
+    let shrunk = shrink_counterexample(run_dir, &history, &judged, &budget);
     let (interrupted, incomplete) = completeness(&history);
     let mut results = RunResults::assemble(
         judged,
@@ -53,6 +54,7 @@ pub fn check_run<S: AsRef<str>>(
         interrupted,
         start.elapsed().as_secs_f64(),
     );
+    results.shrunk = shrunk;
     if let Some(why) = incomplete {
         results.mark_incomplete(why);
     }
@@ -61,6 +63,57 @@ pub fn check_run<S: AsRef<str>>(
         .err()
         .map(|e| format!("the report: {e}"));
     Ok((results, report))
+}
+
+/// How long a run's counterexample is shrunk for.
+const SHRINK_SECONDS: u64 = 10;
+
+/// An invalid run's counterexample shrunk (`checker::shrink`) to a few
+/// ops, written to `shrunk.jsonl` in the run directory; `None` when the
+/// run is not invalid, or (said in the log) shrinking failed.
+fn shrink_counterexample(
+    run_dir: &Path,
+    history: &checker::History,
+    judged: &[checker::checker::Judged],
+    budget: &Budget,
+) -> Option<checker::results::ShrunkSummary> {
+    let found = match checker::shrink::shrink_judged(
+        history,
+        judged,
+        &Options::default(),
+        budget,
+        false,
+        Some(Duration::from_secs(SHRINK_SECONDS)),
+    ) {
+        Ok(f) => f?,
+        Err(e) => {
+            tracing::warn!("shrinking the counterexample: {e}");
+            return None;
+        }
+    };
+    let mut text = Vec::new();
+    {
+        let mut w = checker::formats::jsonl::JsonlWriter::unflushed(&mut text);
+        for ev in &found.shrunk.history.events {
+            w.write(ev).ok()?;
+        }
+    }
+    if let Err(e) = super::store::write_atomic(&run_dir.join("shrunk.jsonl"), &text) {
+        tracing::warn!("writing shrunk.jsonl: {e}");
+        return None;
+    }
+    let s = &found.shrunk;
+    Some(checker::results::ShrunkSummary {
+        file: "shrunk.jsonl".into(),
+        ops_before: s.ops_before,
+        ops_after: s.ops_after,
+        checks: s.checks,
+        seconds: (s.seconds * 1e3).round() / 1e3,
+        one_minimal: s.one_minimal,
+        checker: found.checker,
+        part: found.part,
+        what: found.what,
+    })
 }
 
 /// Whether a run's history is whole, from the markers the run driver
@@ -321,6 +374,8 @@ mod tests {
                 ev(3, 2 * s + 10, 0, "ok", "write", json!(2)),
                 ev(4, 4 * s, 1, "invoke", "read", Value::Null),
                 ev(5, 4 * s + 10, 1, "ok", "read", json!(1)),
+                json!({"index": 6, "time": 5 * s, "process": 2, "type": "invoke", "f": "write", "value": 7, "key": 2}),
+                json!({"index": 7, "time": 5 * s + 10, "process": 2, "type": "ok", "f": "write", "value": 7, "key": 2}),
             ],
         );
         let names = super::super::judges::checkers_for("register", "raft");
@@ -350,6 +405,22 @@ mod tests {
         );
         assert!(out.contains("✗ linearizable"), "{out}");
         assert!(out.ends_with("verdict    INVALID\n"), "{out}");
+        // The counterexample is shrunk: the other key's write goes, the
+        // stale read keeps both writes (the one it saw, the one it missed).
+        let sh = r.shrunk.as_ref().expect("a shrunk counterexample");
+        assert_eq!((sh.ops_before, sh.ops_after, sh.one_minimal), (4, 3, true));
+        let text = std::fs::read_to_string(d.path().join("shrunk.jsonl")).unwrap();
+        let idx: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["index"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(idx, [0, 1, 2, 3, 4, 5]);
+        let page = std::fs::read_to_string(d.path().join("index.html")).unwrap();
+        assert!(page.contains("Shrunk counterexample"));
     }
 
     #[test]
