@@ -433,16 +433,22 @@ pub fn reads_keep_their_writers(original: &History) -> impl Fn(&History) -> bool
         }
         m
     }
+    /// How many ops (that did not fail) wrote each (key, value).
+    fn count(ops: &[Operation]) -> std::collections::HashMap<(String, String), usize> {
+        let mut m: std::collections::HashMap<(String, String), usize> = Default::default();
+        for w in ops.iter().filter_map(wrote) {
+            *m.entry(w).or_default() += 1;
+        }
+        m
+    }
     let ops = original.operations().unwrap_or_default();
-    let writes: std::collections::HashSet<(String, String)> =
-        ops.iter().filter_map(wrote).collect();
+    let writes = count(&ops);
     let all_strings = strings(&ops);
     move |h: &History| {
         let Ok(ops) = h.operations() else {
             return false;
         };
-        let kept: std::collections::HashSet<(String, String)> =
-            ops.iter().filter_map(wrote).collect();
+        let kept = count(&ops);
         let kept_strings = strings(&ops);
         ops.iter().filter(|o| o.status == Status::Ok).all(|o| {
             let key = key_of(o);
@@ -463,8 +469,14 @@ pub fn reads_keep_their_writers(original: &History) -> impl Fn(&History) -> bool
                 }
                 Value::Null | Value::Array(_) | Value::Object(_) => true,
                 v => {
+                    // Writers other than the op itself (a cas [2, 2]
+                    // does not write the 2 it expects).
                     let kv = (key.clone(), v.to_string());
-                    !writes.contains(&kv) || kept.contains(&kv)
+                    let me = usize::from(wrote(o).as_ref() == Some(&kv));
+                    let others = |m: &std::collections::HashMap<(String, String), usize>| {
+                        m.get(&kv).copied().unwrap_or(0).saturating_sub(me)
+                    };
+                    others(&writes) == 0 || others(&kept) > 0
                 }
             }
         })
