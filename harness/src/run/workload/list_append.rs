@@ -97,6 +97,14 @@ impl WorkloadKind for TxnWorkload {
                 "isolation",
                 "postgres: the transactions' isolation level: serializable, repeatable-read or read-committed (default serializable)",
             ),
+            (
+                "user",
+                "postgres: the user the clients connect as (default postgres)",
+            ),
+            (
+                "dbname",
+                "postgres: the database the clients connect to (default postgres)",
+            ),
         ]
     }
 
