@@ -906,6 +906,48 @@ env = { ZOO_FAST = "1" }
         }
     }
 
+    /// A child that started a session of its own (as PostgreSQL's
+    /// backends do) is paused, resumed and killed with its node.
+    #[test]
+    fn signals_reach_descendants_that_left_the_group() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "setsid sleep 60 & echo $! ; exec sleep 60"])
+            .stdout(Stdio::piped());
+        let mut child = spawn(cmd, true).unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let stray: u32 = line.trim().parse().unwrap();
+        let state = |pid: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("gone")
+                .to_string()
+        };
+        // setsid forks when it leads a group already: wait for the sleep.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !strays(child.id()).contains(&stray) {
+            assert!(Instant::now() < deadline, "no stray {stray}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal_group(child.id(), libc::SIGSTOP).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(state(stray), "T");
+        signal_group(child.id(), libc::SIGCONT).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(state(stray), "S");
+        signal_group(child.id(), libc::SIGKILL).unwrap();
+        child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !matches!(state(stray).as_str(), "gone" | "Z") {
+            assert!(Instant::now() < deadline, "stray {stray} survived");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     #[test]
     fn a_node_command_is_rendered_from_the_system_file() {
         let n = nodes();
