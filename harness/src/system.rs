@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The bundled system files, in the order `faultline systems` lists them.
-const BUNDLED: [(&str, &str); 7] = [
+const BUNDLED: [(&str, &str); 8] = [
     ("kv.toml", include_str!("../../systems/defs/kv.toml")),
     ("queue.toml", include_str!("../../systems/defs/queue.toml")),
     ("lock.toml", include_str!("../../systems/defs/lock.toml")),
@@ -30,6 +30,10 @@ const BUNDLED: [(&str, &str); 7] = [
     (
         "postgres.toml",
         include_str!("../../systems/defs/postgres.toml"),
+    ),
+    (
+        "postgres-replica.toml",
+        include_str!("../../systems/defs/postgres-replica.toml"),
     ),
 ];
 

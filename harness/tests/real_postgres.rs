@@ -194,6 +194,47 @@ fn postgres_read_committed_runs_and_is_judged() {
     assert_no_postgres_left(&run);
 }
 
+/// The primary and its synchronous standby (`postgres-replica`), kills
+/// and pauses on either: the standby streams from the primary, the run is
+/// valid, and no postgres process outlives it.
+#[test]
+fn postgres_replica_sync_is_valid() {
+    if let Some(why) = cannot_run() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let store = store();
+    let out = faultline(&[
+        "test",
+        "--system",
+        "postgres-replica",
+        "--time-limit",
+        "10",
+        "--nemesis",
+        "kill,pause",
+        "--nemesis-interval",
+        "4",
+        "--concurrency",
+        "6",
+        "--seed",
+        "13",
+        "--store",
+        store.path().to_str().unwrap(),
+    ]);
+    let run = run_dir(store.path());
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let h = history(&run);
+    assert!(ok_txns_with_reads(&h) > 30, "{}", show(&out));
+    // Every transaction went to the primary.
+    assert!(h
+        .iter()
+        .filter(|e| e["f"] == "txn")
+        .all(|e| e["node"] == "n1"));
+    let n2 = std::fs::read_to_string(run.join("nodes/n2/stderr.log")).unwrap();
+    assert!(n2.contains("started streaming WAL"), "{n2}");
+    assert_no_postgres_left(&run);
+}
+
 /// A `--nodes` that contradicts the system file's `nodes = 1` is refused
 /// before anything starts, saying what to do.
 #[test]

@@ -105,6 +105,10 @@ impl WorkloadKind for TxnWorkload {
                 "dbname",
                 "postgres: the database the clients connect to (default postgres)",
             ),
+            (
+                "primary",
+                "postgres: the node every transaction goes to (a primary with standbys; default: each worker's own node)",
+            ),
         ]
     }
 

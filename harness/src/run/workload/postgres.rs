@@ -73,8 +73,9 @@ struct Settings {
 }
 
 /// The clients of a transactional workload, one per worker (home node
-/// `w % nodes`). Options: `isolation` (default serializable), `user`
-/// (default postgres), `dbname` (default postgres).
+/// `w % nodes`, or the `primary` option's node). Options: `isolation`
+/// (default serializable), `user` (default postgres), `dbname` (default
+/// postgres), `primary` (a node id).
 pub fn clients(setup: &Setup, kind: TxnKind) -> Result<ClientMaker> {
     let isolation = setup.option_str("isolation", "serializable")?;
     let Some(begin) = begin_for(isolation) else {
@@ -97,6 +98,23 @@ pub fn clients(setup: &Setup, kind: TxnKind) -> Result<ClientMaker> {
     if nodes.is_empty() {
         bail!("the postgres protocol needs at least one node");
     }
+    // `primary = "n1"`: every client sends its transactions there (a
+    // primary with standbys); else worker w's home is node w % nodes.
+    let primary = match setup.options.get("primary") {
+        None => None,
+        Some(toml::Value::String(id)) => match nodes.iter().position(|n| &n.id == id) {
+            Some(i) => Some(i),
+            None => bail!(
+                "workload option primary: no node {id:?} (nodes: {})",
+                nodes
+                    .iter()
+                    .map(|n| n.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+        Some(v) => bail!("workload option primary: expected a node id like \"n1\", got {v}"),
+    };
     let s = Arc::new(Settings {
         nodes,
         timeout: Duration::from_secs_f64(setup.spec.op_timeout),
@@ -108,7 +126,7 @@ pub fn clients(setup: &Setup, kind: TxnKind) -> Result<ClientMaker> {
     Ok(Box::new(move |w| {
         Box::new(Pg {
             s: s.clone(),
-            home: w % s.nodes.len(),
+            home: primary.unwrap_or(w % s.nodes.len()),
             conn: None,
         })
     }))
