@@ -839,10 +839,12 @@ workloads = ["register"]
                 "etcd",
                 "redis",
                 "zookeeper",
-                "postgres"
+                "postgres",
+                "postgres-replica"
             ]
         );
         assert_eq!(all[6].nodes, Some(1));
+        assert_eq!(all[7].nodes, Some(2));
         assert_eq!(all[0].nodes, None);
         let kv = &all[0];
         assert_eq!(

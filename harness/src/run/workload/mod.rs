@@ -80,8 +80,8 @@ impl Op {
     }
 }
 
-/// An op stream the workers share (the register and set workloads'
-/// seeded generators).
+/// An op stream the workers share (the register, set, list-append and
+/// rw-register workloads' seeded generators).
 pub trait OpStream: Send {
     fn next_op(&mut self) -> Op;
 }
