@@ -7,6 +7,10 @@
 #   real systems run on (nemesis/src/netns.rs).
 # - etcd-server, redis-server, redis-sentinel, redis-tools, zookeeper: the
 #   real systems of systems/defs/ (etcd.toml, redis.toml, zookeeper.toml).
+# - postgresql-15 (its client tools come with it: pg_isready): the
+#   PostgreSQL system (systems/defs/postgres.toml), run from
+#   /usr/lib/postgresql/15/bin as the `postgres` user the package creates.
+#   Its own service and default cluster are not started (policy-rc.d below).
 #
 # Without root and apt-get nothing is installed: the bundled systems still
 # run (the proxy mesh needs no root); what is missing is said, and the
@@ -14,7 +18,7 @@
 set -euo pipefail
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 
-PACKAGES=(libfaketime iproute2 nftables etcd-server etcd-client redis-server redis-sentinel redis-tools zookeeper)
+PACKAGES=(libfaketime iproute2 nftables etcd-server etcd-client redis-server redis-sentinel redis-tools zookeeper postgresql-15)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -28,7 +32,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
 fi
 
 # The packages' services must not start on install: faultline starts its
-# own nodes, and a stock redis or zookeeper would hold their ports.
+# own nodes, and a stock redis, zookeeper or postgres would hold their ports.
 no_services() {
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
@@ -57,5 +61,5 @@ elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1 && su
   install sudo
 else
   echo "install-deps: WARNING: missing ${missing[*]} and not installable here (need Debian/Ubuntu apt-get as root)." >&2
-  echo "install-deps: clock faults need libfaketime; the real systems (etcd, redis, zookeeper) need their packages and root." >&2
+  echo "install-deps: clock faults need libfaketime; the real systems (etcd, redis, zookeeper, postgres) need their packages and root." >&2
 fi

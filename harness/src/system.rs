@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The bundled system files, in the order `faultline systems` lists them.
-const BUNDLED: [(&str, &str); 6] = [
+const BUNDLED: [(&str, &str); 8] = [
     ("kv.toml", include_str!("../../systems/defs/kv.toml")),
     ("queue.toml", include_str!("../../systems/defs/queue.toml")),
     ("lock.toml", include_str!("../../systems/defs/lock.toml")),
@@ -27,10 +27,18 @@ const BUNDLED: [(&str, &str); 6] = [
         "zookeeper.toml",
         include_str!("../../systems/defs/zookeeper.toml"),
     ),
+    (
+        "postgres.toml",
+        include_str!("../../systems/defs/postgres.toml"),
+    ),
+    (
+        "postgres-replica.toml",
+        include_str!("../../systems/defs/postgres-replica.toml"),
+    ),
 ];
 
 /// Client protocols the harness speaks.
-pub const PROTOCOLS: [&str; 4] = ["faultline-http", "etcd", "resp", "zookeeper"];
+pub const PROTOCOLS: [&str; 5] = ["faultline-http", "etcd", "resp", "zookeeper", "postgres"];
 
 /// How a system's nodes are networked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -79,6 +87,9 @@ pub struct SystemDef {
     pub ports: Vec<String>,
     pub protocol: String,
     pub workloads: Vec<String>,
+    /// The node count the system runs with, when it fixes one (`nodes =
+    /// 1`: a single server); `--nodes` defaults to it and must agree.
+    pub nodes: Option<usize>,
     pub network: Network,
     /// The main port in network namespaces (extra ports follow it, in the
     /// order of `ports`).
@@ -162,6 +173,7 @@ struct RawDef {
     ports: Vec<String>,
     protocol: String,
     workloads: Vec<String>,
+    nodes: Option<usize>,
     network: Option<String>,
     port: Option<u16>,
     default_level: Option<String>,
@@ -534,6 +546,11 @@ impl SystemDef {
                 }
             }
         }
+        if let Some(n) = raw.nodes {
+            if n == 0 || n > 64 {
+                bail!("{}: must be 1..=64, got {n}", at("nodes"));
+            }
+        }
         let network = match raw.network.as_deref() {
             None | Some("proxy") => Network::Proxy,
             Some("netns") => Network::Netns,
@@ -610,6 +627,7 @@ impl SystemDef {
             ports,
             protocol: raw.protocol,
             workloads: raw.workloads,
+            nodes: raw.nodes,
             network,
             port,
             default_level,
@@ -731,6 +749,9 @@ pub fn describe(def: &SystemDef, out: &mut String) {
         (None, None) => "its port accepts connections".into(),
     };
     let _ = writeln!(out, "      ready when: {ready}");
+    if let Some(n) = def.nodes {
+        let _ = writeln!(out, "      nodes: {n} (fixed by the system file)");
+    }
     if let Some(l) = &def.leader {
         let ask = match (&l.http_get, &l.http_post, &l.command) {
             (Some(p), _, _) => format!("GET {p}"),
@@ -809,7 +830,22 @@ workloads = ["register"]
     fn bundled_files_load() {
         let all = bundled();
         let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
-        assert_eq!(names, ["kv", "queue", "lock", "etcd", "redis", "zookeeper"]);
+        assert_eq!(
+            names,
+            [
+                "kv",
+                "queue",
+                "lock",
+                "etcd",
+                "redis",
+                "zookeeper",
+                "postgres",
+                "postgres-replica"
+            ]
+        );
+        assert_eq!(all[6].nodes, Some(1));
+        assert_eq!(all[7].nodes, Some(2));
+        assert_eq!(all[0].nodes, None);
         let kv = &all[0];
         assert_eq!(
             kv.level_names(),

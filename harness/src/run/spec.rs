@@ -29,9 +29,10 @@ pub struct TestArgs {
     /// The workload (see `faultline systems`); default: the system's first.
     #[arg(long)]
     pub workload: Option<String>,
-    /// How many nodes (processes on loopback).
-    #[arg(long, default_value_t = 5)]
-    pub nodes: usize,
+    /// How many nodes (default 5, or the count the system file fixes:
+    /// PostgreSQL is one server).
+    #[arg(long)]
+    pub nodes: Option<usize>,
     /// Client workers: a number, or `Kn` for K times the node count.
     #[arg(long, default_value = "2n")]
     pub concurrency: String,
@@ -249,8 +250,18 @@ impl TestArgs {
                 def.workloads.join(", ")
             );
         }
-        if self.nodes == 0 || self.nodes > 64 {
-            bail!("--nodes: must be 1..=64, got {}", self.nodes);
+        let nodes = match (self.nodes, def.nodes) {
+            (None, fixed) => fixed.unwrap_or(5),
+            (Some(n), Some(fixed)) if n != fixed => bail!(
+                "--nodes: {} runs exactly {fixed} node{} (`nodes = {fixed}` in {}), got {n}; leave --nodes out",
+                def.name,
+                if fixed == 1 { "" } else { "s" },
+                def.source
+            ),
+            (Some(n), _) => n,
+        };
+        if nodes == 0 || nodes > 64 {
+            bail!("--nodes: must be 1..=64, got {nodes}");
         }
         let c = self.concurrency.trim();
         let concurrency = if let Some(k) = c.strip_suffix('n') {
@@ -261,7 +272,7 @@ impl TestArgs {
                     format!("--concurrency: expected a number or Kn (e.g. 2n), got {c:?}")
                 })?
             };
-            k * self.nodes
+            k * nodes
         } else {
             c.parse().with_context(|| {
                 format!("--concurrency: expected a number or Kn (e.g. 2n), got {c:?}")
@@ -324,14 +335,14 @@ impl TestArgs {
                     shape_names.join(", ")
                 )
             })?;
-            if shape.min_nodes() > self.nodes {
+            if shape.min_nodes() > nodes {
                 if all_shapes {
                     continue;
                 }
                 bail!(
                     "--partition: {shape} needs at least {} nodes, --nodes is {}",
                     shape.min_nodes(),
-                    self.nodes
+                    nodes
                 );
             }
             if !partition.contains(&w) {
@@ -409,7 +420,7 @@ impl TestArgs {
                 );
             }
         }
-        if self.nodes < 2 {
+        if nodes < 2 {
             if self.nemesis == DEFAULT_NEMESIS {
                 // One node has no links to cut: the default just skips it.
                 nemesis.retain(|f| *f != "partition" && *f != "packet");
@@ -418,7 +429,7 @@ impl TestArgs {
                 if nemesis.contains(&f) {
                     bail!(
                         "--nemesis: {f} needs at least 2 nodes, --nodes is {}",
-                        self.nodes
+                        nodes
                     );
                 }
             }
@@ -467,7 +478,7 @@ impl TestArgs {
             def: Arc::new(def),
             level,
             workload,
-            nodes: self.nodes,
+            nodes,
             concurrency,
             rate,
             time_limit: positive("--time-limit", self.time_limit)?,

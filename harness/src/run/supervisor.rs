@@ -6,7 +6,8 @@
 //! that signal when the *thread* that forked the child exits, so every node
 //! is spawned from one thread that lives as long as the harness process:
 //! whatever way the harness dies, even SIGKILL, its nodes die with it.
-//! Nodes are only ever signalled by their own process-group id.
+//! Nodes are signalled by their own process-group id, and so are the
+//! descendants that left the group (PostgreSQL's backends).
 
 use super::http::Http;
 use crate::system::{render, SystemDef};
@@ -79,19 +80,84 @@ pub fn spawn(mut cmd: Command, die_with_parent: bool) -> std::io::Result<Child> 
         .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
 }
 
-/// Sends `sig` to the process group led by `pid`. A group that is already
-/// gone is not an error.
+/// Sends `sig` to the process group led by `pid`, and to every descendant
+/// that left the group: a server whose workers start sessions of their own
+/// (PostgreSQL's backends call `setsid`) is killed, paused and resumed
+/// whole. For SIGKILL and SIGSTOP the group is stopped first, so nothing
+/// forks a new child between the look at `/proc` and the signal. A group
+/// that is already gone is not an error.
 pub fn signal_group(pid: u32, sig: libc::c_int) -> std::io::Result<()> {
-    // SAFETY: plain syscall; the pid is one of ours (a group leader we
-    // spawned and have not reaped).
-    let r = unsafe { libc::kill(-(pid as libc::pid_t), sig) };
-    if r != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::ESRCH) {
-            return Err(e);
+    let group = |s: libc::c_int| {
+        // SAFETY: plain syscall; the pid is one of ours (a group leader we
+        // spawned and have not reaped).
+        let r = unsafe { libc::kill(-(pid as libc::pid_t), s) };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(e);
+            }
         }
+        Ok(())
+    };
+    if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        group(libc::SIGSTOP)?;
+    }
+    let strays = strays(pid);
+    group(sig)?;
+    for p in strays {
+        // SAFETY: plain syscall on a descendant of our node found just
+        // now (its parent chain is stopped, so it cannot have been reaped
+        // and its pid reused in between, except for a direct child of the
+        // group leader reaped by it before the stop).
+        unsafe { libc::kill(p as libc::pid_t, sig) };
     }
     Ok(())
+}
+
+/// The descendants of `pid` outside its process group (from `/proc`).
+fn strays(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    // (pid, parent, process group) of every process.
+    let mut procs: Vec<(u32, u32, u32)> = Vec::new();
+    for e in dir.flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and `)`.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if let (Some(pp), Some(pg)) = (
+            f.get(1).and_then(|x| x.parse().ok()),
+            f.get(2).and_then(|x| x.parse().ok()),
+        ) {
+            procs.push((p, pp, pg));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            procs
+                .iter()
+                .filter(|(p, pp, _)| *pp == parent && !tree.contains(p))
+                .map(|(p, _, _)| *p)
+                .collect::<Vec<_>>(),
+        );
+        i += 1;
+    }
+    procs
+        .iter()
+        .filter(|(p, _, pg)| *p != pid && *pg != pid && tree.contains(p))
+        .map(|(p, _, _)| *p)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -837,6 +903,48 @@ env = { ZOO_FAST = "1" }
             extra_args: vec!["--verbose".into()],
             peer_addrs,
             env: BTreeMap::new(),
+        }
+    }
+
+    /// A child that started a session of its own (as PostgreSQL's
+    /// backends do) is paused, resumed and killed with its node.
+    #[test]
+    fn signals_reach_descendants_that_left_the_group() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "setsid sleep 60 & echo $! ; exec sleep 60"])
+            .stdout(Stdio::piped());
+        let mut child = spawn(cmd, true).unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let stray: u32 = line.trim().parse().unwrap();
+        let state = |pid: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("gone")
+                .to_string()
+        };
+        // setsid forks when it leads a group already: wait for the sleep.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !strays(child.id()).contains(&stray) {
+            assert!(Instant::now() < deadline, "no stray {stray}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal_group(child.id(), libc::SIGSTOP).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(state(stray), "T");
+        signal_group(child.id(), libc::SIGCONT).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(state(stray), "S");
+        signal_group(child.id(), libc::SIGKILL).unwrap();
+        child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !matches!(state(stray).as_str(), "gone" | "Z") {
+            assert!(Instant::now() < deadline, "stray {stray} survived");
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

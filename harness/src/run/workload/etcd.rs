@@ -115,7 +115,7 @@ impl EtcdRegister {
     }
 
     async fn run(&self, op: &Op) -> Completion {
-        let key = key_of(op.key);
+        let key = key_of(op.key());
         let done = |outcome, value| Completion {
             outcome,
             value,

@@ -91,8 +91,21 @@ impl Conn {
     /// One request; `GET` is a read (every failure definite) and sends no
     /// body.
     pub async fn call(&self, method: &str, path: &str, body: &Value, timeout: Duration) -> Answer {
-        let read = method == "GET";
-        let bytes = (!read).then(|| serde_json::to_vec(body).unwrap_or_default());
+        self.call_as(method, path, body, timeout, method == "GET")
+            .await
+    }
+
+    /// One request; `read` says every failure is definite (a `GET`, or a
+    /// read-only transaction's `POST`). `GET` sends no body.
+    pub async fn call_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        timeout: Duration,
+        read: bool,
+    ) -> Answer {
+        let bytes = (method != "GET").then(|| serde_json::to_vec(body).unwrap_or_default());
         let res = self
             .http
             .request(&self.addr, method, path, bytes, timeout)

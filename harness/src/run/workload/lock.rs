@@ -121,7 +121,7 @@ enum State {
 fn op(f: &'static str, value: Value) -> Op {
     Op {
         f,
-        key: LOCK_KEY,
+        key: Some(LOCK_KEY),
         value,
     }
 }

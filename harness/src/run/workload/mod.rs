@@ -11,7 +11,9 @@
 
 pub mod etcd;
 pub mod faultline_http;
+pub mod list_append;
 pub mod lock;
+pub mod postgres;
 pub mod queue;
 pub mod register;
 pub mod resp;
@@ -55,7 +57,9 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Op {
     pub f: &'static str,
-    pub key: u64,
+    /// `None` for an op over several keys (a transaction): the history
+    /// line then has no `key`.
+    pub key: Option<u64>,
     pub value: Value,
 }
 
@@ -64,14 +68,20 @@ impl Op {
     pub fn read(key: u64) -> Op {
         Op {
             f: "read",
-            key,
+            key: Some(key),
             value: Value::Null,
         }
     }
+
+    /// The key of a keyed op (0 for a transaction, which no keyed client
+    /// is given).
+    pub fn key(&self) -> u64 {
+        self.key.unwrap_or(0)
+    }
 }
 
-/// An op stream the workers share (the register and set workloads'
-/// seeded generators).
+/// An op stream the workers share (the register, set, list-append and
+/// rw-register workloads' seeded generators).
 pub trait OpStream: Send {
     fn next_op(&mut self) -> Op;
 }
@@ -170,6 +180,15 @@ impl Setup<'_> {
         }
     }
 
+    /// A positive integer option, or `default`.
+    pub fn option_count(&self, key: &str, default: u64) -> Result<u64> {
+        match self.options.get(key) {
+            None => Ok(default),
+            Some(toml::Value::Integer(i)) if *i >= 1 => Ok(*i as u64),
+            Some(v) => bail!("workload option {key}: expected a positive integer, got {v}"),
+        }
+    }
+
     /// A boolean option, or `default`.
     pub fn option_bool(&self, key: &str, default: bool) -> Result<bool> {
         match self.options.get(key) {
@@ -208,8 +227,14 @@ pub trait Workload: Send + Sync {
 }
 
 /// Every workload, in the order `faultline systems` lists them.
-pub static KINDS: [&dyn WorkloadKind; 4] =
-    [&register::Register, &queue::Queue, &lock::Lock, &set::Set];
+pub static KINDS: [&dyn WorkloadKind; 6] = [
+    &register::Register,
+    &queue::Queue,
+    &lock::Lock,
+    &set::Set,
+    &list_append::LIST_APPEND,
+    &list_append::RW_REGISTER,
+];
 
 pub fn find(name: &str) -> Option<&'static dyn WorkloadKind> {
     KINDS.iter().copied().find(|k| k.name() == name)
@@ -326,7 +351,7 @@ impl Driver {
             Who::Client(w.process),
             "invoke",
             op.f,
-            Some(op.key),
+            op.key,
             &op.value,
             Some(&node),
             None,
@@ -336,7 +361,7 @@ impl Driver {
             Who::Client(w.process),
             c.outcome.as_str(),
             op.f,
-            Some(op.key),
+            op.key,
             &c.value,
             Some(&node),
             c.error.as_ref(),

@@ -116,7 +116,7 @@ struct QueueRun {
 fn enqueue(q: u64, v: i64) -> Op {
     Op {
         f: "enqueue",
-        key: q,
+        key: Some(q),
         value: json!(v),
     }
 }
@@ -124,7 +124,7 @@ fn enqueue(q: u64, v: i64) -> Op {
 fn dequeue(q: u64) -> Op {
     Op {
         f: "dequeue",
-        key: q,
+        key: Some(q),
         value: Value::Null,
     }
 }
@@ -301,7 +301,7 @@ impl Client for QueueClient {
 
     fn invoke<'a>(&'a mut self, op: &'a Op) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
-            let q = op.key;
+            let q = op.key();
             let done = |a: Answer, value: Value, answer: Value| Completion {
                 outcome: a.outcome,
                 value,
@@ -385,7 +385,7 @@ mod tests {
             g.next(Some((&deq, &ok(json!(9), msg)))),
             Next::Op(Op {
                 f: "ack",
-                key: 5,
+                key: Some(5),
                 value: json!({"id": "m9"})
             })
         );
@@ -411,7 +411,7 @@ mod tests {
             let Next::Op(op) = g.next(None) else {
                 panic!("expected an op")
             };
-            queues.push(op.key);
+            queues.push(op.key());
             if op.f == "enqueue" {
                 values.push(op.value.as_i64().unwrap());
             }

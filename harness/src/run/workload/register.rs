@@ -205,7 +205,7 @@ impl OpGen {
                 ks.last = Some(to);
                 Op {
                     f: "cas",
-                    key,
+                    key: Some(key),
                     value: json!([from, to]),
                 }
             }
@@ -215,7 +215,7 @@ impl OpGen {
                 ks.last = Some(v);
                 Op {
                     f: "write",
-                    key,
+                    key: Some(key),
                     value: json!(v),
                 }
             }
@@ -246,7 +246,7 @@ impl Client for RegisterClient {
 
     fn invoke<'a>(&'a mut self, op: &'a Op) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
-            let path = format!("/kv/{}", op.key);
+            let path = format!("/kv/{}", op.key());
             let a = match op.f {
                 "read" => {
                     self.conn
@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(g.keys_used(), 2 + 100 / 5);
         let mut per_key = std::collections::BTreeMap::new();
         for op in &ops {
-            *per_key.entry(op.key).or_insert(0) += 1;
+            *per_key.entry(op.key()).or_insert(0) += 1;
         }
         assert!(per_key.values().all(|&n| n <= 5), "{per_key:?}");
         let mut written: Vec<i64> = ops
@@ -335,11 +335,11 @@ mod tests {
         for o in &ops {
             match o.f {
                 "write" => {
-                    last.insert(o.key, o.value.clone());
+                    last.insert(o.key(), o.value.clone());
                 }
                 "cas" => {
-                    assert_eq!(last.get(&o.key), Some(&o.value[0]), "{o:?}");
-                    last.insert(o.key, o.value[1].clone());
+                    assert_eq!(last.get(&o.key()), Some(&o.value[0]), "{o:?}");
+                    last.insert(o.key(), o.value[1].clone());
                 }
                 _ => {}
             }

@@ -294,7 +294,7 @@ impl Resp {
         match (self.s.mode, op.f) {
             (Mode::Register, "read") => {
                 let v: Option<String> = self
-                    .query(redis::cmd("GET").arg(format!("r{}", op.key)), true)
+                    .query(redis::cmd("GET").arg(format!("r{}", op.key())), true)
                     .await?;
                 match v {
                     None => Ok(done(Outcome::Ok, Value::Null)),
@@ -307,7 +307,7 @@ impl Resp {
                 let _: () = self
                     .query(
                         redis::cmd("SET")
-                            .arg(format!("r{}", op.key))
+                            .arg(format!("r{}", op.key()))
                             .arg(op.value.to_string()),
                         false,
                     )
@@ -320,7 +320,7 @@ impl Resp {
                         redis::cmd("EVAL")
                             .arg(CAS)
                             .arg(1)
-                            .arg(format!("r{}", op.key))
+                            .arg(format!("r{}", op.key()))
                             .arg(op.value[0].to_string())
                             .arg(op.value[1].to_string()),
                         false,
@@ -336,7 +336,7 @@ impl Resp {
                 let _: i64 = self
                     .query(
                         redis::cmd("SADD")
-                            .arg(format!("s{}", op.key))
+                            .arg(format!("s{}", op.key()))
                             .arg(op.value.to_string()),
                         false,
                     )
@@ -345,7 +345,7 @@ impl Resp {
             }
             (Mode::Set, "read") => {
                 let members: Vec<String> = self
-                    .query(redis::cmd("SMEMBERS").arg(format!("s{}", op.key)), true)
+                    .query(redis::cmd("SMEMBERS").arg(format!("s{}", op.key())), true)
                     .await?;
                 let mut out = Vec::with_capacity(members.len());
                 for m in &members {

@@ -144,7 +144,7 @@ impl SetGen {
         self.next_element += 1;
         Op {
             f: "add",
-            key,
+            key: Some(key),
             value: json!(e),
         }
     }
@@ -177,7 +177,7 @@ mod tests {
         assert!(n > 400, "{n}");
         adds.dedup();
         assert_eq!(adds.len(), n);
-        assert!(ops(5).iter().all(|o| o.key < 3));
+        assert!(ops(5).iter().all(|o| o.key() < 3));
         assert!(ops(5).iter().any(|o| o.f == "read"));
     }
 }

@@ -288,14 +288,14 @@ impl ZkRegister {
 
     async fn attempt(&mut self, op: &Op) -> std::result::Result<Value, Failure> {
         match op.f {
-            "read" => self.read(op.key).await,
+            "read" => self.read(op.key()).await,
             "write" => self
-                .write(op.key, &op.value)
+                .write(op.key(), &op.value)
                 .await
                 .map(|_| op.value.clone()),
             "cas" => {
                 let (from, to) = (&op.value[0], &op.value[1]);
-                self.cas(op.key, from, to).await.map(|_| op.value.clone())
+                self.cas(op.key(), from, to).await.map(|_| op.value.clone())
             }
             other => Err(Failure::BadAnswer(format!("unknown op {other}"))),
         }
