@@ -4,7 +4,10 @@
 fn main() -> std::process::ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     // `--level` is optional here: serializable by default.
-    if !args.iter().any(|a| a == "--level" || a.starts_with("--level=")) {
+    if !args
+        .iter()
+        .any(|a| a == "--level" || a.starts_with("--level="))
+    {
         args.extend(["--level".to_string(), "serializable".to_string()]);
     }
     systems::runtime::node::main_with_args(&systems::txn::SPEC, &args, systems::txn::run)

@@ -730,8 +730,12 @@ impl RaftNetwork<TypeConfig> for Net {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        self.call(&format!("{}/snapshot", self.prefix), &rpc, option.hard_ttl())
-            .await
+        self.call(
+            &format!("{}/snapshot", self.prefix),
+            &rpc,
+            option.hard_ttl(),
+        )
+        .await
     }
 
     async fn vote(

@@ -68,6 +68,10 @@ pub const SPEC: Spec = Spec {
     usage: USAGE,
 };
 
+/// One shard's share of a commit: (keys written with their writes, keys
+/// only read).
+type Part = (Vec<(Key, Vec<WOp>)>, Vec<Key>);
+
 /// A micro-op as the client sends it: `[f, key, value]`.
 pub type MicroOp = (String, Key, Value);
 
@@ -189,7 +193,10 @@ impl TxnNode {
                     Err(e) if e.not_sent() => Err(ApiError::unavailable(format!("shard {s}: {e}"))),
                     Err(e) => {
                         self.client.forget(addr);
-                        Err(ApiError::indefinite("shard-failed", format!("shard {s}: {e}")))
+                        Err(ApiError::indefinite(
+                            "shard-failed",
+                            format!("shard {s}: {e}"),
+                        ))
                     }
                 }
             } else {
@@ -314,7 +321,7 @@ impl TxnNode {
         check: bool,
     ) -> Result<(), ApiError> {
         let primary = self.shard_of(order[0]);
-        let mut parts: BTreeMap<usize, (Vec<(Key, Vec<WOp>)>, Vec<Key>)> = BTreeMap::new();
+        let mut parts: BTreeMap<usize, Part> = BTreeMap::new();
         for k in order {
             parts
                 .entry(self.shard_of(*k))
@@ -659,12 +666,18 @@ pub fn handler(cfg: Arc<NodeConfig>, node: Arc<TxnNode>) -> http::Handler {
             if req.path.starts_with("/internal/") {
                 return node.internal(req).await;
             }
-            node::route(&cfg, &req, || node.status(), parse, |ops| async {
-                match node.run_txn(ops).await {
-                    Ok(out) => Response::json(200, &json!({ "ops": out })),
-                    Err(e) => error_response(&e),
-                }
-            })
+            node::route(
+                &cfg,
+                &req,
+                || node.status(),
+                parse,
+                |ops| async {
+                    match node.run_txn(ops).await {
+                        Ok(out) => Response::json(200, &json!({ "ops": out })),
+                        Err(e) => error_response(&e),
+                    }
+                },
+            )
             .await
         })
     })

@@ -316,8 +316,7 @@ impl Shard {
                         }
                         Some(Outcome::Committed(_)) => return Ok(json!({"ok": true})),
                         None => {
-                            self.outcomes
-                                .insert(txn.clone(), Outcome::Committed(*ts));
+                            self.outcomes.insert(txn.clone(), Outcome::Committed(*ts));
                         }
                     }
                 }
@@ -427,33 +426,53 @@ mod tests {
     #[test]
     fn mvcc_reads_locks_and_first_committer_wins() {
         let mut s = Shard::default();
-        assert_eq!(s.run(&prep("a", 1, vec![(7, vec![app(1)])], vec![])).unwrap()["ok"], true);
+        assert_eq!(
+            s.run(&prep("a", 1, vec![(7, vec![app(1)])], vec![]))
+                .unwrap()["ok"],
+            true
+        );
         // A reader that started after a's start waits for its lock; an
         // older one ignores it; read-committed ignores it too.
         assert!(read(&s, 7, Some(5)).get("locked").is_some());
         assert_eq!(read(&s, 7, Some(1)), json!({"value": null}));
         assert_eq!(read(&s, 7, None), json!({"value": null}));
         // b conflicts with a's lock.
-        let r = s.run(&prep("b", 2, vec![(7, vec![app(2)])], vec![])).unwrap();
-        assert_eq!((r["ok"].clone(), r["lock"]["txn"].clone()), (json!(false), json!("a")));
+        let r = s
+            .run(&prep("b", 2, vec![(7, vec![app(2)])], vec![]))
+            .unwrap();
+        assert_eq!(
+            (r["ok"].clone(), r["lock"]["txn"].clone()),
+            (json!(false), json!("a"))
+        );
         assert_eq!(s.run(&commit("a", 3)).unwrap()["ok"], true);
         assert_eq!(read(&s, 7, Some(2)), json!({"value": null}));
         assert_eq!(read(&s, 7, Some(3)), json!({"value": [1]}));
         // b started at 2, before a's commit at 3: first committer wins.
-        let r = s.run(&prep("b", 2, vec![(7, vec![app(2)])], vec![])).unwrap();
+        let r = s
+            .run(&prep("b", 2, vec![(7, vec![app(2)])], vec![]))
+            .unwrap();
         assert_eq!(r["reason"], "write-conflict");
         // A read lock refuses a writer and is refused by a newer version.
-        assert_eq!(s.run(&prep("c", 4, vec![(8, vec![app(3)])], vec![7])).unwrap()["ok"], true);
-        let r = s.run(&prep("d", 4, vec![(7, vec![app(4)])], vec![])).unwrap();
+        assert_eq!(
+            s.run(&prep("c", 4, vec![(8, vec![app(3)])], vec![7]))
+                .unwrap()["ok"],
+            true
+        );
+        let r = s
+            .run(&prep("d", 4, vec![(7, vec![app(4)])], vec![]))
+            .unwrap();
         assert_eq!(r["lock"]["txn"], "c");
-        let r = s.run(&prep("e", 2, vec![(9, vec![app(4)])], vec![7])).unwrap();
+        let r = s
+            .run(&prep("e", 2, vec![(9, vec![app(4)])], vec![7]))
+            .unwrap();
         assert_eq!(r["reason"], "read-conflict");
     }
 
     #[test]
     fn resolve_aborts_for_good_and_commit_is_refused_after_it() {
         let mut s = Shard::default();
-        s.run(&prep("a", 1, vec![(1, vec![app(1)])], vec![])).unwrap();
+        s.run(&prep("a", 1, vec![(1, vec![app(1)])], vec![]))
+            .unwrap();
         assert_eq!(
             s.run(&ShardCmd::Resolve { txn: "a".into() }).unwrap(),
             json!({"aborted": true})
@@ -462,11 +481,13 @@ mod tests {
         assert_eq!(s.run(&commit("a", 5)).unwrap()["ok"], false);
         assert_eq!(read(&s, 1, None), json!({"value": null}));
         assert_eq!(
-            s.run(&prep("a", 1, vec![(1, vec![app(1)])], vec![])).unwrap()["reason"],
+            s.run(&prep("a", 1, vec![(1, vec![app(1)])], vec![]))
+                .unwrap()["reason"],
             "aborted"
         );
         // A committed transaction stays committed.
-        s.run(&prep("b", 6, vec![(1, vec![app(2)])], vec![])).unwrap();
+        s.run(&prep("b", 6, vec![(1, vec![app(2)])], vec![]))
+            .unwrap();
         s.run(&commit("b", 7)).unwrap();
         assert_eq!(
             s.run(&ShardCmd::Resolve { txn: "b".into() }).unwrap(),
