@@ -486,3 +486,53 @@ fn none_applies_each_shard_part_on_its_own() {
     assert_eq!(st["shards"].as_array().unwrap().len(), 3);
     assert!(st["role"].is_string());
 }
+
+/// A coordinator that "dies" (`/debug/txn`) after preparing leaves locks:
+/// a reader waits for them, then after the lock TTL (half the request
+/// timeout, 1 s here) resolves them through the primary shard. Prepared
+/// only: rolled back, the appends never appear. Committed on the primary
+/// only: rolled forward on the other shard, both appear. A writer meeting
+/// a stale lock resolves it and commits.
+#[test]
+fn a_dead_coordinators_locks_are_resolved_through_the_primary() {
+    let mut flags = FAST.to_vec();
+    flags.push("--debug-endpoints");
+    let c = Cluster::start_bin(BIN, "serializable", 3, &flags);
+    read_keys(&c, 0, &[0, 1, 2]);
+    let dead = |ops: Value, crash: &str| {
+        let (s, v) = http(
+            &c.addr(0),
+            "POST",
+            "/debug/txn",
+            Some(json!({"ops": ops, "crash": crash})),
+        )
+        .unwrap();
+        assert_eq!(s, 200, "{v}");
+    };
+    // Keys 40, 41 on shards 1, 2 (primary 1); 42, 43 on shards 0, 1.
+    dead(
+        json!([["append", 40, 1], ["append", 41, 1]]),
+        "after-prepare",
+    );
+    dead(
+        json!([["append", 42, 1], ["append", 43, 1]]),
+        "after-primary-commit",
+    );
+    let t0 = Instant::now();
+    let fin = read_keys(&c, 1, &[40, 41, 42, 43]);
+    let waited = t0.elapsed();
+    assert_eq!(fin, vec![vec![], vec![], vec![1], vec![1]]);
+    assert!(
+        waited >= Duration::from_millis(700),
+        "the reader did not wait for the locks ({waited:?})"
+    );
+    // A writer meeting a stale lock resolves it instead of aborting.
+    dead(
+        json!([["append", 44, 1], ["append", 45, 1]]),
+        "after-prepare",
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let r = txn(&c, 2, json!([["append", 44, 2], ["append", 45, 2]]));
+    assert!(matches!(r, Res::Ok(_)), "{r:?}");
+    assert_eq!(read_keys(&c, 0, &[44, 45]), vec![vec![2], vec![2]]);
+}

@@ -68,6 +68,17 @@ pub const SPEC: Spec = Spec {
     usage: USAGE,
 };
 
+/// Test aid (`POST /debug/txn`, only with `--debug-endpoints`): the
+/// coordinator stops as if it crashed at this point of a commit, leaving
+/// its locks for other transactions to resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crash {
+    /// Every shard prepared (locked), no commit sent.
+    AfterPrepare,
+    /// Committed on the primary shard only.
+    AfterPrimaryCommit,
+}
+
 /// One shard's share of a commit: (keys written with their writes, keys
 /// only read).
 type Part = (Vec<(Key, Vec<WOp>)>, Vec<Key>);
@@ -86,13 +97,20 @@ pub struct TxnNode {
     seq: AtomicU64,
 }
 
+/// Parses `--shards`: 1..=64.
+pub fn parse_shards(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "--shards: expected a number of shards in 1..=64, got {v:?}"
+        )),
+    }
+}
+
 fn shard_count(cfg: &NodeConfig) -> anyhow::Result<usize> {
     match cfg.extra.get("--shards") {
         None => Ok(3),
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=64).contains(&n) => Ok(n),
-            _ => anyhow::bail!("--shards: expected a number of shards in 1..=64, got {v:?}"),
-        },
+        Some(v) => parse_shards(v).map_err(anyhow::Error::msg),
     }
 }
 
@@ -319,6 +337,7 @@ impl TxnNode {
         order: &[Key],
         reads: &BTreeSet<Key>,
         check: bool,
+        crash: Option<Crash>,
     ) -> Result<(), ApiError> {
         let primary = self.shard_of(order[0]);
         let mut parts: BTreeMap<usize, Part> = BTreeMap::new();
@@ -384,6 +403,9 @@ impl TxnNode {
                 }
             }
         }
+        if crash == Some(Crash::AfterPrepare) {
+            return Ok(());
+        }
         let ts = match self.timestamp().await {
             Ok(ts) => ts,
             Err(e) => {
@@ -434,6 +456,9 @@ impl TxnNode {
             }
             return Err(e);
         }
+        if crash == Some(Crash::AfterPrimaryCommit) {
+            return Ok(());
+        }
         for &s in touched.iter().filter(|s| **s != primary) {
             let cmd = ShardCmd::Commit {
                 txn: txn.into(),
@@ -449,7 +474,11 @@ impl TxnNode {
     }
 
     /// Runs one transaction; the answer holds each read's value.
-    pub async fn run_txn(&self, ops: Vec<MicroOp>) -> Result<Vec<MicroOp>, ApiError> {
+    pub async fn run_txn(
+        &self,
+        ops: Vec<MicroOp>,
+        crash: Option<Crash>,
+    ) -> Result<Vec<MicroOp>, ApiError> {
         if self.is_level("none") {
             return self.run_none(ops).await;
         }
@@ -506,7 +535,7 @@ impl TxnNode {
         } else {
             BTreeSet::new()
         };
-        self.commit(&txn, start_ts, &buf, &order, &reads, snap)
+        self.commit(&txn, start_ts, &buf, &order, &reads, snap, crash)
             .await?;
         Ok(out)
     }
@@ -658,6 +687,31 @@ pub fn parse(req: &Request) -> Result<Option<Vec<MicroOp>>, ApiError> {
     Ok(Some(out))
 }
 
+/// `POST /debug/txn` with `{"ops": [...], "crash": "after-prepare" |
+/// "after-primary-commit"}`: runs the transaction and abandons it at that
+/// point, as a coordinator that died there would (test aid).
+async fn debug_txn(node: &TxnNode, mut req: Request) -> Response {
+    let crash = match json_body(&req).map(|b| b["crash"].as_str().map(String::from)) {
+        Ok(Some(c)) if c == "after-prepare" => Crash::AfterPrepare,
+        Ok(Some(c)) if c == "after-primary-commit" => Crash::AfterPrimaryCommit,
+        _ => {
+            return error_response(&ApiError::invalid(
+                "body must have \"crash\": \"after-prepare\" or \"after-primary-commit\"",
+            ))
+        }
+    };
+    req.path = "/txn".into();
+    let ops = match parse(&req) {
+        Ok(Some(ops)) => ops,
+        Ok(None) => return error_response(&ApiError::invalid("bad request")),
+        Err(e) => return error_response(&e),
+    };
+    match node.run_txn(ops, Some(crash)).await {
+        Ok(out) => Response::json(200, &json!({ "ops": out })),
+        Err(e) => error_response(&e),
+    }
+}
+
 /// The HTTP handler.
 pub fn handler(cfg: Arc<NodeConfig>, node: Arc<TxnNode>) -> http::Handler {
     Arc::new(move |req: Request| {
@@ -666,13 +720,18 @@ pub fn handler(cfg: Arc<NodeConfig>, node: Arc<TxnNode>) -> http::Handler {
             if req.path.starts_with("/internal/") {
                 return node.internal(req).await;
             }
+            if cfg.debug_endpoints
+                && (req.method.as_str(), req.path.as_str()) == ("POST", "/debug/txn")
+            {
+                return debug_txn(&node, req).await;
+            }
             node::route(
                 &cfg,
                 &req,
                 || node.status(),
                 parse,
                 |ops| async {
-                    match node.run_txn(ops).await {
+                    match node.run_txn(ops, None).await {
                         Ok(out) => Response::json(200, &json!({ "ops": out })),
                         Err(e) => error_response(&e),
                     }
