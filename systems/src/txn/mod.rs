@@ -329,6 +329,7 @@ impl TxnNode {
     /// first-write order; `reads`: keys to read-lock). Every error before
     /// the commit request reaches the primary is definite: only that
     /// request can commit the transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
         txn: &str,
