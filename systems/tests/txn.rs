@@ -367,10 +367,44 @@ fn serializable_has_no_write_skew_and_reads_own_writes() {
         (json!([1]), json!(5), json!([1, 2]))
     );
     assert_eq!(read_keys(&c, 2, &[9]), vec![vec![1, 2]]);
+    // What read-committed and none show within seconds never happens here.
+    assert!(
+        !fractured_read_seen(&c, 15, 16, 3),
+        "fractured read under serializable"
+    );
+    let fin = read_keys(&c, 0, &[15, 16]);
+    assert!(!fin[0].is_empty() && fin[0] == fin[1], "{fin:?}");
+}
+
+/// Appends the same value to keys `a` and `b` (different shards) in one
+/// transaction, over and over, while reading both in another transaction
+/// on another node; true once a read sees the two lists differ (a
+/// fractured read: part of a transaction's writes without the rest).
+fn fractured_read_seen(c: &Cluster, a: u64, b: u64, secs: u64) -> bool {
+    let stop = AtomicBool::new(false);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    std::thread::scope(|s| {
+        let (stop, w_addr) = (&stop, c.addr(0));
+        s.spawn(move || {
+            let mut v = 1;
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                txn_addr(&w_addr, json!([["append", a, v], ["append", b, v]]));
+                v += 1;
+            }
+        });
+        let mut seen = false;
+        while !seen && Instant::now() < deadline {
+            if let Res::Ok(r) = txn(c, 1, json!([["r", a, null], ["r", b, null]])) {
+                seen = list(&r, 0) != list(&r, 1);
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        seen
+    })
 }
 
 #[test]
-fn read_committed_reads_own_writes_and_commits_atomically() {
+fn read_committed_reads_own_writes_commits_atomically_and_reads_skew() {
     let c = start("read-committed");
     let Res::Ok(r) = txn(
         &c,
@@ -381,6 +415,15 @@ fn read_committed_reads_own_writes_and_commits_atomically() {
     };
     assert_eq!(r[1][2], json!([1]));
     assert_eq!(read_keys(&c, 1, &[11, 12]), vec![vec![1], vec![1]]);
+    // Each read sees the latest committed state: a reader running between
+    // the two reads of another transaction's commit sees half of it.
+    assert!(
+        fractured_read_seen(&c, 13, 14, 8),
+        "no read skew under read-committed in 8 s"
+    );
+    // Yet the writes are atomic: once writers are done both keys agree.
+    let fin = read_keys(&c, 2, &[13, 14]);
+    assert_eq!(fin[0], fin[1]);
 }
 
 #[test]
@@ -473,6 +516,12 @@ fn none_applies_each_shard_part_on_its_own() {
         panic!()
     };
     assert_eq!(read_keys(&c, 2, &[30, 31]), vec![vec![1, 2], vec![1, 2]]);
+    // Shards apply their parts one after the other: a reader sees half
+    // a transaction.
+    assert!(
+        fractured_read_seen(&c, 33, 34, 8),
+        "no fractured read under none in 8 s"
+    );
     // Bad input is a definite 400.
     let (s, v) = http(
         &c.addr(0),
