@@ -135,6 +135,32 @@ pub async fn start(cfg: Arc<NodeConfig>, client: Arc<HttpClient>) -> anyhow::Res
     }))
 }
 
+/// Runs futures concurrently (on this task) and returns their outputs in
+/// order.
+async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *o = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
 /// A machine answer (`{"status", "body"}`) as a result.
 fn machine_result(r: Value) -> Result<Value, ApiError> {
     let status = r["status"].as_u64().unwrap_or(500) as u16;
@@ -309,6 +335,27 @@ impl TxnNode {
         }
     }
 
+    /// One shard's prepare: `Ok(None)` when locked, `Ok(Some(refusal))`
+    /// when refused. A refusal by a stale lock resolves it and tries once
+    /// more.
+    async fn prepare(&self, s: usize, cmd: &ShardCmd) -> Result<Option<Value>, ApiError> {
+        let mut resolved = false;
+        loop {
+            let v = self.call_shard(s, cmd).await?;
+            if v["ok"] == true {
+                return Ok(None);
+            }
+            let lock: Option<Lock> = serde_json::from_value(v["lock"].clone()).ok();
+            if let Some(l) = lock.filter(|l| !resolved && self.stale(l)) {
+                resolved = true;
+                if self.resolve(s, &l).await.is_ok() {
+                    continue;
+                }
+            }
+            return Ok(Some(v));
+        }
+    }
+
     /// Best effort after a decision to abort: records `aborted` on the
     /// primary, then releases the locks on the other shards in `touched`
     /// (the primary first). Whatever fails is resolved later by others.
@@ -355,10 +402,9 @@ impl TxnNode {
         let mut shards: Vec<usize> = vec![primary];
         shards.extend(parts.keys().copied().filter(|s| *s != primary));
         let at_ms = clock::wall_millis();
-        // Shards where a prepare may have placed locks.
-        let mut touched: Vec<usize> = Vec::new();
-        for &s in &shards {
-            let (writes, rd) = parts.remove(&s).unwrap_or_default();
+        // Prepare on every shard at once.
+        let prepares = shards.iter().map(|&s| {
+            let (writes, reads) = parts.remove(&s).unwrap_or_default();
             let cmd = ShardCmd::Prepare {
                 txn: txn.into(),
                 primary: primary as u32,
@@ -366,41 +412,39 @@ impl TxnNode {
                 start_ts,
                 at_ms,
                 writes,
-                reads: rd,
+                reads,
                 check,
             };
-            let mut resolved = false;
-            loop {
-                match self.call_shard(s, &cmd).await {
-                    Ok(v) if v["ok"] == true => {
-                        touched.push(s);
-                        break;
-                    }
-                    Ok(v) => {
-                        let lock: Option<Lock> = serde_json::from_value(v["lock"].clone()).ok();
-                        if let Some(l) = lock.filter(|l| !resolved && self.stale(l)) {
-                            resolved = true;
-                            if self.resolve(s, &l).await.is_ok() {
-                                continue;
-                            }
-                        }
-                        self.abort(txn, primary, &touched).await;
-                        let reason = v["reason"].as_str().unwrap_or("conflict").to_string();
-                        let who = v["lock"]["txn"].as_str().map(|t| format!(" (held by {t})"));
-                        return Err(conflict(
-                            "conflict",
-                            format!("aborted: {reason} on shard {s}{}", who.unwrap_or_default()),
-                        ));
-                    }
-                    Err(e) => {
-                        if !e.definite {
-                            touched.push(s);
-                        }
-                        self.abort(txn, primary, &touched).await;
-                        let mut e = definite(e);
-                        e.message = format!("aborted: prepare on shard {s}: {}", e.message);
-                        return Err(e);
-                    }
+            async move { (s, self.prepare(s, &cmd).await) }
+        });
+        let results = join_all(prepares.collect()).await;
+        // Shards where a prepare may have placed locks (the primary first).
+        let touched: Vec<usize> = results
+            .iter()
+            .filter(|(_, r)| match r {
+                Ok(None) => true,
+                Ok(Some(_)) => false,
+                Err(e) => !e.definite,
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for (s, r) in results {
+            match r {
+                Ok(None) => {}
+                Ok(Some(v)) => {
+                    self.abort(txn, primary, &touched).await;
+                    let reason = v["reason"].as_str().unwrap_or("conflict").to_string();
+                    let who = v["lock"]["txn"].as_str().map(|t| format!(" (held by {t})"));
+                    return Err(conflict(
+                        "conflict",
+                        format!("aborted: {reason} on shard {s}{}", who.unwrap_or_default()),
+                    ));
+                }
+                Err(e) => {
+                    self.abort(txn, primary, &touched).await;
+                    let mut e = definite(e);
+                    e.message = format!("aborted: prepare on shard {s}: {}", e.message);
+                    return Err(e);
                 }
             }
         }
@@ -460,17 +504,21 @@ impl TxnNode {
         if crash == Some(Crash::AfterPrimaryCommit) {
             return Ok(());
         }
-        for &s in touched.iter().filter(|s| **s != primary) {
-            let cmd = ShardCmd::Commit {
-                txn: txn.into(),
-                ts,
-                primary: false,
-            };
-            if let Err(e) = self.call_shard(s, &cmd).await {
-                // Committed; readers roll this shard forward after the TTL.
-                tracing::info!("commit of {txn} on shard {s}: {}", e.message);
-            }
-        }
+        let commits = touched
+            .iter()
+            .filter(|s| **s != primary)
+            .map(|&s| async move {
+                let cmd = ShardCmd::Commit {
+                    txn: txn.into(),
+                    ts,
+                    primary: false,
+                };
+                if let Err(e) = self.call_shard(s, &cmd).await {
+                    // Committed; readers roll this shard forward after the TTL.
+                    tracing::info!("commit of {txn} on shard {s}: {}", e.message);
+                }
+            });
+        join_all(commits.collect()).await;
         Ok(())
     }
 
