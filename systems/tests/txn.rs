@@ -585,3 +585,80 @@ fn a_dead_coordinators_locks_are_resolved_through_the_primary() {
     assert!(matches!(r, Res::Ok(_)), "{r:?}");
     assert_eq!(read_keys(&c, 0, &[44, 45]), vec![vec![2], vec![2]]);
 }
+
+/// none: a transaction whose coordinator loses its link to one shard's
+/// leader after applying its part on another shard answers `partial`
+/// (indefinite), and the applied half stays: a fractured transaction
+/// caused by a real partition. (6 shards so that two have different
+/// leaders.)
+#[test]
+fn none_leaves_a_partial_transaction_when_a_shard_is_cut_off() {
+    let (r, fin) = cut_off_a_shard_mid_transaction("none");
+    assert!(
+        matches!(&r, Res::Info(e) if e.contains("partial")),
+        "expected an indefinite partial answer: {r:?}"
+    );
+    assert_eq!(fin, vec![vec![1], vec![]]);
+}
+
+/// The same partition under serializable: the prepare cannot reach the
+/// cut-off shard, the transaction aborts definitely and nothing applies.
+#[test]
+fn serializable_aborts_whole_when_a_shard_is_cut_off() {
+    let (r, fin) = cut_off_a_shard_mid_transaction("serializable");
+    assert!(
+        matches!(&r, Res::Fail(_)),
+        "expected a definite failure: {r:?}"
+    );
+    assert_eq!(fin, vec![Vec::<u64>::new(), vec![]]);
+}
+
+/// Runs a two-shard append on a coordinator that leads the first shard
+/// and whose links to the second shard's leader are cut; returns the
+/// answer and, after healing, both keys as a third node reads them.
+fn cut_off_a_shard_mid_transaction(level: &str) -> (Res, Vec<Vec<u64>>) {
+    let mut flags = FAST.to_vec();
+    flags.extend(["--shards", "6"]);
+    let c = Cluster::start_bin_with_proxies(BIN, level, 3, &flags);
+    read_keys(&c, 0, &[0, 1, 2, 3, 4, 5]);
+    // Every shard's leader, as all nodes agree. Nodes starting together
+    // tend to elect the first one for every group: while all shards have
+    // one leader, kill it (the other two elect independently per shard)
+    // and bring it back.
+    let mut c = c;
+    let all_leaders = |c: &Cluster| -> Vec<usize> {
+        Cluster::eventually(15, "every shard's leader", || {
+            let sts: Vec<Value> = (0..3).map(|i| c.status(i)).collect();
+            (0..6)
+                .map(|s| {
+                    let l = sts[0]["shards"][s]["leader"].as_str()?;
+                    sts.iter()
+                        .all(|st| st["shards"][s]["leader"].as_str() == Some(l))
+                        .then(|| c.ids.iter().position(|id| id == l))?
+                })
+                .collect()
+        })
+    };
+    let mut leaders = all_leaders(&c);
+    for _ in 0..5 {
+        eprintln!("{level}: shard leaders {leaders:?}");
+        if leaders.iter().any(|l| *l != leaders[0]) {
+            break;
+        }
+        let l = leaders[0];
+        c.kill(l);
+        read_keys(&c, (l + 1) % 3, &[0, 1, 2, 3, 4, 5]);
+        c.restart(l);
+        leaders = all_leaders(&c);
+    }
+    let x = 0;
+    let y = (0..6).find(|s| leaders[*s] != leaders[x]).unwrap();
+    let (co, ly) = (leaders[x], leaders[y]);
+    let third = (0..3).find(|i| *i != co && *i != ly).unwrap();
+    c.proxies[&(co, ly)].cut();
+    c.proxies[&(ly, co)].cut();
+    let (kx, ky) = (60 + x as u64, 60 + y as u64);
+    let r = txn(&c, co, json!([["append", kx, 1], ["append", ky, 1]]));
+    c.heal();
+    (r, read_keys(&c, third, &[kx, ky]))
+}

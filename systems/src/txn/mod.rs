@@ -124,8 +124,23 @@ pub async fn start(cfg: Arc<NodeConfig>, client: Arc<HttpClient>) -> anyhow::Res
         std::fs::create_dir_all(&p.data_dir)
             .with_context(|| format!("--data-dir: cannot create {}", p.data_dir.display()))?;
         p.route_prefix = format!("/internal/shard-{i}/raft");
-        shards.push(RaftCore::start(p, client.clone()).await?);
+        let fresh = !p.data_dir.join("raft-log.jsonl").exists();
+        shards.push((fresh, RaftCore::start(p, client.clone()).await?));
     }
+    // On a cluster's first start, spread shard leadership over the nodes
+    // (shard i to the node ranked i mod n, by sorted id): each node
+    // campaigns at once for its shards instead of waiting out an election
+    // timeout, so one node does not end up leading every group.
+    let ids = cfg.all_ids();
+    let rank = ids.iter().position(|i| *i == cfg.id).unwrap_or(0);
+    for (i, (fresh, core)) in shards.iter().enumerate() {
+        if *fresh && i % ids.len() == rank {
+            if let Err(e) = core.raft.trigger().elect().await {
+                tracing::warn!("shard {i}: campaign at start: {e}");
+            }
+        }
+    }
+    let shards: Vec<RaftCore<ShardMachine>> = shards.into_iter().map(|(_, c)| c).collect();
     Ok(Arc::new(TxnNode {
         lock_ttl: (cfg.request_timeout / 2).max(Duration::from_millis(100)),
         cfg,
