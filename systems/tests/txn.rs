@@ -584,6 +584,31 @@ fn a_dead_coordinators_locks_are_resolved_through_the_primary() {
     let r = txn(&c, 2, json!([["append", 44, 2], ["append", 45, 2]]));
     assert!(matches!(r, Res::Ok(_)), "{r:?}");
     assert_eq!(read_keys(&c, 0, &[44, 45]), vec![vec![2], vec![2]]);
+    // A coordinator whose wall clock runs a minute ahead dies: its locks
+    // look young by the clocks, but a reader resolves them after meeting
+    // them for a TTL.
+    let clock = |ms: i64| {
+        let (s, _) = http(
+            &c.addr(0),
+            "POST",
+            "/debug/clock",
+            Some(json!({ "offset_ms": ms })),
+        )
+        .unwrap();
+        assert_eq!(s, 200);
+    };
+    clock(60_000);
+    dead(
+        json!([["append", 46, 1], ["append", 47, 1]]),
+        "after-prepare",
+    );
+    clock(0);
+    let r = txn(&c, 1, json!([["r", 46, null], ["r", 47, null]]));
+    let Res::Ok(r) = r else { panic!("{r:?}") };
+    assert_eq!(
+        (r[0][2].clone(), r[1][2].clone()),
+        (Value::Null, Value::Null)
+    );
 }
 
 /// none: a transaction whose coordinator loses its link to one shard's

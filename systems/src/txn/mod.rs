@@ -94,6 +94,8 @@ pub struct TxnNode {
     /// A lock older than this (by the reader's wall clock against the
     /// coordinator's at prepare) may be resolved by another transaction.
     lock_ttl: Duration,
+    /// When this node first met each other transaction's lock.
+    seen_locks: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     seq: AtomicU64,
 }
 
@@ -146,6 +148,7 @@ pub async fn start(cfg: Arc<NodeConfig>, client: Arc<HttpClient>) -> anyhow::Res
         cfg,
         shards,
         client,
+        seen_locks: Default::default(),
         seq: AtomicU64::new(0),
     }))
 }
@@ -309,8 +312,21 @@ impl TxnNode {
         self.call_shard(s, &cmd).await.map(|_| ())
     }
 
+    /// Whether `lock` may be resolved: older than the TTL by this node's
+    /// wall clock against the coordinator's, or first met by this node at
+    /// least a TTL ago (monotonic clock), so that a coordinator whose wall
+    /// clock ran ahead cannot keep its locks alive after dying.
     fn stale(&self, lock: &Lock) -> bool {
-        clock::wall_millis().saturating_sub(lock.at_ms) >= self.lock_ttl.as_millis() as u64
+        let ttl = self.lock_ttl;
+        if clock::wall_millis().saturating_sub(lock.at_ms) >= ttl.as_millis() as u64 {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        let mut seen = self.seen_locks.lock().unwrap();
+        if seen.len() > 10_000 {
+            seen.retain(|_, t| now.duration_since(*t) < ttl * 10);
+        }
+        now.duration_since(*seen.entry(lock.txn.clone()).or_insert(now)) >= ttl
     }
 
     /// Reads `k` at `at` (or the latest committed with `None`), waiting for
