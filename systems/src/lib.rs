@@ -3,7 +3,9 @@
 //! `faultline-kv` (see `systems/README.md`) is a replicated key-value store
 //! with six consistency levels ([`kv`]); `faultline-queue` ([`queue`]) a
 //! work queue with acks and redelivery; `faultline-lock` ([`lock`]) a lock
-//! service with leases and fencing tokens. The node runtime (flag parsing,
+//! service with leases and fencing tokens; `faultline-txn` ([`txn`]) a
+//! sharded transactional store (multi-Raft, two-phase commit, MVCC) with
+//! four isolation levels. The node runtime (flag parsing,
 //! wall clock, HTTP server and client, write-ahead storage, the shared Raft
 //! integration) lives in [`runtime`], as do the async primary–backup
 //! replication ([`runtime::primary`]) and the versioned store under it
@@ -13,3 +15,4 @@ pub mod kv;
 pub mod lock;
 pub mod queue;
 pub mod runtime;
+pub mod txn;

@@ -89,6 +89,7 @@ impl NodeConfig {
             election_timeout: self.election_timeout,
             request_timeout: self.request_timeout,
             snapshot_logs: self.snapshot_logs,
+            route_prefix: super::raft::DEFAULT_ROUTE_PREFIX.into(),
         }
     }
 }
@@ -278,7 +279,16 @@ pub fn init_logging(level: tracing::Level) {
 /// run (exit 1 on a start-up failure).
 pub fn main_with(spec: &Spec, run: fn(NodeConfig) -> anyhow::Result<()>) -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let cfg = match parse(spec, &args) {
+    main_with_args(spec, &args, run)
+}
+
+/// [`main_with`] on given flags (without the program name).
+pub fn main_with_args(
+    spec: &Spec,
+    args: &[String],
+    run: fn(NodeConfig) -> anyhow::Result<()>,
+) -> ExitCode {
+    let cfg = match parse(spec, args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}: {e}", spec.prog);

@@ -651,6 +651,8 @@ pub struct NetFactory {
     addrs: BTreeMap<NodeId, String>,
     client: Arc<HttpClient>,
     backoff: Duration,
+    /// Path prefix of the peers' Raft routes ([`RaftParams::route_prefix`]).
+    prefix: String,
 }
 
 pub struct Net {
@@ -658,6 +660,7 @@ pub struct Net {
     addr: String,
     client: Arc<HttpClient>,
     backoff: Duration,
+    prefix: String,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetFactory {
@@ -669,6 +672,7 @@ impl RaftNetworkFactory<TypeConfig> for NetFactory {
             addr: self.addrs.get(&target).cloned().unwrap_or_default(),
             client: self.client.clone(),
             backoff: self.backoff,
+            prefix: self.prefix.clone(),
         }
     }
 }
@@ -714,7 +718,7 @@ impl RaftNetwork<TypeConfig> for Net {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.call("/internal/raft/append", &rpc, option.hard_ttl())
+        self.call(&format!("{}/append", self.prefix), &rpc, option.hard_ttl())
             .await
     }
 
@@ -726,8 +730,12 @@ impl RaftNetwork<TypeConfig> for Net {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        self.call("/internal/raft/snapshot", &rpc, option.hard_ttl())
-            .await
+        self.call(
+            &format!("{}/snapshot", self.prefix),
+            &rpc,
+            option.hard_ttl(),
+        )
+        .await
     }
 
     async fn vote(
@@ -735,7 +743,7 @@ impl RaftNetwork<TypeConfig> for Net {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.call("/internal/raft/vote", &rpc, option.hard_ttl())
+        self.call(&format!("{}/vote", self.prefix), &rpc, option.hard_ttl())
             .await
     }
 
@@ -762,7 +770,14 @@ pub struct RaftParams {
     pub request_timeout: Duration,
     /// Snapshot and compact the log every this many entries (0: never).
     pub snapshot_logs: u64,
+    /// Path prefix of the peer routes (`{prefix}/append`, `/vote`,
+    /// `/snapshot`): [`DEFAULT_ROUTE_PREFIX`] unless one process hosts
+    /// several Raft groups (txn's shards), each on its own prefix.
+    pub route_prefix: String,
 }
+
+/// The peer route prefix of a node's only Raft group.
+pub const DEFAULT_ROUTE_PREFIX: &str = "/internal/raft";
 
 impl RaftParams {
     /// Every node id, sorted (Raft node numbers are positions + 1).
@@ -856,6 +871,7 @@ impl<M: Machine> RaftCore<M> {
             addrs,
             client: client.clone(),
             backoff: p.heartbeat,
+            prefix: p.route_prefix.clone(),
         };
         let raft = Raft::new(my_id, Arc::new(rc), net, log, sm.clone())
             .await
@@ -1005,22 +1021,27 @@ impl<M: Machine> RaftCore<M> {
         })
     }
 
-    /// Serves Raft peer traffic (`/internal/raft/...`).
+    /// Serves Raft peer traffic (`{route_prefix}/...`, by default
+    /// `/internal/raft/...`).
     pub async fn internal(&self, req: Request) -> Response {
         let raft = self.raft.clone();
-        match req.path.as_str() {
-            "/internal/raft/append" => rpc(
+        let sub = req
+            .path
+            .strip_prefix(self.p.route_prefix.as_str())
+            .unwrap_or("");
+        match sub {
+            "/append" => rpc(
                 &req.body,
                 |r: AppendEntriesRequest<TypeConfig>| async move { raft.append_entries(r).await },
             )
             .await,
-            "/internal/raft/vote" => {
+            "/vote" => {
                 rpc(&req.body, |r: VoteRequest<NodeId>| async move {
                     raft.vote(r).await
                 })
                 .await
             }
-            "/internal/raft/snapshot" => {
+            "/snapshot" => {
                 rpc(
                     &req.body,
                     |r: InstallSnapshotRequest<TypeConfig>| async move {
@@ -1029,7 +1050,7 @@ impl<M: Machine> RaftCore<M> {
                 )
                 .await
             }
-            p => Response::json(404, &json!({"error": format!("no route {p}")})),
+            _ => Response::json(404, &json!({"error": format!("no route {}", req.path)})),
         }
     }
 }
