@@ -43,13 +43,15 @@ pub fn kv_node(args: &[String]) -> i32 {
     0
 }
 
-/// `faultline queue-node ARGS` / `faultline lock-node ARGS`: one
-/// `faultline-queue` / `faultline-lock` node run from this executable (same
+/// `faultline queue-node ARGS` / `faultline lock-node ARGS` /
+/// `faultline txn-node ARGS`: one `faultline-queue` / `faultline-lock` /
+/// `faultline-txn` node run from this executable (same
 /// flags), for when the separate binary was not built.
 pub fn system_node(system: &str, args: &[String]) -> i32 {
     use systems::runtime::node;
     let (spec, run): (&node::Spec, fn(node::NodeConfig) -> anyhow::Result<()>) = match system {
         "queue" => (&systems::queue::SPEC, systems::queue::run),
+        "txn" => (&systems::txn::SPEC, systems::txn::run),
         _ => (&systems::lock::SPEC, systems::lock::run),
     };
     let cfg = match node::parse(spec, args) {

@@ -120,6 +120,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run one faultline-txn node from this executable (used by `test`
+    /// when the faultline-txn binary is missing; same flags).
+    #[command(hide = true, disable_help_flag = true)]
+    TxnNode {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() {
@@ -232,6 +239,7 @@ fn main() {
         Command::KvNode { args } => builtin::kv_node(&args),
         Command::QueueNode { args } => builtin::system_node("queue", &args),
         Command::LockNode { args } => builtin::system_node("lock", &args),
+        Command::TxnNode { args } => builtin::system_node("txn", &args),
         Command::Systems { system_file } => {
             let defs = match system_file {
                 None => system::bundled(),

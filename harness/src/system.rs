@@ -17,10 +17,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The bundled system files, in the order `faultline systems` lists them.
-const BUNDLED: [(&str, &str); 8] = [
+const BUNDLED: [(&str, &str); 9] = [
     ("kv.toml", include_str!("../../systems/defs/kv.toml")),
     ("queue.toml", include_str!("../../systems/defs/queue.toml")),
     ("lock.toml", include_str!("../../systems/defs/lock.toml")),
+    ("txn.toml", include_str!("../../systems/defs/txn.toml")),
     ("etcd.toml", include_str!("../../systems/defs/etcd.toml")),
     ("redis.toml", include_str!("../../systems/defs/redis.toml")),
     (

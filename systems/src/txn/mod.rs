@@ -19,8 +19,12 @@
 //! - `snapshot`: the same without read locks or read validation: snapshot
 //!   reads, first committer wins on written keys; write skew is allowed.
 //! - `read-committed`: each read sees the latest committed version at that
-//!   moment; writes are buffered and committed atomically with the same
-//!   two-phase commit (locks, no version check).
+//!   moment; a transaction's first write to a key takes its write lock at
+//!   once (waiting a little for another holder, as a lock-based database
+//!   does) and holds it to the end, so what it reads of its own writes is
+//!   what it installs; the writes are committed atomically with the same
+//!   two-phase commit (no version check). Reads take no locks: read skew
+//!   and lost updates are real.
 //! - `none`: the micro-ops are grouped by shard, each group applied as one
 //!   Raft entry against the latest state, shard after shard; no atomic
 //!   commit across shards.
@@ -553,6 +557,52 @@ impl TxnNode {
         Ok(())
     }
 
+    /// Level `read-committed`: takes `txn`'s write lock on `k` (shard `s`)
+    /// now, waiting up to a second for another holder to finish; the lock
+    /// is held until the commit or abort.
+    async fn lock_for_write(
+        &self,
+        txn: &str,
+        primary: usize,
+        s: usize,
+        k: Key,
+    ) -> Result<(), ApiError> {
+        let cmd = ShardCmd::Prepare {
+            txn: txn.into(),
+            primary: primary as u32,
+            is_primary: s == primary,
+            start_ts: 0,
+            at_ms: clock::wall_millis(),
+            writes: vec![(k, vec![])],
+            reads: vec![],
+            check: false,
+        };
+        let deadline =
+            tokio::time::Instant::now() + self.cfg.request_timeout.min(Duration::from_secs(1));
+        loop {
+            match self.prepare(s, &cmd).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(v)) => {
+                    if v["reason"] == "locked" && tokio::time::Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                        continue;
+                    }
+                    let reason = v["reason"].as_str().unwrap_or("conflict").to_string();
+                    let who = v["lock"]["txn"].as_str().map(|t| format!(" (held by {t})"));
+                    return Err(conflict(
+                        "conflict",
+                        format!("aborted: {reason} on key {k}{}", who.unwrap_or_default()),
+                    ));
+                }
+                Err(e) => {
+                    let mut e = definite(e);
+                    e.message = format!("aborted: locking key {k}: {}", e.message);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
     /// Runs one transaction; the answer holds each read's value.
     pub async fn run_txn(
         &self,
@@ -574,7 +624,32 @@ impl TxnNode {
         } else {
             0
         };
-        let mut out = ops.clone();
+        // read-committed: the shards holding this transaction's write
+        // locks, the primary first; released if it aborts.
+        let eager = self.is_level("read-committed");
+        let mut locked: Vec<usize> = Vec::new();
+        let r = self
+            .execute(&txn, &ops, snap, start_ts, eager, &mut locked, crash)
+            .await;
+        if r.is_err() && !locked.is_empty() {
+            self.abort(&txn, locked[0], &locked).await;
+        }
+        r
+    }
+
+    /// The body of [`TxnNode::run_txn`] (see there).
+    #[allow(clippy::too_many_arguments)]
+    async fn execute(
+        &self,
+        txn: &str,
+        ops: &[MicroOp],
+        snap: bool,
+        start_ts: u64,
+        eager: bool,
+        locked: &mut Vec<usize>,
+        crash: Option<Crash>,
+    ) -> Result<Vec<MicroOp>, ApiError> {
+        let mut out = ops.to_vec();
         let mut buf: BTreeMap<Key, Vec<WOp>> = BTreeMap::new();
         let mut order: Vec<Key> = Vec::new();
         let mut seen: BTreeMap<Key, Value> = BTreeMap::new();
@@ -598,6 +673,14 @@ impl TxnNode {
                 "append" => WriteKind::Append,
                 _ => WriteKind::W,
             };
+            if eager && !buf.contains_key(k) {
+                let s = self.shard_of(*k);
+                let primary = order.first().map(|k0| self.shard_of(*k0)).unwrap_or(s);
+                if !locked.contains(&s) {
+                    locked.push(s);
+                }
+                self.lock_for_write(txn, primary, s, *k).await?;
+            }
             let ops = buf.entry(*k).or_default();
             if ops.is_empty() {
                 order.push(*k);
@@ -615,7 +698,7 @@ impl TxnNode {
         } else {
             BTreeSet::new()
         };
-        self.commit(&txn, start_ts, &buf, &order, &reads, snap, crash)
+        self.commit(txn, start_ts, &buf, &order, &reads, snap, crash)
             .await?;
         Ok(out)
     }
