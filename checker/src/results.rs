@@ -69,6 +69,10 @@ pub struct RunResults {
     /// (`crate::shrink`), written beside the history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shrunk: Option<ShrunkSummary>,
+    /// What the online check found while the run went on (the harness's
+    /// `online.json`: keys checked, the first anomaly and when).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<Value>,
 }
 
 /// `results.json`'s `shrunk`: the small sub-history that is still invalid.
@@ -109,6 +113,7 @@ impl Default for RunResults {
             check_seconds: 0.0,
             warnings: Vec::new(),
             shrunk: None,
+            online: None,
         }
     }
 }

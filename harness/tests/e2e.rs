@@ -565,3 +565,59 @@ command = ["false"]
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// raft-local serves stale reads from followers within seconds, with or
+/// without faults: the online check finds a key not linearizable while the
+/// run goes on, `--fail-fast` ends the run there (60 s asked), and the
+/// offline check of the whole history agrees (invalid, exit 1).
+#[test]
+fn fail_fast_ends_the_run_at_the_first_invalid_key() {
+    let bins = bin_dir();
+    let store = tempfile::tempdir().unwrap();
+    let out = faultline(&[
+        "test",
+        "--level",
+        "raft-local",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "60",
+        "--nemesis",
+        "partition",
+        "--seed",
+        "3",
+        "--fail-fast",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--bin-dir",
+        bins.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let run = run_dir(store.path());
+    let online: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("online.json")).unwrap()).unwrap();
+    let first = &online["first"];
+    let at = first["seconds"]
+        .as_f64()
+        .expect("the online check found it");
+    assert!(online["keys_invalid"].as_u64().unwrap() >= 1, "{online}");
+    // The run ended at the anomaly, not at the time limit.
+    let h = history(&run);
+    let last = h.iter().filter_map(|e| e["time"].as_i64()).max().unwrap() as f64 / 1e9;
+    assert!(last < 50.0, "the run went on to {last} s (found at {at} s)");
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "invalid");
+    assert!(
+        results["incomplete"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--fail-fast"),
+        "{}",
+        results["incomplete"]
+    );
+    assert_eq!(results["online"]["first"]["key"], first["key"]);
+    // The counterexample was shrunk too, and is still invalid.
+    assert!(results["shrunk"]["ops_after"].as_u64().unwrap() >= 2);
+    assert_no_node_left(&run);
+}

@@ -55,6 +55,10 @@ pub fn check_run<S: AsRef<str>>(
         start.elapsed().as_secs_f64(),
     );
     results.shrunk = shrunk;
+    // The online check's findings, written by the run before its check.
+    results.online = std::fs::read(run_dir.join("online.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     if let Some(why) = incomplete {
         results.mark_incomplete(why);
     }
@@ -158,6 +162,15 @@ pub fn completeness(h: &checker::History) -> (Option<bool>, Option<String>) {
         );
     };
     if end.value["interrupted"].as_bool() == Some(true) {
+        if let Some(ff) = markers.iter().find(|e| e.f == "fail-fast") {
+            return (
+                Some(true),
+                Some(format!(
+                    "the run was ended early by --fail-fast {:.1} s into the run: the online check found a key not linearizable",
+                    secs(ff)
+                )),
+            );
+        }
         let at = match end.value["phase"].as_str() {
             Some("start") => "while the cluster was starting, before any op".to_string(),
             _ => format!(

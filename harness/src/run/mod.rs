@@ -10,6 +10,7 @@
 pub mod analyze;
 pub mod http;
 pub mod judges;
+mod online;
 mod progress;
 pub mod spec;
 pub mod store;
@@ -602,6 +603,18 @@ async fn run_test(
         ));
     }
     let checkers = workload.checkers();
+    // The online check: per key, linearizability (the keyed workloads).
+    let online_checker = checkers
+        .iter()
+        .find(|c| c.starts_with("linearizability"))
+        .cloned();
+    if spec.fail_fast && online_checker.is_none() {
+        bail!(
+            "--fail-fast: the online check runs for keyed workloads judged by linearizability; workload {} is judged by {}",
+            spec.workload,
+            checkers.join(", ")
+        );
+    }
     // A signal while the cluster starts stops it (dropping the half-started
     // cluster kills its nodes) and leaves a history that says so.
     let started = tokio::select! {
@@ -635,12 +648,39 @@ async fn run_test(
         let signals = signals.clone();
         recorder.on_error(move || signals.stop());
     }
+    let online = match &online_checker {
+        Some(name) => {
+            let on_invalid: Box<dyn FnOnce() + Send> = if spec.fail_fast {
+                let signals = signals.clone();
+                let recorder = recorder.clone();
+                Box::new(move || {
+                    eprintln!("\n--fail-fast: the online check found an invalid key; healing, stopping and checking");
+                    recorder.marker("fail-fast", json!("the online check found an invalid key"));
+                    signals.stop();
+                })
+            } else {
+                Box::new(|| {})
+            };
+            match online::Online::start(name, start, on_invalid) {
+                Ok((o, tx)) => {
+                    recorder.set_tap(Some(tx));
+                    Some(o)
+                }
+                Err(e) => {
+                    tracing::warn!("no online check: {e:#}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     recorder.marker("phase", json!("main"));
     let (done_tx, done_rx) = watch::channel(false);
     let progress_task = tokio::spawn(progress::progress(
         recorder.clone(),
         spec.time_limit,
         done_rx,
+        online.as_ref().map(|o| o.shared()),
     ));
 
     let fault_log = target::RunFaultLog::create(recorder.clone(), &run_dir.join("faults.jsonl"))?;
@@ -666,6 +706,11 @@ async fn run_test(
     recorder.marker("end", json!({ "interrupted": interrupted }));
     let _ = done_tx.send(true);
     let _ = progress_task.await;
+    recorder.set_tap(None);
+    if let Some(o) = online {
+        let status = tokio::task::spawn_blocking(move || o.finish()).await?;
+        store::write_json(&run_dir.join("online.json"), &status)?;
+    }
     finish(&spec, &run_dir, &cluster, &recorder, &checkers).await
 }
 

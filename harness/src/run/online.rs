@@ -119,8 +119,16 @@ impl Online {
         ))
     }
 
+    /// The live status, for the progress line.
+    pub fn shared(&self) -> Arc<Mutex<OnlineStatus>> {
+        self.status.clone()
+    }
+
     pub fn status(&self) -> OnlineStatus {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Waits for the pass to finish (after the recorder dropped its
@@ -349,10 +357,12 @@ mod tests {
             .unwrap();
         tx.send(ev(1, 1, EventType::Invoke, "read", 1, Value::Null))
             .unwrap();
-        tx.send(ev(2, 1, EventType::Ok, "read", 1, json!(5))).unwrap();
+        tx.send(ev(2, 1, EventType::Ok, "read", 1, json!(5)))
+            .unwrap();
         std::thread::sleep(IDLE * 3);
         assert_eq!(status.lock().unwrap().checks, 0);
-        tx.send(ev(3, 0, EventType::Ok, "write", 1, json!(5))).unwrap();
+        tx.send(ev(3, 0, EventType::Ok, "write", 1, json!(5)))
+            .unwrap();
         drop(tx);
         t.join().unwrap();
         let s = status.lock().unwrap().clone();

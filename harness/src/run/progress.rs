@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Progress: a live line on a terminal, a plain line every 10 s otherwise.
-pub async fn progress(recorder: Arc<Recorder>, time_limit: f64, mut done: watch::Receiver<bool>) {
+pub async fn progress(
+    recorder: Arc<Recorder>,
+    time_limit: f64,
+    mut done: watch::Receiver<bool>,
+    online: Option<Arc<std::sync::Mutex<super::online::OnlineStatus>>>,
+) {
     let tty = std::io::stderr().is_terminal();
     let every = if tty {
         Duration::from_secs(1)
@@ -30,11 +35,23 @@ pub async fn progress(recorder: Arc<Recorder>, time_limit: f64, mut done: watch:
             .iter()
             .map(|(k, v)| format!("{k} {}", v.join(",")))
             .collect();
+        // The online check: keys checked, and the first anomaly once found.
+        let checked = online.as_ref().map(|o| {
+            let o = o.lock().unwrap_or_else(|p| p.into_inner());
+            match &o.first {
+                Some(f) => format!(
+                    "  checked {} keys, INVALID key {} at {:.1} s",
+                    o.keys_checked, f.key, f.seconds
+                ),
+                None => format!("  checked {} keys", o.keys_checked),
+            }
+        });
         let line = format!(
-            "[{elapsed:6.1} s] {rate:6.0} ops/s  ok {} fail {} info {}  faults: {}  {}",
+            "[{elapsed:6.1} s] {rate:6.0} ops/s  ok {} fail {} info {}{}  faults: {}  {}",
             c.ok,
             c.fail,
             c.info,
+            checked.unwrap_or_default(),
             if faults.is_empty() {
                 "none".to_string()
             } else {

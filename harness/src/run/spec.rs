@@ -75,6 +75,11 @@ pub struct TestArgs {
     /// retired for a fresh one.
     #[arg(long, default_value_t = 100)]
     pub ops_per_key: usize,
+    /// End the run at the first key the online check finds not
+    /// linearizable: heal, stop, check, report, exit 1 (keyed workloads
+    /// judged by linearizability).
+    #[arg(long)]
+    pub fail_fast: bool,
     /// Where runs are stored.
     #[arg(long, default_value = "store")]
     pub store: PathBuf,
@@ -148,6 +153,7 @@ pub struct TestSpec {
     pub seed: u64,
     pub keys: usize,
     pub ops_per_key: usize,
+    pub fail_fast: bool,
     pub store: PathBuf,
     pub leave_running: bool,
     pub bin_dir: PathBuf,
@@ -490,6 +496,7 @@ impl TestArgs {
             seed,
             keys,
             ops_per_key: self.ops_per_key,
+            fail_fast: self.fail_fast,
             store: self.store.clone(),
             leave_running: self.leave_running,
             bin_dir,

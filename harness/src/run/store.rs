@@ -148,6 +148,8 @@ struct Inner {
     error: Option<String>,
     /// Called once, at the first write error (the run driver stops the run).
     on_error: Option<Box<dyn FnOnce() + Send>>,
+    /// Keyed client events also go here (the online check).
+    tap: Option<std::sync::mpsc::Sender<Event>>,
 }
 
 /// Appends events to `history.jsonl`, flushing each one, through the
@@ -171,6 +173,7 @@ impl Recorder {
                 counts: Counts::default(),
                 error: None,
                 on_error: None,
+                tap: None,
             }),
             path: path.to_path_buf(),
         })
@@ -226,6 +229,10 @@ impl Recorder {
             extra: extra.cloned().unwrap_or_default(),
             line: 0,
         };
+        if let (Some(tap), Who::Client(_), Some(_)) = (&g.tap, &process, &ev.key) {
+            // The online check may have ended (its receiver gone): fine.
+            let _ = tap.send(ev.clone());
+        }
         if let Err(e) = g.w.write(&ev) {
             if g.error.is_none() {
                 tracing::error!("writing {}: {e}; stopping the run", self.path.display());
@@ -295,6 +302,12 @@ impl Recorder {
     /// `end` with `{"interrupted": bool, ...}` as the last event of a run
     /// that finished writing its history. `faultline analyze` judges a
     /// history without `end` incomplete.
+    /// Sends keyed client events to `tap` from now on (`None`: stop, which
+    /// lets the receiver finish).
+    pub fn set_tap(&self, tap: Option<std::sync::mpsc::Sender<Event>>) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).tap = tap;
+    }
+
     pub fn marker(&self, f: &str, value: Value) {
         self.record(Who::Named(HARNESS), "info", f, None, &value, None, None);
     }

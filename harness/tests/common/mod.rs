@@ -11,7 +11,12 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
 /// The node binaries the runs start.
-const NODE_BINS: [&str; 3] = ["faultline-kv", "faultline-queue", "faultline-lock"];
+const NODE_BINS: [&str; 4] = [
+    "faultline-kv",
+    "faultline-queue",
+    "faultline-lock",
+    "faultline-txn",
+];
 
 /// The directory holding the node binaries: next to `faultline`, where
 /// `cargo test --workspace` puts them. Under `cargo test -p faultline` they

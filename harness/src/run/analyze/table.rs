@@ -217,6 +217,27 @@ pub fn print_table(r: &RunResults, out: &mut impl Write) {
             a.seconds, a.index, a.what, a.source
         );
     }
+    if let Some(o) = &r.online {
+        let keys = o["keys_checked"].as_u64().unwrap_or(0);
+        match o.get("first") {
+            Some(f) => {
+                let _ = writeln!(
+                    out,
+                    "online     found it {:.1} s into the run, on key {} ({} keys checked as they went quiet): {}",
+                    f["seconds"].as_f64().unwrap_or(0.0),
+                    f["key"].as_str().unwrap_or("?"),
+                    keys,
+                    f["what"].as_str().unwrap_or("")
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "online     {keys} keys checked as they went quiet, none invalid"
+                );
+            }
+        }
+    }
     match (&r.incomplete, r.interrupted) {
         (Some(why), _) => {
             let _ = writeln!(out, "incomplete {why}");
