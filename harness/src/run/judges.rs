@@ -104,7 +104,7 @@ mod tests {
                     ]);
                     let spec = cli.t.resolve().unwrap();
                     let nodes = crate::run::supervisor::layout(
-                        n as usize,
+                        n,
                         &def.ports,
                         tempfile::tempdir().unwrap().path(),
                     )
