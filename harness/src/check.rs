@@ -629,19 +629,10 @@ fn write_checkers(out: &mut impl Write, reports: &[FileReport], explain: bool) {
             // isolation (txn): the usual models, ruled out (✗) or kept (✓).
             if let (Some(not), Some(also)) = (d["not"].as_array(), d["also_not"].as_array()) {
                 let out_of = |m: &str| not.iter().chain(also).any(|x| x == m);
-                let row: Vec<String> = [
-                    ("RU", "read-uncommitted"),
-                    ("RC", "read-committed"),
-                    ("MAV", "monotonic-atomic-view"),
-                    ("RR", "repeatable-read"),
-                    ("SI", "snapshot-isolation"),
-                    ("SER", "serializable"),
-                    ("SS-SER", "strong-session-serializable"),
-                    ("STRICT", "strict-serializable"),
-                ]
-                .iter()
-                .map(|(short, m)| format!("{short} {}", if out_of(m) { "✗" } else { "✓" }))
-                .collect();
+                let row: Vec<String> = checker::txn::lattice::SUMMARY
+                    .iter()
+                    .map(|(short, m)| format!("{short} {}", if out_of(m) { "✗" } else { "✓" }))
+                    .collect();
                 let _ = writeln!(out, "    isolation: {}", row.join("  "));
             }
             if let Some(w) = d

@@ -16,16 +16,7 @@ const PER_CLASS: usize = 3;
 const MAX_DRAWN: usize = 16;
 
 /// The usual models, as the CLI's `isolation:` line shows them.
-const STRIP: [(&str, &str); 8] = [
-    ("RU", "read-uncommitted"),
-    ("RC", "read-committed"),
-    ("MAV", "monotonic-atomic-view"),
-    ("RR", "repeatable-read"),
-    ("SI", "snapshot-isolation"),
-    ("SER", "serializable"),
-    ("SS-SER", "strong-session-serializable"),
-    ("STRICT", "strict-serializable"),
-];
+const STRIP: [(&str, &str); 8] = checker::txn::lattice::SUMMARY;
 
 /// Is `details` an isolation checker's?
 pub fn is_isolation(details: &Value) -> bool {

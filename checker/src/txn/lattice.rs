@@ -15,6 +15,19 @@
 //! is, like duplicate elements, outside any Adya history, so it rules out
 //! read uncommitted.
 
+/// The usual models in one line (short name, model), weakest first: what
+/// the CLI's `isolation:` line and the report's strip show.
+pub const SUMMARY: [(&str, &str); 8] = [
+    ("RU", "read-uncommitted"),
+    ("RC", "read-committed"),
+    ("MAV", "monotonic-atomic-view"),
+    ("RR", "repeatable-read"),
+    ("SI", "snapshot-isolation"),
+    ("SER", "serializable"),
+    ("SS-SER", "strong-session-serializable"),
+    ("STRICT", "strict-serializable"),
+];
+
 /// The models, weakest first (a topological order: every model comes after
 /// all the models it implies).
 pub const MODELS: [&str; 23] = [

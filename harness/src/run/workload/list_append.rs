@@ -19,7 +19,7 @@
 
 use super::faultline_http::Conn;
 use super::{
-    BoxFuture, Client, ClientMaker, Completion, Driver, Generator, Op, OpStream, Outcome,
+    all, BoxFuture, Client, ClientMaker, Completion, Driver, Generator, Op, OpStream, Outcome,
     PacedShare, Setup, Worker, Workload, WorkloadKind,
 };
 use anyhow::{bail, Result};
@@ -236,20 +236,6 @@ pub fn read_only(value: &Value) -> bool {
     value
         .as_array()
         .is_some_and(|m| m.iter().all(|x| x[0] == "r"))
-}
-
-/// Runs borrowed futures concurrently (on this task).
-async fn all<F: std::future::Future<Output = ()>>(futs: Vec<F>) {
-    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
-    std::future::poll_fn(move |cx| {
-        futs.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if futs.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
 }
 
 /// One active key and how many writes it has had.

@@ -407,6 +407,20 @@ impl Driver {
     }
 }
 
+/// Runs borrowed futures concurrently (on this task).
+pub async fn all<F: std::future::Future<Output = ()>>(futs: Vec<F>) {
+    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    std::future::poll_fn(move |cx| {
+        futs.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if futs.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
 /// Runs the futures concurrently and returns their outputs in order.
 pub async fn join_all<F, I>(futs: I) -> Vec<F::Output>
 where

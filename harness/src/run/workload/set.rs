@@ -7,8 +7,8 @@
 //! a later read misses is lost.
 
 use super::{
-    BoxFuture, Client, ClientMaker, Driver, Generator, Op, OpStream, Outcome, PacedShare, Setup,
-    Worker, Workload, WorkloadKind,
+    all, BoxFuture, Client, ClientMaker, Driver, Generator, Op, OpStream, Outcome, PacedShare,
+    Setup, Worker, Workload, WorkloadKind,
 };
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
@@ -101,20 +101,6 @@ impl Workload for SetRun {
     fn checkers(&self) -> Vec<String> {
         vec!["set-full".to_string()]
     }
-}
-
-/// Runs borrowed futures concurrently (on this task).
-async fn all<F: std::future::Future<Output = ()>>(futs: Vec<F>) {
-    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
-    std::future::poll_fn(move |cx| {
-        futs.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if futs.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
 }
 
 /// The op stream: one op in ten a read of a random set, the others adds
