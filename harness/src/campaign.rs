@@ -631,10 +631,19 @@ struct TxnView {
 }
 
 fn txn_view(r: &RunResults) -> Option<TxnView> {
-    let d = r.checkers.values().find_map(|c| {
-        let d = c.details.as_ref()?;
-        matches!(d["checker"].as_str(), Some("list-append" | "rw-register")).then_some(d)
-    })?;
+    // The main checker's details are in `workload`; others in `checkers`.
+    let is_txn = |d: &serde_json::Value| {
+        matches!(d["checker"].as_str(), Some("list-append" | "rw-register"))
+    };
+    let main = r.workload.to_value();
+    let d = if is_txn(&main) {
+        main
+    } else {
+        r.checkers
+            .values()
+            .find_map(|c| c.details.as_ref().filter(|d| is_txn(d)))?
+            .clone()
+    };
     let strings = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()
             .map(|a| {
@@ -778,16 +787,22 @@ fn history_figures(run_dir: &Path) -> Option<(OpStats, Vec<f64>)> {
 
 /// Counts one transactional run into the row's cells: every isolation
 /// model (failed when the run rules it out) and every anomaly class
-/// (failed when found); `worst` is the run's report, for the first
-/// failing seed of a cell.
-fn txn_cells(row: &mut Row, tv: &TxnView, worst: Option<String>) {
+/// (failed when found); `dir` is the run's directory: the first failing
+/// seed of a cell links to its report, at the anomaly's witnesses.
+fn txn_cells(row: &mut Row, tv: &TxnView, dir: Option<&str>) {
+    let models = checker::txn::lattice::MODELS;
     let mut count = |name: &str, failed: bool, undecided: bool| {
         let c = row.cells.entry(name.to_string()).or_default();
         c.total += 1;
         if failed {
             c.failed += 1;
             if c.worst.is_none() {
-                c.worst = worst.clone();
+                let anchor = if models.contains(&name) {
+                    "counterexample".to_string()
+                } else {
+                    format!("anomaly-{name}")
+                };
+                c.worst = dir.map(|d| format!("{d}/index.html#{anchor}"));
             }
         } else if undecided {
             c.unknown += 1;
@@ -824,7 +839,14 @@ fn columns(rows: &[Row]) -> Vec<String> {
             rows.iter()
                 .any(|r| r.cells.get(c).is_some_and(|x| x.failed > 0))
         };
-        cols.extend(txn_anomaly_names().into_iter().filter(|a| found(a)));
+        // The classes found, in their plain forms (the -process and
+        // -realtime variants stay in the cells, for expectations).
+        let variant = |a: &str| a.ends_with("-process") || a.ends_with("-realtime");
+        cols.extend(
+            txn_anomaly_names()
+                .into_iter()
+                .filter(|a| !variant(a) && found(a)),
+        );
     }
     cols
 }
@@ -905,12 +927,7 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
                 }
             }
             if let Some(tv) = tv {
-                let worst = o
-                    .run
-                    .dir
-                    .as_ref()
-                    .map(|d| format!("{d}/index.html#counterexample"));
-                txn_cells(&mut row, &tv, worst);
+                txn_cells(&mut row, &tv, o.run.dir.as_deref());
                 txn_found.get_or_insert_with(Vec::new).extend(tv.anomalies);
             }
             if let Some((st, l)) = o.run_dir.as_deref().and_then(history_figures) {
@@ -924,12 +941,12 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
         row.availability = (ops > 0).then(|| ok as f64 / ops as f64);
         row.p50_ms = stats::quantile(&lat, 0.5);
         row.p99_ms = stats::quantile(&lat, 0.99);
-        row.set_first_anomaly();
         if let Some(found) = &txn_found {
             // Where the row stands: the strongest models no seed ruled out.
             let p = checker::txn::lattice::place(found.iter().map(String::as_str));
             row.strongest_kept = Some(p.strongest_kept.iter().map(|m| m.to_string()).collect());
         }
+        row.set_first_anomaly();
         if row.runs.len() < p.seeds.len() {
             // Interrupted: a row not run to the end is not judged.
             row.expect_message = Some(format!(

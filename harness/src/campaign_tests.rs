@@ -246,16 +246,18 @@ workloads = ["register"]
 /// A transactional run's results.json, as the isolation checker writes it.
 fn txn_results(anomalies: &[&str], verdict: &str) -> RunResults {
     let p = checker::txn::lattice::place(anomalies.iter().copied());
+    // As a run writes it: the main checker's details in `workload`.
     serde_json::from_value(serde_json::json!({
         "verdict": verdict,
-        "checkers": {"list-append:read-committed": {"verdict": verdict, "details": {
+        "workload": {
             "checker": "list-append",
             "verdict": verdict,
             "anomaly_types": anomalies,
             "not": p.not,
             "also_not": p.also_not,
             "search": {"gave_up": []},
-        }}}
+        },
+        "checkers": {"list-append:read-committed": {"verdict": verdict}}
     }))
     .unwrap()
 }
@@ -263,17 +265,25 @@ fn txn_results(anomalies: &[&str], verdict: &str) -> RunResults {
 #[test]
 fn transactional_runs_fill_isolation_columns_and_expectations() {
     let mut r = row(&["valid", "valid"], &[]);
-    let a = txn_view(&txn_results(&["G-single"], "valid")).unwrap();
-    assert_eq!(a.anomalies, ["G-single"]);
+    let tr = txn_results(&["G-single", "G-single-process"], "valid");
+    let a = txn_view(&tr).unwrap();
+    assert_eq!(a.anomalies, ["G-single", "G-single-process"]);
     assert!(a.ruled_out.iter().any(|m| m == "snapshot-isolation"));
     assert!(!a.ruled_out.iter().any(|m| m == "read-committed"));
-    txn_cells(&mut r, &a, Some("runs/1/index.html#counterexample".into()));
+    txn_cells(&mut r, &a, Some("runs/1"));
     let b = txn_view(&txn_results(&[], "valid")).unwrap();
-    txn_cells(&mut r, &b, Some("runs/2/index.html#counterexample".into()));
+    txn_cells(&mut r, &b, Some("runs/2"));
     r.strongest_kept = Some(vec!["x".into()]);
     let c = &r.cells["G-single"];
     assert_eq!((c.failed, c.total), (1, 2));
-    assert_eq!(c.worst.as_deref(), Some("runs/1/index.html#counterexample"));
+    assert_eq!(
+        c.worst.as_deref(),
+        Some("runs/1/index.html#anomaly-G-single")
+    );
+    assert_eq!(
+        r.cells["serializable"].worst.as_deref(),
+        Some("runs/1/index.html#counterexample")
+    );
     assert_eq!(r.cells["serializable"].failed, 1);
     assert_eq!(r.cells["read-committed"].failed, 0);
     // Names an expectation may use: models by any lattice name, classes.
@@ -306,6 +316,8 @@ fn transactional_runs_fill_isolation_columns_and_expectations() {
     assert!(cols.contains(&"snapshot-isolation".to_string()), "{cols:?}");
     assert!(cols.contains(&"G-single".to_string()), "{cols:?}");
     assert!(!cols.contains(&"G2-item".to_string()), "{cols:?}");
+    assert!(!cols.contains(&"G-single-process".to_string()), "{cols:?}");
+    assert_eq!(r.cells["G-single-process"].failed, 1);
     // A register row alone keeps the old columns.
     let reg = row(&["valid"], &[("linearizable", 0)]);
     assert_eq!(columns(&[reg]).len(), MODELS.len() + ANOMALIES.len());

@@ -83,11 +83,16 @@ impl Row {
     /// Sets `first_anomaly_min_s` and `first_anomaly_median_s` from the
     /// invalid runs' `first_anomaly_s` (the median of an even count is the
     /// mean of the middle two).
+    ///
+    /// In a transactional row every run counts: anomalies its level allows
+    /// (write skew under snapshot isolation) leave it valid, and when they
+    /// first showed is the point.
     pub fn set_first_anomaly(&mut self) {
+        let txn = self.strongest_kept.is_some();
         let mut xs: Vec<f64> = self
             .runs
             .iter()
-            .filter(|r| r.verdict == "invalid")
+            .filter(|r| txn || r.verdict == "invalid")
             .filter_map(|r| r.first_anomaly_s)
             .collect();
         xs.sort_by(f64::total_cmp);
