@@ -171,6 +171,19 @@ pub fn shrink(
     hint: &[u64],
     deadline: Option<Duration>,
 ) -> Result<Shrunk, InputError> {
+    shrink_from(history, bad, hint, deadline, false)
+}
+
+/// [`shrink`]; with `known_bad`, the caller has just checked that the
+/// whole history is bad, and it is not checked again (for a large history
+/// that check costs as much as the run's own).
+fn shrink_from(
+    history: &History,
+    bad: impl FnMut(&History) -> bool,
+    hint: &[u64],
+    deadline: Option<Duration>,
+    known_bad: bool,
+) -> Result<Shrunk, InputError> {
     let start = Instant::now();
     let ops = history.operations()?;
     let ops_before = ops.len();
@@ -245,7 +258,7 @@ pub fn shrink(
         out_of_time: false,
     };
     let op_ids: Vec<usize> = (0..n_ops).collect();
-    if !s.test(&[named_id], &op_ids) {
+    if !known_bad && !s.test(&[named_id], &op_ids) {
         return Err(InputError::new(
             &history.source,
             0,
@@ -351,6 +364,14 @@ pub fn shrink_judged(
     let hint: Vec<u64> = first.map(|a| a.ops.clone()).unwrap_or_default();
     let registers = name.starts_with("linearizability") || name.starts_with("consistency");
     let rule = reads_keep_their_writers(history);
+    // No single check of a candidate outlives the shrink's deadline.
+    let budget = &crate::checker::Budget {
+        timeout: match (budget.timeout, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        max_bytes: budget.max_bytes,
+    };
     let shows = |h: &History| -> Option<String> {
         let r = check_safe(&c, h, budget);
         if r.verdict != Verdict::Invalid {
@@ -370,11 +391,13 @@ pub fn shrink_judged(
                 .map(|a| a.what.clone()),
         }
     };
-    let shrunk = shrink(
+    // The checkers just found the whole history invalid (`judged`).
+    let shrunk = shrink_from(
         history,
         |h| (!registers || rule(h)) && shows(h).is_some(),
         &hint,
         deadline,
+        true,
     )
     .map_err(|e| e.to_string())?;
     let what = shows(&shrunk.history)

@@ -837,6 +837,7 @@ workloads = ["register"]
                 "kv",
                 "queue",
                 "lock",
+                "txn",
                 "etcd",
                 "redis",
                 "zookeeper",
@@ -844,8 +845,8 @@ workloads = ["register"]
                 "postgres-replica"
             ]
         );
-        assert_eq!(all[6].nodes, Some(1));
-        assert_eq!(all[7].nodes, Some(2));
+        assert_eq!(all[7].nodes, Some(1));
+        assert_eq!(all[8].nodes, Some(2));
         assert_eq!(all[0].nodes, None);
         let kv = &all[0];
         assert_eq!(
