@@ -107,7 +107,7 @@ impl Workload for RegisterRun {
                     });
                 }
             }
-            futures_all(tasks).await;
+            super::all(tasks).await;
         })
     }
 
@@ -117,20 +117,6 @@ impl Workload for RegisterRun {
             "consistency".to_string(),
         ]
     }
-}
-
-/// Runs borrowed futures concurrently (on this task).
-async fn futures_all<F: std::future::Future<Output = ()>>(futs: Vec<F>) {
-    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
-    std::future::poll_fn(move |cx| {
-        futs.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if futs.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
 }
 
 /// Reads `keys` through `w`, each until one read succeeds (at most five
