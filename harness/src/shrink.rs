@@ -105,24 +105,22 @@ fn shrink(args: &ShrinkArgs) -> Result<i32> {
         bail!("only informational checkers found the history invalid: nothing to shrink");
     };
     let shrunk = &found.shrunk;
-    match &args.out {
-        Some(p) => {
-            let mut w = formats::jsonl::JsonlWriter::create(p)
-                .with_context(|| format!("creating {}", p.display()))?;
-            for ev in &shrunk.history.events {
-                w.write(ev)?;
-            }
-            w.flush()?;
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            let mut w = formats::jsonl::JsonlWriter::unflushed(&mut out);
-            for ev in &shrunk.history.events {
-                w.write(ev)?;
-            }
-            w.flush()?;
-        }
+    // The file must not exist (as the run's history files).
+    let out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(p)
+                .with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut w = formats::jsonl::JsonlWriter::unflushed(out);
+    for ev in &shrunk.history.events {
+        w.write(ev)?;
     }
+    w.flush()?;
     let mut err = std::io::stderr().lock();
     writeln!(
         err,
