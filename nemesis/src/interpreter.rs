@@ -112,6 +112,11 @@ pub struct Nemesis {
     open: Vec<Open>,
     /// Records opened or closed by the step being applied.
     touched: Vec<usize>,
+    /// The nodes a composite package cut off (its later steps aim at them).
+    marked: Vec<usize>,
+    /// The composite package of the step being applied: its ops carry
+    /// `package` in the history.
+    package: Option<&'static str>,
 }
 
 impl Nemesis {
@@ -142,6 +147,8 @@ impl Nemesis {
             records: Vec::new(),
             open: Vec::new(),
             touched: Vec::new(),
+            marked: Vec::new(),
+            package: None,
         }
     }
 
@@ -155,7 +162,9 @@ impl Nemesis {
     /// everything in one go), so the caller may skip them.
     pub fn apply(&mut self, step: &PlannedFault) -> Vec<FaultRecord> {
         self.touched.clear();
+        self.package = step.kind.is_composite().then(|| step.kind.name());
         self.apply_step(step);
+        self.package = None;
         self.take_touched()
     }
 
@@ -314,6 +323,10 @@ impl Nemesis {
         extra: Map<String, Value>,
         act: impl FnOnce() -> Result<(Value, Map<String, Value>), E>,
     ) -> Done {
+        let mut extra = extra;
+        if let Some(p) = self.package {
+            extra.insert("package".into(), json!(p));
+        }
         let invoke = self.event(NemesisEventType::Invoke, f, value, None, &extra);
         let (out, more, err) = match act() {
             Ok((v, m)) => (v, m, None),
@@ -581,6 +594,38 @@ impl Nemesis {
         self.close_kind(FaultKind::Clock, done.info, "reset-clock");
     }
 
+    /// Cuts the network by `g` and opens its partition record.
+    fn cut(
+        &mut self,
+        net: &Arc<dyn NetworkControl>,
+        shape: crate::grudge::PartitionShape,
+        g: Grudge,
+        extra: Map<String, Value>,
+        leader: Option<NodeId>,
+        fell_back: bool,
+    ) {
+        let value = serde_json::to_value(&g).unwrap_or(Value::Null);
+        let done = self.op("partition", &value, extra, || {
+            net.apply_grudge(&g)?;
+            Ok::<_, crate::NetError>((value.clone(), Map::new()))
+        });
+        self.partitioned = true;
+        self.publish_partition(Some(&shape.to_string()));
+        let targets = self.in_node_order(g.nodes());
+        self.open_record(
+            FaultKind::Partition,
+            targets,
+            FaultDetails::Partition {
+                shape,
+                grudge: g,
+                leader,
+                fallback: fell_back,
+            },
+            &done,
+            BTreeSet::new(),
+        );
+    }
+
     fn apply_step(&mut self, step: &PlannedFault) {
         match &step.action {
             Action::Process { targeting, nodes } => {
@@ -628,26 +673,80 @@ impl Nemesis {
                     },
                 };
                 let fell_back = grudge.is_none() && leader.is_none();
-                let value = serde_json::to_value(&g).unwrap_or(Value::Null);
-                let done = self.op("partition", &value, extra, || {
-                    net.apply_grudge(&g)?;
-                    Ok::<_, crate::NetError>((value.clone(), Map::new()))
-                });
-                self.partitioned = true;
-                self.publish_partition(Some(&shape.to_string()));
-                let targets = self.in_node_order(g.nodes());
-                self.open_record(
-                    FaultKind::Partition,
-                    targets,
-                    FaultDetails::Partition {
-                        shape: *shape,
-                        grudge: g,
-                        leader,
-                        fallback: fell_back,
+                self.cut(&net, *shape, g, extra, leader, fell_back);
+            }
+            Action::SkewAll { delta_ms } => {
+                let deltas = self.ids.iter().map(|n| (n.clone(), *delta_ms)).collect();
+                self.apply_step(&PlannedFault {
+                    action: Action::Bump {
+                        deltas,
+                        primaries: false,
                     },
-                    &done,
-                    BTreeSet::new(),
+                    ..step.clone()
+                });
+            }
+            Action::IsolatePrimaries {
+                fallback,
+                companions,
+            } => {
+                let Some(net) = self.net.clone() else { return };
+                let (mut nodes, fell_back) = self.primaries_or(vec![*fallback]);
+                let minority = ((self.ids.len() - 1) / 2).max(1);
+                if nodes.len() > minority {
+                    // More than a minority says it leads: cut off one.
+                    nodes.truncate(1);
+                }
+                self.marked = nodes.clone();
+                let mut side = nodes.clone();
+                for &c in companions {
+                    if side.len() >= minority {
+                        break;
+                    }
+                    if c < self.ids.len() && !side.contains(&c) {
+                        side.push(c);
+                    }
+                }
+                side.sort_unstable();
+                let inside = self.names(&side);
+                let rest: Vec<NodeId> = self
+                    .ids
+                    .iter()
+                    .filter(|n| !inside.contains(n))
+                    .cloned()
+                    .collect();
+                let g = grudge::complete(&[inside.clone(), rest]).unwrap_or_default();
+                let mut extra = Map::new();
+                extra.insert(
+                    "shape".into(),
+                    json!(crate::grudge::PartitionShape::Primary.to_string()),
                 );
+                extra.insert("targeting".into(), json!("primaries"));
+                if fell_back {
+                    extra.insert("fallback".into(), json!(true));
+                }
+                let leader = (!fell_back).then(|| self.ids[nodes[0]].clone());
+                self.cut(
+                    &net,
+                    crate::grudge::PartitionShape::Primary,
+                    g,
+                    extra,
+                    leader,
+                    fell_back,
+                );
+            }
+            Action::BumpMarked { delta_ms } => {
+                let deltas = self
+                    .names(&self.marked.clone())
+                    .into_iter()
+                    .map(|n| (n, *delta_ms))
+                    .collect();
+                self.apply_step(&PlannedFault {
+                    action: Action::Bump {
+                        deltas,
+                        primaries: false,
+                    },
+                    ..step.clone()
+                });
             }
             Action::Heal => {
                 if self.partitioned {

@@ -26,15 +26,28 @@ pub enum FaultKind {
     Pause,
     /// Wall-clock bumps and strobes through libfaketime.
     Clock,
+    /// Composite: time jumps forward on every node, then the nodes that
+    /// lead are cut off from the rest and their clocks step back, so the
+    /// two sides of the cut disagree about the time in the direction that
+    /// lets both believe they still hold a time-bound grant (a lease, a
+    /// lock's TTL). Healed and reset at its end.
+    #[serde(rename = "partition-clock")]
+    PartitionClock,
+    /// Composite: a burst of short partitions of random shapes, each cut
+    /// for a fraction of a second to a second and a half, healed in
+    /// between: elections and fail-overs back to back.
+    Burst,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::Partition,
         FaultKind::Packet,
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Clock,
+        FaultKind::PartitionClock,
+        FaultKind::Burst,
     ];
     pub fn parse(s: &str) -> Option<FaultKind> {
         FaultKind::ALL.into_iter().find(|k| k.name() == s)
@@ -46,6 +59,8 @@ impl FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
             FaultKind::Clock => "clock",
+            FaultKind::PartitionClock => "partition-clock",
+            FaultKind::Burst => "burst",
         }
     }
     /// The history `f` of the fault's end.
@@ -56,11 +71,29 @@ impl FaultKind {
             FaultKind::Kill => "start",
             FaultKind::Pause => "resume",
             FaultKind::Clock => "reset-clock",
+            FaultKind::PartitionClock | FaultKind::Burst => "heal",
         }
     }
-    /// Whether the fault needs the proxy mesh between the nodes.
+    /// Whether the fault needs the network between the nodes (the proxy
+    /// mesh or network namespaces).
     pub fn needs_mesh(self) -> bool {
-        matches!(self, FaultKind::Partition | FaultKind::Packet)
+        matches!(
+            self,
+            FaultKind::Partition
+                | FaultKind::Packet
+                | FaultKind::PartitionClock
+                | FaultKind::Burst
+        )
+    }
+    /// Whether the fault moves wall clocks (libfaketime in every node).
+    pub fn needs_clock(self) -> bool {
+        matches!(self, FaultKind::Clock | FaultKind::PartitionClock)
+    }
+    /// A composite package: several mechanisms aimed at the same nodes in
+    /// one fault window. While one is in effect, the plain packages whose
+    /// mechanisms it uses wait (see [`fault_plan`]).
+    pub fn is_composite(self) -> bool {
+        matches!(self, FaultKind::PartitionClock | FaultKind::Burst)
     }
 }
 
@@ -153,6 +186,23 @@ pub enum Action {
         duration: Duration,
     },
     ResetClock,
+    /// Composite (`partition-clock`): every node's wall clock moves by
+    /// `delta_ms` (forward).
+    SkewAll {
+        delta_ms: i64,
+    },
+    /// Composite: the nodes that say they lead now (else `fallback`) are
+    /// marked and cut off, with the first other nodes of `companions` up to
+    /// a minority of the cluster, from the rest, both ways (the cut-off
+    /// side keeps clients that reach the old leader through its peers).
+    IsolatePrimaries {
+        fallback: usize,
+        companions: Vec<usize>,
+    },
+    /// Composite: the marked nodes' wall clocks move by `delta_ms` more.
+    BumpMarked {
+        delta_ms: i64,
+    },
 }
 
 /// One step of the fault plan: at `at` after the run starts, `action`.
@@ -315,6 +365,140 @@ fn start_action(
                 }
             }
         }
+        FaultKind::PartitionClock | FaultKind::Burst => {
+            unreachable!("composite packages are planned by composite_steps")
+        }
+    }
+}
+
+/// A composite package's fault windows: its own cycle, faulty for about a
+/// whole `interval` (long enough for a typical fail-over, which takes
+/// several election timeouts, to happen inside the window) and quiet for
+/// about half of one (±10% each), starting at a random phase within the
+/// first half interval so that it does not fall in step with the plain
+/// packages (which all start about half an interval in).
+fn composite_windows(
+    rng: &mut ChaCha8Rng,
+    interval: Duration,
+    time_limit: Duration,
+) -> Vec<(Duration, Duration)> {
+    let secs = interval.as_secs_f64();
+    let mut out = Vec::new();
+    let mut t = Duration::from_secs_f64(secs / 2.0 * rng.random_range(0.1..1.0));
+    while t < time_limit {
+        let end = t + Duration::from_secs_f64(secs * rng.random_range(0.9..1.1));
+        out.push((t, end));
+        t = end + Duration::from_secs_f64(secs / 2.0 * rng.random_range(0.9..1.1));
+    }
+    out
+}
+
+/// `[start, end)` minus every window of `blocked` (each widened by
+/// `margin` on both sides): the pieces at least `min` long.
+fn free_pieces(
+    start: Duration,
+    end: Duration,
+    blocked: &[(Duration, Duration)],
+    margin: Duration,
+    min: Duration,
+) -> Vec<(Duration, Duration)> {
+    let mut pieces = vec![(start, end)];
+    for &(bs, be) in blocked {
+        let (bs, be) = (bs.saturating_sub(margin), be + margin);
+        pieces = pieces
+            .into_iter()
+            .flat_map(|(a, b)| {
+                if be <= a || bs >= b {
+                    vec![(a, b)]
+                } else {
+                    [(a, bs), (be, b)]
+                        .into_iter()
+                        .filter(|(x, y)| x < y)
+                        .collect()
+                }
+            })
+            .collect();
+    }
+    pieces.retain(|(a, b)| *b >= *a + min);
+    pieces
+}
+
+/// The steps of one composite window `[start, end)` (`end` at or past the
+/// time limit: the final heal ends it).
+#[allow(clippy::too_many_arguments)]
+fn composite_steps(
+    kind: FaultKind,
+    rng: &mut ChaCha8Rng,
+    ids: &[String],
+    shapes: &[PartitionShape],
+    interval: Duration,
+    (start, end): (Duration, Duration),
+    time_limit: Duration,
+    out: &mut Vec<PlannedFault>,
+) {
+    let step = |at: Duration, phase: Phase, action: Action| PlannedFault {
+        at,
+        kind,
+        phase,
+        action,
+    };
+    let len = end.min(time_limit).saturating_sub(start);
+    match kind {
+        FaultKind::PartitionClock => {
+            // Forward everywhere, then (a tenth to a fifth of the window
+            // later, so that timers renewing a grant run under the moved
+            // clock) cut off whoever leads, then step their clocks back
+            // past where they started.
+            let delta = log_uniform(rng, 2_000.0, 30_000.0) as i64;
+            let cut = start + len.mul_f64(rng.random_range(0.1..0.2));
+            let back = cut + len.mul_f64(rng.random_range(0.04..0.1));
+            let fallback = rng.random_range(0..ids.len());
+            // Every node, in a random order.
+            let mut companions: Vec<usize> = (0..ids.len()).collect();
+            for i in (1..companions.len()).rev() {
+                companions.swap(i, rng.random_range(0..=i));
+            }
+            out.push(step(start, Phase::Start, Action::SkewAll { delta_ms: delta }));
+            out.push(step(
+                cut,
+                Phase::Start,
+                Action::IsolatePrimaries {
+                    fallback,
+                    companions,
+                },
+            ));
+            out.push(step(
+                back,
+                Phase::Start,
+                Action::BumpMarked {
+                    delta_ms: -2 * delta,
+                },
+            ));
+            if end < time_limit {
+                out.push(step(end, Phase::Stop, Action::Heal));
+                out.push(step(end, Phase::Stop, Action::ResetClock));
+            }
+        }
+        FaultKind::Burst => {
+            let mut t = start;
+            let stop = end.min(time_limit);
+            while t < stop {
+                let cut = Duration::from_millis(rng.random_range(300..=1500));
+                let gap = Duration::from_millis(rng.random_range(200..=1000));
+                let action = start_action(FaultKind::Partition, rng, ids, shapes, &[], interval);
+                out.push(step(t, Phase::Start, action));
+                let heal = t + cut;
+                if heal >= time_limit {
+                    break;
+                }
+                out.push(step(heal.min(stop), Phase::Stop, Action::Heal));
+                t = heal + gap;
+                if t + Duration::from_millis(300) > stop {
+                    break;
+                }
+            }
+        }
+        _ => unreachable!("only composite packages have composite steps"),
     }
 }
 
@@ -340,7 +524,8 @@ pub fn fault_plan(
     if kinds.is_empty() || ids.is_empty() || interval.is_zero() {
         return Vec::new();
     }
-    let packages: Vec<FaultPackage> = kinds
+    let plain: Vec<FaultKind> = kinds.iter().copied().filter(|k| !k.is_composite()).collect();
+    let packages: Vec<FaultPackage> = plain
         .iter()
         .map(|k| standard_package(k.name()).expect("every fault kind is a standard package"))
         .collect();
@@ -387,6 +572,9 @@ pub fn fault_plan(
                 FaultKind::Partition => Action::Heal,
                 FaultKind::Packet => Action::HealPacket,
                 FaultKind::Clock => Action::ResetClock,
+                FaultKind::PartitionClock | FaultKind::Burst => {
+                    unreachable!("composite packages are planned below")
+                }
             },
         };
         out.push(PlannedFault {
@@ -396,6 +584,84 @@ pub fn fault_plan(
             action,
         });
     }
+    // Composite packages, in a fixed order (partition-clock first: the
+    // burst waits for it), each window clear of the earlier composites'.
+    let margin = Duration::from_millis(100);
+    let mut net_blocked: Vec<(Duration, Duration)> = Vec::new();
+    let mut clock_blocked: Vec<(Duration, Duration)> = Vec::new();
+    let mut process_blocked: Vec<(Duration, Duration)> = Vec::new();
+    for kind in FaultKind::ALL
+        .into_iter()
+        .filter(|k| k.is_composite() && kinds.contains(k))
+    {
+        let rng = rngs.get_mut(&kind).expect("a stream per package");
+        let min = Duration::from_millis(1000).min(interval / 4);
+        let windows: Vec<(Duration, Duration)> = composite_windows(rng, interval, time_limit)
+            .into_iter()
+            .flat_map(|(s, e)| free_pieces(s, e, &net_blocked, margin, min))
+            .collect();
+        for &w in &windows {
+            composite_steps(kind, rng, ids, shapes, interval, w, time_limit, &mut out);
+        }
+        out.push(PlannedFault {
+            at: time_limit,
+            kind,
+            phase: Phase::FinalHeal,
+            action: Action::Heal,
+        });
+        let windows: Vec<(Duration, Duration)> = windows
+            .into_iter()
+            .map(|(s, e)| (s, e.min(time_limit)))
+            .collect();
+        net_blocked.extend(&windows);
+        if kind.needs_clock() {
+            clock_blocked.extend(&windows);
+        }
+        if kind == FaultKind::PartitionClock {
+            // Its nodes must stay up: a kill or pause in the middle would
+            // undo what it set up (a killed leader comes back a follower).
+            process_blocked.extend(&windows);
+        }
+    }
+    // The plain packages wait while a composite uses their mechanism (or,
+    // for kills and pauses, while partition-clock needs its nodes running):
+    // each of their windows keeps only the pieces outside the composites'.
+    for (kind, blocked) in [
+        (FaultKind::Partition, &net_blocked),
+        (FaultKind::Clock, &clock_blocked),
+        (FaultKind::Kill, &process_blocked),
+        (FaultKind::Pause, &process_blocked),
+    ] {
+        if blocked.is_empty() || !kinds.contains(&kind) {
+            continue;
+        }
+        let mine: Vec<PlannedFault> = out.iter().filter(|f| f.kind == kind).cloned().collect();
+        out.retain(|f| f.kind != kind);
+        let mut i = 0;
+        while i < mine.len() {
+            let f = &mine[i];
+            if f.phase == Phase::FinalHeal {
+                out.push(f.clone());
+                i += 1;
+                continue;
+            }
+            // A start and the op that ends it (a stop or the final heal).
+            let end = mine.get(i + 1).expect("every start has an end");
+            for (a, b) in free_pieces(f.at, end.at, blocked, margin, Duration::from_millis(300)) {
+                out.push(PlannedFault { at: a, ..f.clone() });
+                if b < end.at || end.phase == Phase::Stop {
+                    out.push(PlannedFault {
+                        at: b,
+                        phase: Phase::Stop,
+                        ..end.clone()
+                    });
+                }
+            }
+            i += if end.phase == Phase::FinalHeal { 1 } else { 2 };
+        }
+    }
+    // Ends before starts at the same instant; otherwise the order of making.
+    out.sort_by_key(|f| (f.at, f.phase == Phase::Start));
     out
 }
 
@@ -583,5 +849,207 @@ mod tests {
                 matches!(targeting, Targeting::One | Targeting::Majority),
             _ => true,
         }));
+    }
+}
+
+#[cfg(test)]
+mod composite_tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    fn plan(seed: u64, kinds: &[FaultKind], limit: u64) -> Vec<PlannedFault> {
+        fault_plan(
+            seed,
+            &ids(5),
+            kinds,
+            &PartitionShape::ALL,
+            &[],
+            Duration::from_secs(10),
+            Duration::from_secs(limit),
+        )
+    }
+
+    /// The `[start, end)` windows of `kind`'s faults (a start to the next
+    /// end of that kind; the time limit when the final heal ends it).
+    fn windows(p: &[PlannedFault], kind: FaultKind) -> Vec<(Duration, Duration)> {
+        let mut out = Vec::new();
+        let mut open: Option<Duration> = None;
+        for f in p.iter().filter(|f| f.kind == kind) {
+            match f.phase {
+                Phase::Start => {
+                    open.get_or_insert(f.at);
+                }
+                Phase::Stop | Phase::FinalHeal => {
+                    if let Some(s) = open.take() {
+                        out.push((s, f.at));
+                    }
+                }
+            }
+        }
+        assert!(open.is_none(), "{kind:?} left open");
+        out
+    }
+
+    fn overlaps(a: &[(Duration, Duration)], b: &[(Duration, Duration)]) -> bool {
+        a.iter()
+            .any(|&(s, e)| b.iter().any(|&(bs, be)| s < be && bs < e))
+    }
+
+    #[test]
+    fn partition_clock_windows_skew_cut_and_step_back_in_order() {
+        let all = [
+            FaultKind::Partition,
+            FaultKind::Kill,
+            FaultKind::Pause,
+            FaultKind::Clock,
+            FaultKind::PartitionClock,
+            FaultKind::Burst,
+        ];
+        let mut first_starts = Vec::new();
+        for seed in 0..40 {
+            let p = plan(seed, &all, 30);
+            assert_eq!(p, plan(seed, &all, 30), "reproducible");
+            assert!(p.windows(2).all(|w| w[0].at <= w[1].at), "sorted");
+            let pc: Vec<&PlannedFault> = p
+                .iter()
+                .filter(|f| f.kind == FaultKind::PartitionClock)
+                .collect();
+            // skew, cut, step back, then (before the limit) heal and reset.
+            let mut i = 0;
+            let mut windows = 0;
+            while i < pc.len() && pc[i].phase != Phase::FinalHeal {
+                let Action::SkewAll { delta_ms } = pc[i].action else {
+                    panic!("{:?}", pc[i])
+                };
+                assert!(matches!(pc[i + 1].action, Action::IsolatePrimaries { .. }));
+                assert_eq!(
+                    pc[i + 2].action,
+                    Action::BumpMarked {
+                        delta_ms: -2 * delta_ms
+                    }
+                );
+                assert!(pc[i].at < pc[i + 1].at && pc[i + 1].at < pc[i + 2].at);
+                windows += 1;
+                if windows == 1 {
+                    first_starts.push(pc[i].at);
+                }
+                i += 3;
+                if pc[i].phase == Phase::Stop {
+                    assert_eq!(pc[i].action, Action::Heal);
+                    assert_eq!(pc[i + 1].action, Action::ResetClock);
+                    assert!(pc[i].at > pc[i - 1].at);
+                    i += 2;
+                }
+            }
+            assert!((2..=3).contains(&windows), "seed {seed}: {windows} windows");
+            assert_eq!(pc.last().unwrap().phase, Phase::FinalHeal);
+            // While a composite holds the network or the clocks, the plain
+            // packages using them wait; the burst waits for partition-clock.
+            let pcw = windows_of(&p, FaultKind::PartitionClock);
+            let bw = windows(&p, FaultKind::Burst);
+            assert!(!overlaps(&windows(&p, FaultKind::Partition), &pcw), "seed {seed}");
+            assert!(!overlaps(&windows(&p, FaultKind::Partition), &bw), "seed {seed}");
+            assert!(!overlaps(&windows(&p, FaultKind::Clock), &pcw), "seed {seed}");
+            assert!(!overlaps(&bw, &pcw), "seed {seed}");
+            // Every burst cut is short.
+            for (s, e) in bw {
+                assert!(e - s <= Duration::from_millis(1500), "{s:?}..{e:?}");
+            }
+            // Kills and pauses wait for partition-clock (which needs its
+            // nodes running), not for the burst.
+            for k in [FaultKind::Kill, FaultKind::Pause] {
+                let w = windows(&p, k);
+                assert!(!overlaps(&w, &pcw), "seed {seed}");
+                for piece in &w {
+                    assert!(
+                        windows(&plan(seed, &all[..4], 30), k)
+                            .iter()
+                            .any(|o| o.0 <= piece.0 && piece.1 <= o.1),
+                        "seed {seed}: {k:?} {piece:?} is no piece of a plain window"
+                    );
+                }
+            }
+        }
+        // The composite's phase is random: its first window does not start
+        // with the plain packages' (about half an interval in).
+        first_starts.sort();
+        assert!(first_starts[0] < Duration::from_secs(2), "{first_starts:?}");
+        assert!(
+            *first_starts.last().unwrap() > Duration::from_secs(4),
+            "{first_starts:?}"
+        );
+    }
+
+    /// partition-clock's windows: its first step to its heal.
+    fn windows_of(p: &[PlannedFault], kind: FaultKind) -> Vec<(Duration, Duration)> {
+        let mut out = Vec::new();
+        let mut open = None;
+        for f in p.iter().filter(|f| f.kind == kind) {
+            match (&f.action, f.phase) {
+                (Action::SkewAll { .. }, _) => open = Some(f.at),
+                (Action::Heal, _) => {
+                    if let Some(s) = open.take() {
+                        out.push((s, f.at));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn plain_windows_are_clipped_not_lost() {
+        // With the composites, the plain partition and clock packages still
+        // fault, in the time the composites leave them.
+        let (mut part, mut clock) = (0, 0);
+        for seed in 0..20 {
+            let p = plan(
+                seed,
+                &[
+                    FaultKind::Partition,
+                    FaultKind::Clock,
+                    FaultKind::PartitionClock,
+                ],
+                120,
+            );
+            part += windows(&p, FaultKind::Partition).len();
+            clock += windows(&p, FaultKind::Clock).len();
+            // Starts and ends still alternate per plain package.
+            for k in [FaultKind::Partition, FaultKind::Clock] {
+                let phases: Vec<Phase> = p
+                    .iter()
+                    .filter(|f| f.kind == k && f.phase != Phase::FinalHeal)
+                    .map(|f| f.phase)
+                    .collect();
+                for w in phases.windows(2) {
+                    assert_ne!(w[0], w[1], "{k:?} seed {seed}");
+                }
+                assert_eq!(phases.first(), Some(&Phase::Start));
+            }
+        }
+        assert!(part > 20 * 3 && clock > 20 * 3, "{part} {clock}");
+    }
+
+    #[test]
+    fn free_pieces_cuts_out_the_blocked_windows() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert_eq!(
+            free_pieces(s(0), s(10), &[(s(2), s(3)), (s(5), s(6))], ms(0), ms(1)),
+            vec![(s(0), s(2)), (s(3), s(5)), (s(6), s(10))]
+        );
+        assert_eq!(
+            free_pieces(s(2), s(4), &[(s(0), s(10))], ms(0), ms(1)),
+            Vec::<(Duration, Duration)>::new()
+        );
+        // The margin widens a blocked window; pieces under `min` go.
+        assert_eq!(
+            free_pieces(s(0), s(10), &[(s(2), s(3))], ms(500), s(2)),
+            vec![(ms(3500), s(10))]
+        );
     }
 }

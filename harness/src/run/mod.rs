@@ -19,7 +19,7 @@ pub mod target;
 pub mod workload;
 
 use crate::system::SystemDef;
-use ::nemesis::{fault_plan, FaultKind};
+use ::nemesis::fault_plan;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use spec::{TestArgs, TestSpec};
@@ -235,7 +235,7 @@ async fn start_cluster(
     let ids: Vec<String> = infos.iter().map(|n| n.id.clone()).collect();
 
     // Clock faults: every node under libfaketime, or a clear refusal.
-    let clocks = if kinds.contains(&FaultKind::Clock) {
+    let clocks = if kinds.iter().any(|k| k.needs_clock()) {
         let Some(bin) = program.first().map(PathBuf::from) else {
             bail!("--nemesis clock: {} starts no binary of its own to preload libfaketime into; drop `clock` from --nemesis", spec.def.source);
         };

@@ -9,9 +9,33 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub const FAULTS: [&str; 5] = ["partition", "packet", "kill", "pause", "clock"];
-/// The default `--nemesis`.
-pub const DEFAULT_NEMESIS: &str = "partition,kill,pause,clock";
+pub const FAULTS: [&str; 7] = [
+    "partition",
+    "packet",
+    "kill",
+    "pause",
+    "clock",
+    "partition-clock",
+    "burst",
+];
+/// The default `--nemesis`: the plain faults and the composites that aim
+/// several of them at the same nodes at once.
+pub const DEFAULT_NEMESIS: &str = "partition,kill,pause,clock,partition-clock,burst";
+
+/// Whether the fault named `f` moves wall clocks.
+fn moves_clocks(f: &str) -> bool {
+    FaultKind::parse(f).is_some_and(FaultKind::needs_clock)
+}
+
+/// The clock-moving faults of `nemesis`, comma-separated.
+fn clock_faults(nemesis: &[&str]) -> String {
+    nemesis
+        .iter()
+        .copied()
+        .filter(|f| moves_clocks(f))
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TestArgs {
@@ -43,8 +67,10 @@ pub struct TestArgs {
     /// Seconds of the main phase (clients and faults).
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     pub time_limit: f64,
-    /// Faults, comma-separated: partition, packet, kill, pause, clock; or
-    /// `none`.
+    /// Faults, comma-separated: partition, packet, kill, pause, clock,
+    /// and the composites partition-clock (time jumps forward everywhere,
+    /// the leaders are cut off and their clocks step back) and burst (short
+    /// partitions back to back); or `none`. See docs/faults.md.
     #[arg(long, default_value = DEFAULT_NEMESIS)]
     pub nemesis: String,
     /// Partition shapes the `partition` fault draws among, comma-separated:
@@ -357,11 +383,11 @@ impl TestArgs {
         }
         let mut notes = Vec::new();
         if self.nemesis == DEFAULT_NEMESIS
-            && nemesis.contains(&"clock")
+            && nemesis.iter().any(|f| moves_clocks(f))
             && ::nemesis::find_libfaketime().is_none()
         {
             // A fresh machine: the default still runs, without clock faults.
-            nemesis.retain(|f| *f != "clock");
+            nemesis.retain(|f| !moves_clocks(f));
             notes.push(
                 "clock faults skipped: libfaketime is not installed (run scripts/install-deps.sh; with an explicit --nemesis clock this is an error)"
                     .to_string(),
@@ -379,19 +405,23 @@ impl TestArgs {
         // breaks redis-server at start; the JVM reads the wall clock so
         // often that ZooKeeper's cluster never forms under it). The default
         // goes on without them; an explicit `--nemesis clock` is refused.
-        if nemesis.contains(&"clock") {
+        if nemesis.iter().any(|f| moves_clocks(f)) {
             if let Some(why) = &def.clock_unsupported {
                 if self.nemesis != DEFAULT_NEMESIS {
                     bail!(
-                        "--nemesis clock: clock faults do not apply to {}: {why}",
+                        "--nemesis {}: clock faults do not apply to {}: {why}",
+                        clock_faults(&nemesis),
                         def.name
                     );
                 }
-                nemesis.retain(|f| *f != "clock");
-                notes.push(format!("clock faults do not apply to {}: {why}", def.name));
+                nemesis.retain(|f| !moves_clocks(f));
+                notes.push(format!(
+                    "clock faults (clock, partition-clock) do not apply to {}: {why}",
+                    def.name
+                ));
             }
         }
-        if nemesis.contains(&"clock") {
+        if nemesis.iter().any(|f| moves_clocks(f)) {
             // A static binary (etcd is one) ignores LD_PRELOAD: its clock
             // cannot be moved. The default nemesis says so and goes on; an
             // explicit `--nemesis clock` is refused when the cluster starts.
@@ -400,9 +430,9 @@ impl TestArgs {
                     if kind != ::nemesis::clock::PreloadSupport::Dynamic
                         && self.nemesis == DEFAULT_NEMESIS
                     {
-                        nemesis.retain(|f| *f != "clock");
+                        nemesis.retain(|f| !moves_clocks(f));
                         notes.push(format!(
-                            "clock faults do not apply to {}: {} is a {kind:?} binary, so libfaketime cannot move its clock",
+                            "clock faults (clock, partition-clock) do not apply to {}: {} is a {kind:?} binary, so libfaketime cannot move its clock",
                             def.name,
                             bin.display()
                         ));
@@ -429,9 +459,9 @@ impl TestArgs {
         if nodes < 2 {
             if self.nemesis == DEFAULT_NEMESIS {
                 // One node has no links to cut: the default just skips it.
-                nemesis.retain(|f| *f != "partition" && *f != "packet");
+                nemesis.retain(|f| !FaultKind::parse(f).is_some_and(FaultKind::needs_mesh));
             }
-            for f in ["partition", "packet"] {
+            for f in ["partition", "packet", "partition-clock", "burst"] {
                 if nemesis.contains(&f) {
                     bail!(
                         "--nemesis: {f} needs at least 2 nodes, --nodes is {}",
