@@ -893,3 +893,81 @@ fn merge_refuses_other_plans_duplicate_shards_and_units_run_twice() {
     let e = format!("{:#}", read_shard_dir(d.path()).err().unwrap());
     assert!(e.contains("plan.json"), "{e}");
 }
+
+/// scripts/evidence.py reads the summary.json this crate writes (a merged
+/// one) and replaces only its marked block in the target file.
+#[test]
+fn evidence_script_renders_a_merged_summary_into_its_block() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("python3 not found: evidence.py not tested");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let pf = detect_plan(d.path(), DETECT, ShardInfo { index: 1, count: 2 });
+    let s1 = fabricate_shard(d.path(), "s1", &pf, 1, detect_outcome);
+    let s2 = fabricate_shard(d.path(), "s2", &pf, 2, detect_outcome);
+    let out = d.path().join("merged");
+    merge_into(
+        &[read_shard_dir(&s1).unwrap(), read_shard_dir(&s2).unwrap()],
+        &out,
+    )
+    .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/evidence.py");
+    let target = d.path().join("evidence.md");
+    let run = |target: &Path| {
+        let o = Command::new("python3")
+            .arg(&script)
+            .arg(out.join("summary.json"))
+            .arg("--out")
+            .arg(target)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(target).unwrap()
+    };
+    std::fs::write(
+        &target,
+        "# Evidence\n\nwritten by hand\n\n<!-- detection:begin -->\nOLD TABLE\n<!-- detection:end -->\n\n## Notes kept\n",
+    )
+    .unwrap();
+    let text = run(&target);
+    assert!(!text.contains("OLD TABLE"), "{text}");
+    assert!(
+        text.starts_with("# Evidence\n\nwritten by hand\n\n<!-- detection:begin -->"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("<!-- detection:end -->\n\n## Notes kept\n"),
+        "{text}"
+    );
+    assert!(text.contains("campaign `detect`"), "{text}");
+    assert!(text.contains("`faultline campaign "), "{text}");
+    assert!(
+        text.contains(
+            "| kv | raft-local | partition | 3/5 | 60% (23%–88%) | 2.0 / 3.0 | ✓ catch rate ≥ 60%; median first anomaly ≤ 5 s |"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("| kv | gossip | partition | 1/2 | 50% (9%–91%) | 0.5 / 0.5 | ✗ "),
+        "{text}"
+    );
+    // Idempotent; and a file without markers gets the block at its end.
+    assert_eq!(run(&target), text);
+    let bare = d.path().join("bare.md");
+    std::fs::write(&bare, "hand only\n").unwrap();
+    let t = run(&bare);
+    assert!(
+        t.starts_with("hand only\n\n<!-- detection:begin -->")
+            && t.ends_with("<!-- detection:end -->\n"),
+        "{t}"
+    );
+    // Not a summary: a clear error naming the file.
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(&bare)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bare.md"));
+}
