@@ -46,23 +46,103 @@
 //! links to the first run that showed it, at its witnesses.
 //!
 //! Each row also shows `first anomaly s (min/median)`: the smallest and the
-//! median `first_anomaly.seconds` (results.json) over its invalid seeds.
+//! median `first_anomaly.seconds` (results.json) over its invalid seeds,
+//! and `caught`: how many seeds were invalid, the catch rate and its 95%
+//! Wilson score interval.
+//!
+//! Detection expectations (composable with the keys above):
+//! `expect = { catch_rate = 0.95 }` holds when at least that fraction of
+//! the seeds is invalid; `median_first_anomaly_s = 15` when the median
+//! first anomaly over the invalid seeds is at most 15 s (an invalid seed
+//! without one counts as the time limit).
+//!
+//! Sharding: `--shard I/N` runs the units (row, seed) of the plan whose
+//! index k (plan order) has `k mod N + 1 == I`, into
+//! `<timestamp>-shard-I-of-N/`, and judges nothing; every campaign
+//! directory holds `plan.json` (the whole plan, [`PlanFile`]).
+//! `faultline campaign merge DIR...` checks the shards belong together,
+//! links their runs into one directory and rebuilds the rows from the runs
+//! with the same [`RowBuilder`] a live campaign uses. docs/campaigns.md
+//! has the details.
 
 use anyhow::{bail, Context, Result};
 use checker::results::RunResults;
 use checker::stats::{self, OpStats};
 use checker::Verdict;
-use reports::campaign::{CampaignSummary, Row, RunRef};
-use serde::Deserialize;
+use reports::campaign::{CampaignSummary, MergedShard, Row, RunRef, ShardInfo};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
+/// plan.json, `--shard`, `merge`.
+#[path = "campaign_shard.rs"]
+mod shard;
+use shard::{merge, parse_shard, PlanFile, Unit};
+#[cfg(test)]
+use shard::{merge_into, read_shard_dir, unit_store};
+
+const CAMPAIGN_HELP: &str = "\
+Run a campaign:      faultline campaign FILE [--shard I/N] [options]
+Merge its shards:    faultline campaign merge DIR... [--out DIR]
+
+`--shard I/N` runs a deterministic slice of the plan's (row, seed) units
+(unit k, in plan order, goes to shard (k mod N)+1) into
+STORE/campaigns/<name>/<timestamp>-shard-I-of-N/, beside a plan.json of the
+whole plan; a shard judges no expectation. `merge` joins shard directories
+(of one plan, each shard at most once), rebuilds every row from its runs,
+judges the complete rows and marks the others not judged. Exit codes: 0
+every expectation holds, 1 one broke, 2 incomplete (interrupted, or a shard
+missing from a merge), 255 error. See docs/campaigns.md.";
+
+/// `faultline campaign`: run a campaign file (or one shard of it), or
+/// merge shard directories.
+#[derive(Debug, clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = CAMPAIGN_HELP
+)]
+pub struct CampaignCmd {
+    #[command(subcommand)]
+    pub command: Option<CampaignSub>,
+    #[command(flatten)]
+    pub run: CampaignArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CampaignSub {
+    /// Merge the directories of a sharded campaign's shards into one
+    /// campaign directory (runs, summary, page, JUnit) and judge its
+    /// expectations.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The shards' campaign directories (each holds plan.json,
+    /// summary.json and runs/).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged campaign goes (a new or empty directory); default
+    /// `STORE/campaigns/<name>/<timestamp>-merged/`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The store for the default output directory.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct CampaignArgs {
     /// The campaign file (TOML).
-    pub file: PathBuf,
+    #[arg(required = true)]
+    pub file: Option<PathBuf>,
+    /// Run only shard I of N of the plan's (row, seed) units (1 ≤ I ≤ N);
+    /// merge the shards with `faultline campaign merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<ShardInfo>,
     /// Override every cell's time limit, in seconds.
     #[arg(long, value_name = "SECS")]
     pub time_limit: Option<f64>,
@@ -74,7 +154,8 @@ pub struct CampaignArgs {
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
     /// Where runs are stored; the campaign goes to
-    /// `STORE/campaigns/<name>/<timestamp>/`.
+    /// `STORE/campaigns/<name>/<timestamp>/` (a shard to
+    /// `<timestamp>-shard-I-of-N/`).
     #[arg(long, default_value = "store")]
     pub store: PathBuf,
     /// Directory of the system binaries (passed to `faultline test`).
@@ -109,33 +190,101 @@ enum Seeds {
     List(Vec<u64>),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+/// A cell's `expect`: a word (`valid`, `invalid`, `any`) or a table of
+/// conditions that must all hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, try_from = "RawExpect")]
 enum Expect {
     Word(String),
-    Table {
-        #[serde(default)]
-        invalid: Option<Vec<String>>,
-        #[serde(default)]
-        holds: Option<String>,
-        #[serde(default)]
-        fails: Option<String>,
-        /// At least one of these anomalies is seen in some seed.
-        #[serde(default)]
-        invalid_any: Option<Vec<String>>,
-    },
+    Table(ExpectTable),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectTable {
+    /// Each anomaly is seen in some seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    invalid: Option<Vec<String>>,
+    /// No seed fails this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    holds: Option<String>,
+    /// Some seed fails this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fails: Option<String>,
+    /// At least one of these anomalies is seen in some seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    invalid_any: Option<Vec<String>>,
+    /// At least this fraction of the seeds is invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    catch_rate: Option<f64>,
+    /// The median first anomaly (seconds) over the invalid seeds is at
+    /// most this; an invalid seed without one counts as the time limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    median_first_anomaly_s: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawExpect {
+    Word(String),
+    Table(serde_json::Map<String, serde_json::Value>),
+}
+
+impl TryFrom<RawExpect> for Expect {
+    type Error = String;
+    fn try_from(raw: RawExpect) -> std::result::Result<Expect, String> {
+        match raw {
+            RawExpect::Word(w) => match w.as_str() {
+                "valid" | "invalid" | "any" => Ok(Expect::Word(w)),
+                _ => Err(format!(
+                    "expect = \"{w}\": expected \"valid\", \"invalid\", \"any\" or a table"
+                )),
+            },
+            RawExpect::Table(m) => {
+                let t: ExpectTable = serde_json::from_value(serde_json::Value::Object(m))
+                    .map_err(|e| format!("expect: {e}"))?;
+                if let Some(r) = t.catch_rate {
+                    if !(0.0..=1.0).contains(&r) {
+                        return Err(format!(
+                            "expect.catch_rate = {r}: expected a fraction between 0 and 1 (0.95 for 95%)"
+                        ));
+                    }
+                }
+                if let Some(m) = t.median_first_anomaly_s {
+                    if !m.is_finite() || m < 0.0 {
+                        return Err(format!(
+                            "expect.median_first_anomaly_s = {m}: expected seconds, 0 or more"
+                        ));
+                    }
+                }
+                Ok(Expect::Table(t))
+            }
+        }
+    }
+}
+
+/// `0.95` -> `95`, `0.975` -> `97.5`.
+fn percent(x: f64) -> String {
+    let p = (x * 1000.0).round() / 10.0;
+    if p.fract() == 0.0 {
+        format!("{p:.0}")
+    } else {
+        format!("{p:.1}")
+    }
 }
 
 impl Expect {
     fn describe(&self) -> String {
         match self {
             Expect::Word(w) => w.clone(),
-            Expect::Table {
+            Expect::Table(ExpectTable {
                 invalid,
                 holds,
                 fails,
                 invalid_any,
-            } => {
+                catch_rate,
+                median_first_anomaly_s,
+            }) => {
                 let mut parts = Vec::new();
                 if let Some(i) = invalid {
                     parts.push(format!("invalid: {}", i.join(", ")));
@@ -148,6 +297,12 @@ impl Expect {
                 }
                 if let Some(f) = fails {
                     parts.push(format!("fails: {f}"));
+                }
+                if let Some(r) = catch_rate {
+                    parts.push(format!("catch rate ≥ {}%", percent(*r)));
+                }
+                if let Some(m) = median_first_anomaly_s {
+                    parts.push(format!("median first anomaly ≤ {m} s"));
                 }
                 parts.join("; ")
             }
@@ -204,8 +359,8 @@ struct CampaignFile {
     cells: Vec<CellSpec>,
 }
 
-/// One row of the matrix, ready to run.
-#[derive(Debug, Clone)]
+/// One row of the matrix, ready to run (as plan.json stores it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Planned {
     id: String,
     system: String,
@@ -449,38 +604,50 @@ fn run_one(
     let status = status?;
     let exit = status.code().unwrap_or(255);
     let run_dir = std::fs::canonicalize(store.join("latest")).ok();
-    let results = run_dir.as_ref().and_then(|d| {
-        RunResults::read(&d.join("results.json"))
-            .map_err(|e| tracing::warn!("{e}"))
-            .ok()
-    });
-    let verdict = match (exit, &results) {
-        (0, _) => "valid",
-        (1, _) => "invalid",
-        (2, _) => "unknown",
-        _ => "error",
-    }
-    .to_string();
     let rel = run_dir.as_ref().and_then(|d| {
         d.strip_prefix(std::fs::canonicalize(dir).ok()?)
             .ok()
             .map(|p| p.display().to_string())
     });
-    Ok(Outcome {
-        run: RunRef {
-            seed,
-            verdict,
-            dir: rel,
-            exit,
-            seconds: start.elapsed().as_secs_f64(),
-            first_anomaly_s: results
-                .as_ref()
-                .and_then(|r| r.first_anomaly.as_ref())
-                .map(|a| a.seconds),
-        },
+    let run = RunRef {
+        seed,
+        dir: rel,
+        exit,
+        seconds: start.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+    Ok(load_outcome(run, run_dir))
+}
+
+/// A run's verdict from the exit code of its `faultline test`.
+fn verdict_of_exit(exit: i32) -> &'static str {
+    match exit {
+        0 => "valid",
+        1 => "invalid",
+        2 => "unknown",
+        _ => "error",
+    }
+}
+
+/// What a finished run said, from its exit code and its directory's
+/// results.json (the verdict, and `first_anomaly_s`). Used by a live
+/// campaign after each run and by `merge` for each shard's runs.
+fn load_outcome(mut run: RunRef, run_dir: Option<PathBuf>) -> Outcome {
+    let results = run_dir.as_ref().and_then(|d| {
+        RunResults::read(&d.join("results.json"))
+            .map_err(|e| tracing::warn!("{e}"))
+            .ok()
+    });
+    run.verdict = verdict_of_exit(run.exit).to_string();
+    run.first_anomaly_s = results
+        .as_ref()
+        .and_then(|r| r.first_anomaly.as_ref())
+        .map(|a| a.seconds);
+    Outcome {
+        run,
         results,
         run_dir,
-    })
+    }
 }
 
 /// SIGINT and SIGTERM during a campaign: the first is forwarded to the
@@ -665,8 +832,10 @@ fn txn_view(r: &RunResults) -> Option<TxnView> {
     })
 }
 
-/// Checks a row's expectation; `Err` names what broke.
-fn check_expect(e: &Expect, row: &Row) -> std::result::Result<(), String> {
+/// Checks a row's expectation; `Err` names what broke. `time_limit` is
+/// the runs' main phase in seconds: an invalid seed without a first
+/// anomaly counts as that late.
+fn check_expect(e: &Expect, row: &Row, time_limit: f64) -> std::result::Result<(), String> {
     let errors: Vec<&RunRef> = row.runs.iter().filter(|r| r.verdict == "error").collect();
     if !errors.is_empty() {
         let seeds: Vec<String> = errors.iter().map(|r| r.seed.to_string()).collect();
@@ -710,13 +879,65 @@ fn check_expect(e: &Expect, row: &Row) -> std::result::Result<(), String> {
                 "unknown expectation `{other}` (valid, invalid, any)"
             )),
         },
-        Expect::Table {
+        Expect::Table(ExpectTable {
             invalid,
             holds,
             fails,
             invalid_any,
-        } => {
+            catch_rate,
+            median_first_anomaly_s,
+        }) => {
             let mut problems = Vec::new();
+            let n = row.runs.len();
+            let caught: Vec<&RunRef> = row.runs.iter().filter(|r| r.verdict == "invalid").collect();
+            if let Some(min) = catch_rate {
+                let k = caught.len();
+                // A tolerance for the float: 19/20 meets 0.95.
+                if n == 0 || (k as f64) < min * n as f64 - 1e-9 {
+                    let (lo, hi) = reports::campaign::wilson(k, n).unwrap_or((0.0, 1.0));
+                    let rate = if n == 0 { 0.0 } else { k as f64 / n as f64 };
+                    problems.push(format!(
+                        "caught {k}/{n} ({:.0}%, 95% CI {:.0}–{:.0}%), expected at least {}%",
+                        rate * 100.0,
+                        lo * 100.0,
+                        hi * 100.0,
+                        percent(*min)
+                    ));
+                }
+            }
+            if let Some(max) = median_first_anomaly_s {
+                let late = caught
+                    .iter()
+                    .filter(|r| r.first_anomaly_s.is_none())
+                    .count();
+                let mut xs: Vec<f64> = caught
+                    .iter()
+                    .map(|r| r.first_anomaly_s.unwrap_or(time_limit))
+                    .collect();
+                xs.sort_by(f64::total_cmp);
+                let median = match xs.len() {
+                    0 => None,
+                    m if m % 2 == 1 => Some(xs[m / 2]),
+                    m => Some((xs[m / 2 - 1] + xs[m / 2]) / 2.0),
+                };
+                let without = if late > 0 {
+                    format!(
+                        ", {late} without a first anomaly counted as the {time_limit} s time limit"
+                    )
+                } else {
+                    String::new()
+                };
+                match median {
+                    None => problems.push(format!(
+                        "no invalid seed, so no first anomaly (expected a median of at most {max} s)"
+                    )),
+                    Some(m) if m > *max => problems.push(format!(
+                        "median first anomaly {m:.1} s over {} invalid seeds{without}, expected at most {max} s",
+                        xs.len()
+                    )),
+                    Some(_) => {}
+                }
+            }
             for a in invalid.iter().flatten() {
                 match anomaly_column(a) {
                     None => problems.push(format!("unknown anomaly `{a}`")),
@@ -851,119 +1072,316 @@ fn columns(rows: &[Row]) -> Vec<String> {
     cols
 }
 
-/// Runs the campaign; returns the exit code (0 every expectation holds, 1
-/// one broke).
-pub fn run(args: &CampaignArgs) -> Result<i32> {
-    let (name, rows) = plan(&args.file, args)?;
-    let extra: Vec<String> = match &args.keep_data {
-        Some(k) => vec!["--keep-data".into(), k.clone()],
-        None => Vec::new(),
+/// A row being built from its runs: the one place a run is folded into a
+/// row, for a live campaign and for `merge` alike.
+struct RowBuilder {
+    row: Row,
+    /// Latencies (ms) of the ok ops over the seeds.
+    lat: Vec<f64>,
+    ops: u64,
+    ok: u64,
+    /// The anomaly classes the isolation checker found over the seeds
+    /// (`None`: no transactional run).
+    txn_found: Option<Vec<String>>,
+}
+
+impl RowBuilder {
+    fn new(p: &Planned) -> RowBuilder {
+        RowBuilder {
+            row: Row {
+                id: p.id.clone(),
+                system: p.system.clone(),
+                level: p.level.clone(),
+                nemesis: p.nemesis.clone(),
+                expect: p.expect.as_ref().map(Expect::describe),
+                seeds_planned: Some(p.seeds.len()),
+                ..Default::default()
+            },
+            lat: Vec::new(),
+            ops: 0,
+            ok: 0,
+            txn_found: None,
+        }
+    }
+
+    /// Counts one run into the row: its columns (register models and
+    /// anomalies, or isolation models and classes), its history's
+    /// availability and latencies, and the run itself.
+    fn add(&mut self, o: Outcome) {
+        let row = &mut self.row;
+        let tv = o.results.as_ref().and_then(txn_view);
+        // A transactional run fills the isolation columns instead.
+        let register_cols = if tv.is_none() { &MODELS[..] } else { &[] };
+        let anomaly_cols = if tv.is_none() { &ANOMALIES[..] } else { &[] };
+        for col in register_cols.iter().chain(anomaly_cols.iter()) {
+            let c = row.cells.entry(col.to_string()).or_default();
+            match column_state(col, o.results.as_ref()) {
+                "failed" => {
+                    c.failed += 1;
+                    c.total += 1;
+                    if c.worst.is_none() {
+                        c.worst = o.run.dir.as_ref().map(|d| format!("{d}/index.html"));
+                    }
+                }
+                "unknown" => {
+                    c.unknown += 1;
+                    c.total += 1;
+                }
+                "ok" => c.total += 1,
+                _ => {}
+            }
+        }
+        if let Some(tv) = tv {
+            txn_cells(row, &tv, o.run.dir.as_deref());
+            self.txn_found
+                .get_or_insert_with(Vec::new)
+                .extend(tv.anomalies);
+        }
+        if let Some((st, l)) = o.run_dir.as_deref().and_then(history_figures) {
+            self.ops += st.ok + st.fail + st.info;
+            self.ok += st.answered;
+            self.lat.extend(l);
+        }
+        row.runs.push(o.run);
+    }
+
+    /// The finished row. `not_judged` says why the expectation is not
+    /// judged (a shard, an interruption, a missing shard); otherwise it is
+    /// judged when every planned seed ran.
+    fn finish(mut self, p: &Planned, not_judged: Option<String>) -> Row {
+        let row = &mut self.row;
+        stats::sort(&mut self.lat);
+        row.availability = (self.ops > 0).then(|| self.ok as f64 / self.ops as f64);
+        row.p50_ms = stats::quantile(&self.lat, 0.5);
+        row.p99_ms = stats::quantile(&self.lat, 0.99);
+        if let Some(found) = &self.txn_found {
+            // Where the row stands: the strongest models no seed ruled out.
+            let pl = checker::txn::lattice::place(found.iter().map(String::as_str));
+            row.strongest_kept = Some(pl.strongest_kept.iter().map(|m| m.to_string()).collect());
+        }
+        row.set_first_anomaly();
+        row.set_catch();
+        let ran = row.runs.len();
+        match not_judged {
+            Some(m) => row.expect_message = Some(m),
+            None if ran < p.seeds.len() => {
+                row.expect_message = Some(format!("not judged: {ran} of {} seeds", p.seeds.len()))
+            }
+            None => {
+                if let Some(e) = &p.expect {
+                    match check_expect(e, row, time_limit_of(p)) {
+                        Ok(()) => row.expect_ok = Some(true),
+                        Err(m) => {
+                            row.expect_ok = Some(false);
+                            row.expect_message = Some(m);
+                        }
+                    }
+                }
+            }
+        }
+        self.row
+    }
+}
+
+/// The main phase of a row's runs, in seconds: its `--time-limit` (in
+/// `args` or the cell's `time_limit`), else `faultline test`'s default.
+fn time_limit_of(p: &Planned) -> f64 {
+    let from_args = p
+        .args
+        .windows(2)
+        .rev()
+        .find(|w| w[0] == "--time-limit")
+        .and_then(|w| w[1].parse().ok());
+    from_args.or(p.time_limit).unwrap_or(60.0)
+}
+
+/// Writes summary.json, summary.md, junit.xml and index.html.
+fn write_outputs(dir: &Path, summary: &CampaignSummary) -> Result<()> {
+    use crate::run::store::write_atomic;
+    write_atomic(
+        &dir.join("summary.json"),
+        &serde_json::to_vec_pretty(summary)?,
+    )?;
+    write_atomic(
+        &dir.join("summary.md"),
+        reports::campaign::markdown(summary).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("junit.xml"),
+        reports::campaign::junit(summary).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("index.html"),
+        reports::campaign::render(summary).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// The exit code of a finished campaign (or shard, or merge): 1 when an
+/// expectation broke, 2 when it was interrupted or some row is not judged
+/// for want of runs (a shard of several is never judged: 0 when it ran
+/// all its units), else 0.
+fn exit_code(s: &CampaignSummary) -> i32 {
+    let shard = s.shard.is_some_and(|sh| sh.count > 1);
+    if !s.ok {
+        1
+    } else if s.interrupted || (s.incomplete && !shard) {
+        2
+    } else {
+        0
+    }
+}
+
+/// Prints the table, the page's path and the verdict; returns the exit
+/// code.
+fn report(s: &CampaignSummary, dir: &Path, done: usize, total: usize) -> i32 {
+    println!("{}", reports::campaign::markdown(s));
+    println!("campaign page: {}", dir.join("index.html").display());
+    let broken: Vec<&Row> = s
+        .rows
+        .iter()
+        .filter(|r| r.expect_ok == Some(false))
+        .collect();
+    for r in &broken {
+        println!(
+            "EXPECTATION BROKEN: {} (expected {}): {}",
+            r.id,
+            r.expect.as_deref().unwrap_or(""),
+            r.expect_message.as_deref().unwrap_or("")
+        );
+    }
+    let code = exit_code(s);
+    if broken.is_empty() {
+        if s.interrupted {
+            println!(
+                "interrupted after {done} of {total} runs ({:.0} s): the rows not run to the end are not judged",
+                s.wall_seconds
+            );
+        } else if let Some(sh) = s.shard.filter(|sh| sh.count > 1) {
+            println!(
+                "shard {} of {}: {done} runs ({:.0} s); expectations are judged by `faultline campaign merge`",
+                sh.index, sh.count, s.wall_seconds
+            );
+        } else if s.incomplete {
+            let missing: Vec<&str> = s
+                .rows
+                .iter()
+                .filter(|r| r.expect_ok.is_none() && r.expect_message.is_some())
+                .map(|r| r.id.as_str())
+                .collect();
+            println!("incomplete: not judged: {}", missing.join(", "));
+        } else {
+            println!("every expectation holds ({:.0} s)", s.wall_seconds);
+        }
+    }
+    code
+}
+
+/// Runs `faultline campaign`: a campaign file (or one shard of it), or a
+/// merge of shard directories. Returns the exit code (0 every expectation
+/// holds, 1 one broke, 2 incomplete).
+pub fn run(cmd: &CampaignCmd) -> Result<i32> {
+    match &cmd.command {
+        Some(CampaignSub::Merge(m)) => merge(m),
+        None => run_campaign(&cmd.run),
+    }
+}
+
+fn run_campaign(args: &CampaignArgs) -> Result<i32> {
+    let Some(file) = args.file.as_deref() else {
+        bail!("campaign: give a campaign FILE, or `merge DIR...`");
     };
+    let (name, rows) = plan(file, args)?;
+    let content =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let shard = args.shard.unwrap_or(ShardInfo { index: 1, count: 1 });
+    let mut extra: Vec<String> = Vec::new();
+    if let Some(k) = &args.keep_data {
+        extra.extend(["--keep-data".into(), k.clone()]);
+    }
+    let mut pf = PlanFile::new(&name, file, content, &rows, shard);
+    pf.local_args = extra.clone();
+    if let Some(b) = &args.bin_dir {
+        pf.local_args
+            .extend(["--bin-dir".into(), b.display().to_string()]);
+    }
     let started = crate::run::store::timestamp(SystemTime::now());
-    let dir = args
-        .store
-        .join("campaigns")
-        .join(safe(&name))
-        .join(&started);
+    let leaf = if shard.count > 1 {
+        format!("{started}-shard-{}-of-{}", shard.index, shard.count)
+    } else {
+        started.clone()
+    };
+    let dir = args.store.join("campaigns").join(safe(&name)).join(leaf);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let total: usize = rows.iter().map(|r| r.seeds.len()).sum();
+    crate::run::store::write_json(&dir.join("plan.json"), &pf)?;
+    let mine: Vec<&Unit> = pf.units.iter().filter(|u| u.shard == shard.index).collect();
+    let total = mine.len();
+    let shard_text = if shard.count > 1 {
+        format!(
+            " (shard {} of {}: {total} of {} units)",
+            shard.index,
+            shard.count,
+            pf.units.len()
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "campaign {name}: {} rows, {total} runs -> {}",
+        "campaign {name}: {} rows, {total} runs{shard_text} -> {}",
         rows.len(),
         dir.display()
     );
     interrupt::install();
     let t0 = Instant::now();
     let mut done = 0usize;
-    let mut out_rows = Vec::new();
-    for p in &rows {
-        let mut row = Row {
-            id: p.id.clone(),
-            system: p.system.clone(),
-            level: p.level.clone(),
-            nemesis: p.nemesis.clone(),
-            expect: p.expect.as_ref().map(Expect::describe),
-            ..Default::default()
+    let mut builders: Vec<Option<RowBuilder>> = rows.iter().map(|_| None).collect();
+    for u in &mine {
+        if interrupt::count() > 0 {
+            break;
+        }
+        let Some(ri) = rows.iter().position(|r| r.id == u.row) else {
+            continue;
         };
-        let mut lat = Vec::new();
-        let (mut ops, mut ok) = (0u64, 0u64);
-        // The anomaly classes the isolation checker found over the seeds
-        // (`None`: no transactional run).
-        let mut txn_found: Option<Vec<String>> = None;
-        for &seed in &p.seeds {
-            if interrupt::count() > 0 {
-                break;
-            }
-            let eta = if done > 0 {
-                let per = t0.elapsed().as_secs_f64() / done as f64;
-                format!(", ETA {:.0} s", per * (total - done) as f64)
-            } else {
-                String::new()
-            };
-            eprintln!("[{}/{total}] {} seed {seed}{eta}", done + 1, p.id);
-            let o = run_one(p, seed, &dir, args.bin_dir.as_deref(), &extra)?;
-            done += 1;
-            eprintln!("        {} in {:.1} s", o.run.verdict, o.run.seconds);
-            let tv = o.results.as_ref().and_then(txn_view);
-            // A transactional run fills the isolation columns instead.
-            let register_cols = if tv.is_none() { &MODELS[..] } else { &[] };
-            let anomaly_cols = if tv.is_none() { &ANOMALIES[..] } else { &[] };
-            for col in register_cols.iter().chain(anomaly_cols.iter()) {
-                let c = row.cells.entry(col.to_string()).or_default();
-                match column_state(col, o.results.as_ref()) {
-                    "failed" => {
-                        c.failed += 1;
-                        c.total += 1;
-                        if c.worst.is_none() {
-                            c.worst = o.run.dir.as_ref().map(|d| format!("{d}/index.html"));
-                        }
-                    }
-                    "unknown" => {
-                        c.unknown += 1;
-                        c.total += 1;
-                    }
-                    "ok" => c.total += 1,
-                    _ => {}
-                }
-            }
-            if let Some(tv) = tv {
-                txn_cells(&mut row, &tv, o.run.dir.as_deref());
-                txn_found.get_or_insert_with(Vec::new).extend(tv.anomalies);
-            }
-            if let Some((st, l)) = o.run_dir.as_deref().and_then(history_figures) {
-                ops += st.ok + st.fail + st.info;
-                ok += st.answered;
-                lat.extend(l);
-            }
-            row.runs.push(o.run);
+        let p = &rows[ri];
+        let eta = if done > 0 {
+            let per = t0.elapsed().as_secs_f64() / done as f64;
+            format!(", ETA {:.0} s", per * (total - done) as f64)
+        } else {
+            String::new()
+        };
+        eprintln!("[{}/{total}] {} seed {}{eta}", done + 1, p.id, u.seed);
+        let o = run_one(p, u.seed, &dir, args.bin_dir.as_deref(), &extra)?;
+        done += 1;
+        eprintln!("        {} in {:.1} s", o.run.verdict, o.run.seconds);
+        builders[ri]
+            .get_or_insert_with(|| RowBuilder::new(p))
+            .add(o);
+    }
+    let interrupted = interrupt::count() > 0;
+    let mut out_rows = Vec::new();
+    for (ri, p) in rows.iter().enumerate() {
+        let here = mine.iter().filter(|u| u.row == p.id).count();
+        if here == 0 {
+            continue;
         }
-        stats::sort(&mut lat);
-        row.availability = (ops > 0).then(|| ok as f64 / ops as f64);
-        row.p50_ms = stats::quantile(&lat, 0.5);
-        row.p99_ms = stats::quantile(&lat, 0.99);
-        if let Some(found) = &txn_found {
-            // Where the row stands: the strongest models no seed ruled out.
-            let p = checker::txn::lattice::place(found.iter().map(String::as_str));
-            row.strongest_kept = Some(p.strongest_kept.iter().map(|m| m.to_string()).collect());
-        }
-        row.set_first_anomaly();
-        if row.runs.len() < p.seeds.len() {
-            // Interrupted: a row not run to the end is not judged.
-            row.expect_message = Some(format!(
-                "not judged: {} of {} seeds ran before the campaign was interrupted",
-                row.runs.len(),
+        let b = builders[ri].take().unwrap_or_else(|| RowBuilder::new(p));
+        let ran = b.row.runs.len();
+        let not_judged = if shard.count > 1 {
+            Some(format!(
+                "not judged: shard {} of {} ran {ran} of the row's {} seeds",
+                shard.index,
+                shard.count,
                 p.seeds.len()
-            ));
-        } else if let Some(e) = &p.expect {
-            match check_expect(e, &row) {
-                Ok(()) => row.expect_ok = Some(true),
-                Err(m) => {
-                    row.expect_ok = Some(false);
-                    row.expect_message = Some(m);
-                }
-            }
-        }
-        out_rows.push(row);
+            ))
+        } else if ran < p.seeds.len() {
+            Some(format!(
+                "not judged: {ran} of {} seeds ran before the campaign was interrupted",
+                p.seeds.len()
+            ))
+        } else {
+            None
+        };
+        out_rows.push(b.finish(p, not_judged));
     }
     let summary = CampaignSummary {
         name: name.clone(),
@@ -971,53 +1389,16 @@ pub fn run(args: &CampaignArgs) -> Result<i32> {
         wall_seconds: t0.elapsed().as_secs_f64(),
         columns: columns(&out_rows),
         ok: out_rows.iter().all(|r| r.expect_ok != Some(false)),
-        interrupted: interrupt::count() > 0,
+        interrupted,
+        incomplete: out_rows
+            .iter()
+            .any(|r| r.runs.len() < r.seeds_planned.unwrap_or(0)),
+        shard: Some(shard),
+        merged_from: Vec::new(),
         rows: out_rows,
     };
-    use crate::run::store::write_atomic;
-    write_atomic(
-        &dir.join("summary.json"),
-        &serde_json::to_vec_pretty(&summary)?,
-    )?;
-    write_atomic(
-        &dir.join("summary.md"),
-        reports::campaign::markdown(&summary).as_bytes(),
-    )?;
-    write_atomic(
-        &dir.join("junit.xml"),
-        reports::campaign::junit(&summary).as_bytes(),
-    )?;
-    write_atomic(
-        &dir.join("index.html"),
-        reports::campaign::render(&summary).as_bytes(),
-    )?;
-    println!("{}", reports::campaign::markdown(&summary));
-    println!("campaign page: {}", dir.join("index.html").display());
-    let broken: Vec<&Row> = summary
-        .rows
-        .iter()
-        .filter(|r| r.expect_ok == Some(false))
-        .collect();
-    if broken.is_empty() && summary.interrupted {
-        println!(
-            "interrupted after {done} of {total} runs ({:.0} s): the rows not run to the end are not judged",
-            summary.wall_seconds
-        );
-        Ok(2)
-    } else if broken.is_empty() {
-        println!("every expectation holds ({:.0} s)", summary.wall_seconds);
-        Ok(0)
-    } else {
-        for r in &broken {
-            println!(
-                "EXPECTATION BROKEN: {} (expected {}): {}",
-                r.id,
-                r.expect.as_deref().unwrap_or(""),
-                r.expect_message.as_deref().unwrap_or("")
-            );
-        }
-        Ok(1)
-    }
+    write_outputs(&dir, &summary)?;
+    Ok(report(&summary, &dir, done, total))
 }
 
 #[cfg(test)]

@@ -41,8 +41,9 @@ enum Command {
     /// it valid). Takes `check`'s model and checker flags.
     Shrink(shrink::ShrinkArgs),
     /// Run a matrix of tests (systems x levels x nemeses x seeds) from a
-    /// TOML file and compare them on one page.
-    Campaign(campaign::CampaignArgs),
+    /// TOML file and compare them on one page; `--shard I/N` runs one
+    /// slice of it, `campaign merge DIR...` joins the slices.
+    Campaign(campaign::CampaignCmd),
     /// Serve the store's runs and reports read-only over HTTP (an index of
     /// every run, newest first, linking to each report and its files).
     Serve {

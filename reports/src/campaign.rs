@@ -24,6 +24,93 @@ pub struct CampaignSummary {
     /// or only partly, are not judged (`expect_message` says so).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// Some row is not judged because some of its seeds did not run (an
+    /// interrupted campaign, a shard, or a merge that lacks a shard).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
+    /// Set when this is one shard of a sharded campaign
+    /// (`faultline campaign FILE --shard I/N`): its rows hold only the
+    /// shard's seeds and no expectation is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// Set by `faultline campaign merge`: the shard directories merged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedShard>,
+}
+
+/// Shard `index` of `count` (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub index: usize,
+    pub count: usize,
+}
+
+/// One shard a merged campaign was built from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MergedShard {
+    /// The shard's campaign directory, as given to `merge`.
+    pub dir: String,
+    pub shard: ShardInfo,
+    pub started: String,
+    pub wall_seconds: f64,
+    /// Runs the shard holds.
+    pub runs: usize,
+}
+
+impl CampaignSummary {
+    /// The verdict line: broken, interrupted, shard (not judged),
+    /// incomplete, or every expectation holds.
+    pub fn status(&self) -> (&'static str, String) {
+        if !self.ok {
+            return ("invalid", "expectation broken".into());
+        }
+        if let Some(sh) = self.shard.filter(|s| s.count > 1) {
+            return (
+                "unknown",
+                format!(
+                    "shard {} of {}: expectations are judged after `faultline campaign merge`",
+                    sh.index, sh.count
+                ),
+            );
+        }
+        if self.interrupted {
+            return ("unknown", "interrupted: not every run ran".into());
+        }
+        if self.incomplete {
+            return ("unknown", "incomplete: some rows are not judged".into());
+        }
+        ("valid", "every expectation holds".into())
+    }
+}
+
+/// The 95% Wilson score interval of `k` successes in `n` trials, as
+/// `(low, high)` fractions; `None` when `n` is 0. Unlike the normal
+/// approximation it stays inside [0, 1] and is not degenerate at 0/n or
+/// n/n, which is where detection rates live.
+pub fn wilson(k: usize, n: usize) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    // The 97.5% quantile of the standard normal distribution.
+    const Z: f64 = 1.959_963_984_540_054;
+    let (k, n) = (k.min(n) as f64, n as f64);
+    let p = k / n;
+    let z2 = Z * Z;
+    let denom = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denom;
+    let half = Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    // At 0/n and n/n the bound is exactly 0 or 1 (the float is not).
+    let low = if k == 0.0 {
+        0.0
+    } else {
+        (center - half).max(0.0)
+    };
+    let high = if k == n {
+        1.0
+    } else {
+        (center + half).min(1.0)
+    };
+    Some((low, high))
 }
 
 /// One (system, level, nemesis) over its seeds.
@@ -49,6 +136,25 @@ pub struct Row {
     pub first_anomaly_min_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_anomaly_median_s: Option<f64>,
+    /// Seeds whose run was `invalid` (the weakness was caught), out of
+    /// `seeds_run`; `catch_rate` is their ratio and `catch_ci_low` /
+    /// `catch_ci_high` its 95% Wilson score interval (`None` with no run).
+    /// Summaries written before these fields load with them unset; call
+    /// [`Row::set_catch`] to fill them from `runs`.
+    #[serde(default)]
+    pub caught: usize,
+    #[serde(default)]
+    pub seeds_run: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_ci_low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_ci_high: Option<f64>,
+    /// How many seeds the plan gives the row (more than `seeds_run` when
+    /// the row is incomplete: a shard, a missing shard, an interruption).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds_planned: Option<usize>,
     /// Transactional rows: the strongest isolation models that no seed
     /// ruled out (`checker::txn::lattice::place` of every anomaly class
     /// found over the seeds).
@@ -105,6 +211,33 @@ impl Row {
         };
     }
 
+    /// Sets `caught`, `seeds_run`, `catch_rate` and its 95% Wilson
+    /// interval from `runs`.
+    pub fn set_catch(&mut self) {
+        self.seeds_run = self.runs.len();
+        self.caught = self.runs.iter().filter(|r| r.verdict == "invalid").count();
+        self.catch_rate = (self.seeds_run > 0).then(|| self.caught as f64 / self.seeds_run as f64);
+        let ci = wilson(self.caught, self.seeds_run);
+        self.catch_ci_low = ci.map(|c| c.0);
+        self.catch_ci_high = ci.map(|c| c.1);
+    }
+
+    /// `17/20 85% (64–95%)`: caught over run, the rate and its 95% CI; `–`
+    /// with no run.
+    pub fn catch_text(&self) -> String {
+        match (self.catch_rate, self.catch_ci_low, self.catch_ci_high) {
+            (Some(r), Some(lo), Some(hi)) => format!(
+                "{}/{} {} ({}–{}%)",
+                self.caught,
+                self.seeds_run,
+                pct(r),
+                pct_num(lo),
+                pct_num(hi)
+            ),
+            _ => "–".into(),
+        }
+    }
+
     /// `min / median` seconds of the first anomaly, or `–`.
     pub fn first_anomaly_text(&self) -> String {
         match (self.first_anomaly_min_s, self.first_anomaly_median_s) {
@@ -113,6 +246,19 @@ impl Row {
         }
     }
 }
+
+/// `0.85` -> `85%` (whole percents: with tens of seeds the interval is
+/// far wider than a decimal).
+fn pct(x: f64) -> String {
+    format!("{}%", pct_num(x))
+}
+
+fn pct_num(x: f64) -> String {
+    format!("{:.0}", x * 100.0)
+}
+
+/// The header of the catch-rate column.
+pub const CATCH_COLUMN: &str = "caught (95% CI)";
 
 /// The header of the first-anomaly column.
 pub const FIRST_ANOMALY_COLUMN: &str = "first anomaly s (min/median)";
@@ -173,21 +319,14 @@ pub fn render(s: &CampaignSummary) -> String {
         h,
         "<!doctype html><html><head><meta charset=utf-8><title>campaign {name}</title><style>{CSS}</style></head><body>\
          <h1>campaign {name} <span class='badge {cls}'>{verdict}</span></h1>\
-         <p class=meta>started {started} · {rows} rows · {runs} runs · {wall:.0} s wall</p>\
-         <p class=help>Each cell counts the seeds whose run <b>failed</b> that model or showed that anomaly (✓ none, ✗ k/N failed, ? unknown); click it for the worst run's report. Availability is the fraction of client ops that completed ok; latencies are of ok ops, under the campaign's faults. <i>First anomaly</i> is how many seconds into the run the earliest anomaly the checkers reported became observable (min / median over the invalid seeds; an upper bound on when the first anomaly happened).</p>\
+         <p class=meta>started {started} · {rows} rows · {runs} runs · {wall:.0} s wall{origin}</p>\
+         <p class=help>Each cell counts the seeds whose run <b>failed</b> that model or showed that anomaly (✓ none, ✗ k/N failed, ? unknown); click it for the worst run's report. <i>Caught</i> counts the seeds whose run was invalid (the weakness was caught), with the catch rate and its 95% Wilson score interval. Availability is the fraction of client ops that completed ok; latencies are of ok ops, under the campaign's faults. <i>First anomaly</i> is how many seconds into the run the earliest anomaly the checkers reported became observable (min / median over the invalid seeds; an upper bound on when the first anomaly happened).</p>\
          <input id=filter placeholder='filter rows…' oninput='f(this.value)'>\
          <table id=t><thead><tr><th>system</th><th>level</th><th>nemesis</th><th>seeds</th>",
         name = esc(&s.name),
-        cls = match (s.ok, s.interrupted) {
-            (false, _) => "invalid",
-            (true, true) => "unknown",
-            (true, false) => "valid",
-        },
-        verdict = match (s.ok, s.interrupted) {
-            (false, _) => "expectation broken",
-            (true, true) => "interrupted: not every run ran",
-            (true, false) => "expectations hold",
-        },
+        cls = s.status().0,
+        verdict = esc(&s.status().1),
+        origin = esc(&origin_text(s)),
         started = esc(&s.started),
         rows = s.rows.len(),
         runs = s.rows.iter().map(|r| r.runs.len()).sum::<usize>(),
@@ -202,7 +341,8 @@ pub fn render(s: &CampaignSummary) -> String {
     }
     let _ = write!(
         h,
-        "<th>{}</th><th>availability</th><th>p50 ms</th><th>p99 ms</th><th>expectation</th></tr></thead><tbody>",
+        "<th>{}</th><th>{}</th><th>availability</th><th>p50 ms</th><th>p99 ms</th><th>expectation</th></tr></thead><tbody>",
+        esc(CATCH_COLUMN),
         esc(FIRST_ANOMALY_COLUMN)
     );
     let mut last_system = String::new();
@@ -211,7 +351,7 @@ pub fn render(s: &CampaignSummary) -> String {
             let _ = write!(
                 h,
                 "<tr class=group><td colspan={}>{}</td></tr>",
-                s.columns.len() + 9 + usize::from(txn),
+                s.columns.len() + 10 + usize::from(txn),
                 esc(&r.system)
             );
             last_system = r.system.clone();
@@ -287,6 +427,7 @@ pub fn render(s: &CampaignSummary) -> String {
                     .map(|s| format!("seed {} {s:.2} s", x.seed))
             })
             .collect();
+        let _ = write!(h, "<td>{}</td>", esc(&r.catch_text()));
         let _ = write!(
             h,
             "<td title='{}'>{}</td>",
@@ -317,18 +458,25 @@ th{background:#f4f4f4;position:sticky;top:0}tr.group td{background:#eef;text-ali
 td.valid,span.valid,a.valid{color:#2e7d32}td.invalid,span.invalid,a.invalid{color:#c62828;font-weight:bold}\
 td.unknown,a.unknown{color:#b26a00}td.invalid{background:#fdecea}a{text-decoration:none}#filter{padding:4px;width:240px}";
 
+/// ` · shard I of N` or ` · merged from K shards`, or nothing.
+fn origin_text(s: &CampaignSummary) -> String {
+    match (&s.shard, s.merged_from.len()) {
+        (Some(sh), _) if sh.count > 1 => format!(" · shard {} of {}", sh.index, sh.count),
+        (_, 0) => String::new(),
+        (_, 1) => " · merged from 1 shard".into(),
+        (_, k) => format!(" · merged from {k} shards (wall time: the longest shard)"),
+    }
+}
+
 /// The same table in Markdown.
 pub fn markdown(s: &CampaignSummary) -> String {
     let mut m = format!(
-        "# campaign {}\n\n{} · {} · {:.0} s\n\n| system | level | nemesis | seeds |",
+        "# campaign {}\n\n{} · {} · {:.0} s{}\n\n| system | level | nemesis | seeds |",
         s.name,
         s.started,
-        match (s.ok, s.interrupted) {
-            (false, _) => "an expectation is broken",
-            (true, true) => "interrupted: not every run ran",
-            (true, false) => "every expectation holds",
-        },
-        s.wall_seconds
+        s.status().1,
+        s.wall_seconds,
+        origin_text(s)
     );
     let txn = s.rows.iter().any(|r| r.strongest_kept.is_some());
     if txn {
@@ -339,12 +487,12 @@ pub fn markdown(s: &CampaignSummary) -> String {
     }
     let _ = write!(
         m,
-        " {FIRST_ANOMALY_COLUMN} | availability | p50 ms | p99 ms | expectation |\n|---|---|---|---|"
+        " {CATCH_COLUMN} | {FIRST_ANOMALY_COLUMN} | availability | p50 ms | p99 ms | expectation |\n|---|---|---|---|"
     );
     for _ in s.columns.iter().chain(txn.then_some(&String::new())) {
         m.push_str("---|");
     }
-    m.push_str("---|---|---|---|---|\n");
+    m.push_str("---|---|---|---|---|---|\n");
     for r in &s.rows {
         let _ = write!(
             m,
@@ -378,7 +526,8 @@ pub fn markdown(s: &CampaignSummary) -> String {
         };
         let _ = writeln!(
             m,
-            " {} | {} | {} | {} | {} |",
+            " {} | {} | {} | {} | {} | {} |",
+            r.catch_text(),
             r.first_anomaly_text(),
             r.availability
                 .map(|a| format!("{:.1}%", a * 100.0))
@@ -436,13 +585,18 @@ pub fn junit(s: &CampaignSummary) -> String {
             }
             Some(true) => {}
         }
+        let mut out = Vec::new();
+        if r.catch_rate.is_some() {
+            out.push(format!("{CATCH_COLUMN}: {}", r.catch_text()));
+        }
         if r.first_anomaly_min_s.is_some() {
-            let _ = write!(
-                x,
-                "<system-out>{}: {}</system-out>",
-                xml(FIRST_ANOMALY_COLUMN),
-                xml(&r.first_anomaly_text())
-            );
+            out.push(format!(
+                "{FIRST_ANOMALY_COLUMN}: {}",
+                r.first_anomaly_text()
+            ));
+        }
+        if !out.is_empty() {
+            let _ = write!(x, "<system-out>{}</system-out>", xml(&out.join("\n")));
         }
         x.push_str("</testcase>\n");
     }
@@ -497,6 +651,7 @@ mod tests {
             }],
             ok: false,
             interrupted: false,
+            ..Default::default()
         }
     }
 
@@ -562,5 +717,95 @@ mod tests {
         assert!(j.contains("failures=\"1\""));
         assert!(j.contains("kv/raft-local/partition"));
         assert!(j.contains("<failure"));
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 0.0005
+    }
+
+    #[test]
+    fn wilson_interval_matches_known_values() {
+        let (lo, hi) = wilson(19, 20).unwrap();
+        assert!(close(lo, 0.7639) && close(hi, 0.9911), "{lo} {hi}");
+        let (lo, hi) = wilson(0, 50).unwrap();
+        assert!(lo == 0.0 && close(hi, 0.0714), "{lo} {hi}");
+        let (lo, hi) = wilson(50, 50).unwrap();
+        assert!(close(lo, 0.9286) && hi == 1.0, "{lo} {hi}");
+        let (lo, hi) = wilson(17, 20).unwrap();
+        assert!(close(lo, 0.6396) && close(hi, 0.9476), "{lo} {hi}");
+        let (lo, hi) = wilson(5, 10).unwrap();
+        assert!(close(lo, 0.2366) && close(hi, 0.7634), "{lo} {hi}");
+        assert_eq!(wilson(0, 0), None);
+    }
+
+    #[test]
+    fn catch_rate_on_the_row_page_markdown_and_junit() {
+        let mut s = sample();
+        let r = &mut s.rows[0];
+        r.set_catch();
+        assert_eq!((r.caught, r.seeds_run), (2, 3));
+        assert!(close(r.catch_rate.unwrap(), 2.0 / 3.0));
+        let (lo, hi) = wilson(2, 3).unwrap();
+        assert_eq!((r.catch_ci_low, r.catch_ci_high), (Some(lo), Some(hi)));
+        assert_eq!(r.catch_text(), "2/3 67% (21–94%)");
+        let page = render(&s);
+        assert!(page.contains("<th>caught (95% CI)</th>"), "{page}");
+        assert!(page.contains("<td>2/3 67% (21–94%)</td>"), "{page}");
+        let md = markdown(&s);
+        assert!(md.contains("| caught (95% CI) |"), "{md}");
+        assert!(md.contains("| 2/3 67% (21–94%) |"), "{md}");
+        let pipes: Vec<usize> = md
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .map(|l| l.matches(" |").count() + l.matches("---|").count())
+            .collect();
+        assert!(pipes.windows(2).all(|w| w[0] == w[1]), "{md}");
+        assert!(junit(&s).contains("caught (95% CI): 2/3 67% (21–94%)"));
+        // JSON carries the figures; an old summary without them loads, and
+        // set_catch fills them from its runs.
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["rows"][0]["caught"], 2);
+        assert_eq!(v["rows"][0]["seeds_run"], 3);
+        assert!(v["rows"][0]["catch_ci_low"].as_f64().is_some());
+        let mut old = v.clone();
+        for k in [
+            "caught",
+            "seeds_run",
+            "catch_rate",
+            "catch_ci_low",
+            "catch_ci_high",
+        ] {
+            old["rows"][0].as_object_mut().unwrap().remove(k);
+        }
+        let mut back: CampaignSummary = serde_json::from_value(old).unwrap();
+        assert_eq!((back.rows[0].caught, back.rows[0].catch_rate), (0, None));
+        assert_eq!(back.rows[0].catch_text(), "–");
+        back.rows[0].set_catch();
+        assert_eq!(back.rows[0].catch_text(), "2/3 67% (21–94%)");
+        assert!(back.shard.is_none() && back.merged_from.is_empty());
+    }
+
+    #[test]
+    fn a_shard_page_says_which_shard_and_that_nothing_is_judged() {
+        let mut s = sample();
+        s.ok = true;
+        s.rows[0].expect_ok = None;
+        s.shard = Some(ShardInfo { index: 3, count: 8 });
+        assert_eq!(s.status().0, "unknown");
+        let page = render(&s);
+        assert!(
+            page.contains("shard 3 of 8: expectations are judged after"),
+            "{page}"
+        );
+        assert!(markdown(&s).contains("shard 3 of 8"));
+        // Shard 1 of 1 is a whole campaign.
+        s.shard = Some(ShardInfo { index: 1, count: 1 });
+        assert_eq!(s.status(), ("valid", "every expectation holds".to_string()));
+        s.incomplete = true;
+        assert_eq!(s.status().0, "unknown");
+        s.merged_from = vec![MergedShard::default(), MergedShard::default()];
+        assert!(render(&s).contains("merged from 2 shards"));
+        s.ok = false;
+        assert_eq!(s.status().0, "invalid");
     }
 }
