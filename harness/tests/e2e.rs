@@ -243,7 +243,7 @@ fn without_libfaketime_the_default_skips_clock_faults_and_says_so() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("nemesis partition,kill,pause every"),
+        stdout.contains("nemesis partition,kill,pause,burst every"),
         "{stdout}"
     );
     assert!(stdout.contains("note: clock faults skipped"), "{stdout}");
@@ -251,9 +251,11 @@ fn without_libfaketime_the_default_skips_clock_faults_and_says_so() {
     assert!(!h
         .iter()
         .any(|e| e["process"] == "nemesis" && (e["f"] == "bump" || e["f"] == "strobe")));
-    let out = run(&["--nemesis", "clock"]);
-    assert_eq!(out.status.code(), Some(255), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("libfaketime not found"));
+    for explicit in ["clock", "partition-clock"] {
+        let out = run(&["--nemesis", explicit]);
+        assert_eq!(out.status.code(), Some(255), "{}", show(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("libfaketime not found"));
+    }
 }
 
 /// The default suite's second real run: 3 raft nodes, 15 s, partitions
@@ -277,7 +279,7 @@ fn raft_under_partitions_and_clock_faults_is_valid() {
         "--time-limit",
         "15",
         "--nemesis",
-        "partition,clock",
+        "partition,clock,partition-clock",
         "--nemesis-interval",
         "2.5",
         "--rate",
@@ -343,6 +345,37 @@ fn raft_under_partitions_and_clock_faults_is_valid() {
             && e["type"] == "ok"
             && e["index"].as_u64() > Some(heal_index)));
     }
+    // partition-clock: every clock forward by δ, then the leader cut off
+    // (3 nodes: alone) and its clock stepped back by 2δ, all tagged.
+    let pc: Vec<&&Value> = nem
+        .iter()
+        .filter(|e| e["type"] == "info" && e["package"] == "partition-clock")
+        .collect();
+    let skew = pc
+        .iter()
+        .find(|e| e["f"] == "bump" && e["value"].as_object().unwrap().len() == 3)
+        .expect("a forward jump of every clock");
+    let delta = skew["value"]["n1"].as_i64().unwrap();
+    assert!((2_000..=30_000).contains(&delta), "{skew}");
+    let after = |e: &Value| e["index"].as_u64().unwrap() > skew["index"].as_u64().unwrap();
+    let cut = pc
+        .iter()
+        .find(|e| e["f"] == "partition" && after(e))
+        .expect("the leader cut off");
+    assert_eq!(cut["shape"], "primary", "{cut}");
+    let g = cut["value"].as_object().unwrap();
+    let alone: Vec<&String> = g
+        .iter()
+        .filter(|(_, v)| v.as_array().unwrap().len() == 2)
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(alone.len(), 1, "{cut}");
+    let back = pc
+        .iter()
+        .find(|e| e["f"] == "bump" && after(e) && e["value"].as_object().unwrap().len() == 1)
+        .expect("the cut-off clock stepped back");
+    assert_eq!(back["value"][alone[0].as_str()], -2 * delta, "{back}");
+    assert_eq!(back["clock-offsets"][alone[0].as_str()], -delta, "{back}");
     // The nodes ran with per-node libfaketime files.
     assert!(run.join("clocks/n1.faketime").is_file());
     assert_no_node_left(&run);

@@ -320,10 +320,9 @@ impl Nemesis {
         &self,
         f: &str,
         value: &Value,
-        extra: Map<String, Value>,
+        mut extra: Map<String, Value>,
         act: impl FnOnce() -> Result<(Value, Map<String, Value>), E>,
     ) -> Done {
-        let mut extra = extra;
         if let Some(p) = self.package {
             extra.insert("package".into(), json!(p));
         }
@@ -337,7 +336,6 @@ impl Nemesis {
             }
         };
         tracing::info!("nemesis {f} {out}");
-        let mut extra = extra;
         extra.extend(more);
         let err_value = err.as_ref().map(|e| json!(e));
         let info = self.event(NemesisEventType::Info, f, &out, err_value.as_ref(), &extra);

@@ -699,7 +699,10 @@ fn partition_clock_cuts_off_the_leader_and_splits_the_clocks() {
             a => panic!("{a:?}"),
         }
     }
-    assert!(skews > 5 && skews == cuts && cuts == backs, "{skews} {cuts} {backs}");
+    assert!(
+        skews > 5 && skews == cuts && cuts == backs,
+        "{skews} {cuts} {backs}"
+    );
     assert!(fallbacks > 0 && fallbacks < cuts, "{fallbacks} of {cuts}");
     n.final_heal();
     assert!(net.grudge.lock().unwrap().is_empty());

@@ -79,10 +79,7 @@ impl FaultKind {
     pub fn needs_mesh(self) -> bool {
         matches!(
             self,
-            FaultKind::Partition
-                | FaultKind::Packet
-                | FaultKind::PartitionClock
-                | FaultKind::Burst
+            FaultKind::Partition | FaultKind::Packet | FaultKind::PartitionClock | FaultKind::Burst
         )
     }
     /// Whether the fault moves wall clocks (libfaketime in every node).
@@ -458,7 +455,11 @@ fn composite_steps(
             for i in (1..companions.len()).rev() {
                 companions.swap(i, rng.random_range(0..=i));
             }
-            out.push(step(start, Phase::Start, Action::SkewAll { delta_ms: delta }));
+            out.push(step(
+                start,
+                Phase::Start,
+                Action::SkewAll { delta_ms: delta },
+            ));
             out.push(step(
                 cut,
                 Phase::Start,
@@ -524,7 +525,11 @@ pub fn fault_plan(
     if kinds.is_empty() || ids.is_empty() || interval.is_zero() {
         return Vec::new();
     }
-    let plain: Vec<FaultKind> = kinds.iter().copied().filter(|k| !k.is_composite()).collect();
+    let plain: Vec<FaultKind> = kinds
+        .iter()
+        .copied()
+        .filter(|k| !k.is_composite())
+        .collect();
     let packages: Vec<FaultPackage> = plain
         .iter()
         .map(|k| standard_package(k.name()).expect("every fault kind is a standard package"))
@@ -713,14 +718,15 @@ mod tests {
 
     #[test]
     fn the_fault_schedule_is_reproducible_from_the_seed() {
-        let kinds = FaultKind::ALL;
-        assert_eq!(plan(7, &kinds), plan(7, &kinds));
-        assert_ne!(plan(7, &kinds), plan(8, &kinds));
-        let sched = plan(7, &kinds);
+        // The plain packages (the composites have tests of their own).
+        let kinds = &FaultKind::ALL[..5];
+        assert_eq!(plan(7, kinds), plan(7, kinds));
+        assert_ne!(plan(7, kinds), plan(8, kinds));
+        let sched = plan(7, kinds);
         assert!(sched.windows(2).all(|w| w[0].at <= w[1].at), "sorted");
         // Per package: starts and ends alternate, an end undoes its start,
         // and every package ends with a final heal at the time limit.
-        for k in kinds {
+        for &k in kinds {
             let mine: Vec<&PlannedFault> = sched.iter().filter(|e| e.kind == k).collect();
             assert!(mine.len() >= 20, "{k:?}: {}", mine.len());
             let last = mine.last().unwrap();
@@ -919,7 +925,7 @@ mod composite_tests {
                 .collect();
             // skew, cut, step back, then (before the limit) heal and reset.
             let mut i = 0;
-            let mut windows = 0;
+            let mut count = 0;
             while i < pc.len() && pc[i].phase != Phase::FinalHeal {
                 let Action::SkewAll { delta_ms } = pc[i].action else {
                     panic!("{:?}", pc[i])
@@ -932,8 +938,8 @@ mod composite_tests {
                     }
                 );
                 assert!(pc[i].at < pc[i + 1].at && pc[i + 1].at < pc[i + 2].at);
-                windows += 1;
-                if windows == 1 {
+                count += 1;
+                if count == 1 {
                     first_starts.push(pc[i].at);
                 }
                 i += 3;
@@ -944,15 +950,24 @@ mod composite_tests {
                     i += 2;
                 }
             }
-            assert!((2..=3).contains(&windows), "seed {seed}: {windows} windows");
+            assert!((2..=3).contains(&count), "seed {seed}: {count} windows");
             assert_eq!(pc.last().unwrap().phase, Phase::FinalHeal);
             // While a composite holds the network or the clocks, the plain
             // packages using them wait; the burst waits for partition-clock.
             let pcw = windows_of(&p, FaultKind::PartitionClock);
             let bw = windows(&p, FaultKind::Burst);
-            assert!(!overlaps(&windows(&p, FaultKind::Partition), &pcw), "seed {seed}");
-            assert!(!overlaps(&windows(&p, FaultKind::Partition), &bw), "seed {seed}");
-            assert!(!overlaps(&windows(&p, FaultKind::Clock), &pcw), "seed {seed}");
+            assert!(
+                !overlaps(&windows(&p, FaultKind::Partition), &pcw),
+                "seed {seed}"
+            );
+            assert!(
+                !overlaps(&windows(&p, FaultKind::Partition), &bw),
+                "seed {seed}"
+            );
+            assert!(
+                !overlaps(&windows(&p, FaultKind::Clock), &pcw),
+                "seed {seed}"
+            );
             assert!(!overlaps(&bw, &pcw), "seed {seed}");
             // Every burst cut is short.
             for (s, e) in bw {

@@ -416,7 +416,7 @@ impl TestArgs {
                 }
                 nemesis.retain(|f| !moves_clocks(f));
                 notes.push(format!(
-                    "clock faults (clock, partition-clock) do not apply to {}: {why}",
+                    "clock faults do not apply to {} (clock and partition-clock skipped): {why}",
                     def.name
                 ));
             }
@@ -432,7 +432,7 @@ impl TestArgs {
                     {
                         nemesis.retain(|f| !moves_clocks(f));
                         notes.push(format!(
-                            "clock faults (clock, partition-clock) do not apply to {}: {} is a {kind:?} binary, so libfaketime cannot move its clock",
+                            "clock faults do not apply to {} (clock and partition-clock skipped): {} is a {kind:?} binary, so libfaketime cannot move its clock",
                             def.name,
                             bin.display()
                         ));
@@ -578,7 +578,13 @@ mod tests {
         }
         let spec = zookeeper(&[]).unwrap();
         assert!(!spec.nemesis.contains(&"clock"), "{:?}", spec.nemesis);
+        assert!(
+            !spec.nemesis.contains(&"partition-clock"),
+            "{:?}",
+            spec.nemesis
+        );
         assert!(spec.nemesis.contains(&"partition"));
+        assert!(spec.nemesis.contains(&"burst"), "{:?}", spec.nemesis);
         if ::nemesis::find_libfaketime().is_some() {
             assert!(
                 spec.notes
@@ -591,6 +597,11 @@ mod tests {
         let err = zookeeper(&["--nemesis", "partition,clock"]).unwrap_err();
         assert!(
             format!("{err:#}").contains("clock faults do not apply to zookeeper"),
+            "{err:#}"
+        );
+        let err = zookeeper(&["--nemesis", "burst,partition-clock"]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("--nemesis partition-clock: clock faults do not apply"),
             "{err:#}"
         );
     }
