@@ -36,7 +36,16 @@ pub fn check_run<S: AsRef<str>>(
     timeout: Duration,
 ) -> Result<(RunResults, Option<String>)> {
     let start = Instant::now();
-    let compose = checkers::compose(names, &Options::default()).context("choosing the checkers")?;
+    // Every key is searched to its verdict (not only up to the first key
+    // found not linearizable, as `faultline check` does by default): a
+    // run's report lists every invalid key, and `first_anomaly` is the
+    // earliest of them, not whichever key the parallel search finished
+    // first (that made a run whose keys went wrong at 6 s report 32 s).
+    let opts = Options {
+        all_anomalies: true,
+        ..Options::default()
+    };
+    let compose = checkers::compose(names, &opts).context("choosing the checkers")?;
     let path = run_dir.join("history.jsonl");
     let (history, _) =
         formats::read_file(&path, Some(Format::Jsonl)).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -371,6 +380,47 @@ mod tests {
     fn write_history(dir: &Path, lines: &[Value]) {
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
         std::fs::write(dir.join("history.jsonl"), text).unwrap();
+    }
+
+    /// Many keys go wrong late and one early: the run's check searches every
+    /// key (not only up to the first invalid one), so the early one is the
+    /// first anomaly and every invalid key is reported.
+    #[test]
+    fn a_runs_first_anomaly_is_the_earliest_of_every_invalid_key() {
+        let d = tempfile::tempdir().unwrap();
+        let s = 1_000_000_000i64;
+        let mut lines = Vec::new();
+        let mut i = 0u64;
+        let mut op = |lines: &mut Vec<Value>, t: i64, p: u64, f: &str, v: Value, key: u64| {
+            let invoke_value = if f == "read" { Value::Null } else { v.clone() };
+            lines.push(json!({"index": i, "time": t, "process": p, "type": "invoke", "f": f, "value": invoke_value, "key": key}));
+            lines.push(json!({"index": i + 1, "time": t + 10, "process": p, "type": "ok", "f": f, "value": v, "key": key}));
+            i += 2;
+        };
+        // Keys 1..=40: a stale read at 20 s + key; key 41: one at 3 s.
+        for key in (1..=41u64).rev() {
+            let t = if key == 41 { 1 } else { 18 + key as i64 };
+            // Two processes of each key's own (a process has one op open).
+            op(&mut lines, t * s, 2 * key, "write", json!(1), key);
+            op(&mut lines, (t + 1) * s, 2 * key, "write", json!(2), key);
+            op(&mut lines, (t + 2) * s, 2 * key + 1, "read", json!(1), key);
+        }
+        lines.sort_by_key(|l| l["time"].as_i64().unwrap());
+        for (n, l) in lines.iter_mut().enumerate() {
+            l["index"] = json!(n);
+        }
+        write_history(d.path(), &lines);
+        let names = super::super::judges::checkers_for("register", "raft");
+        let (r, _) = check_run(d.path(), &names, Duration::from_secs(20)).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid, "{}", r.to_json_pretty());
+        let a = r.first_anomaly.clone().expect("a first anomaly");
+        assert_eq!(a.seconds, 2.0, "{a:?}");
+        let on_disk: Value =
+            serde_json::from_slice(&std::fs::read(d.path().join("results.json")).unwrap()).unwrap();
+        let lin = &on_disk["workload"];
+        assert!(lin["counterexample"].is_object(), "{lin:#}");
+        let more = lin["more_counterexamples"].as_array().map(Vec::len);
+        assert_eq!(more, Some(40), "every invalid key is reported");
     }
 
     #[test]
