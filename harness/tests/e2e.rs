@@ -61,8 +61,10 @@ fn bad_flags_fail_fast_naming_the_flag() {
         "partition",
         "packet",
         "clock",
+        "partition-clock",
+        "burst",
         "majorities-ring",
-        "partition,kill,pause,clock",
+        "partition,kill,pause,clock,partition-clock,burst",
     ] {
         assert!(text.contains(w), "{text}");
     }

@@ -778,7 +778,9 @@ pub fn systems_text(defs: &[SystemDef]) -> String {
          packet     delay with jitter, loss or a bandwidth limit on some links (namespaces: loss or bandwidth; no netem here)\n  \
          kill       SIGKILL one / a minority / a majority / all nodes / the primaries, then restart them on their data dirs\n  \
          pause      SIGSTOP one / a minority / a majority / all nodes / the primaries, then SIGCONT\n  \
-         clock      bump wall clocks (ms to minutes, either way), strobe them, reset (libfaketime)\n\
+         clock      bump wall clocks (ms to minutes, either way), strobe them, reset (libfaketime)\n  \
+         partition-clock  composite: every clock jumps forward, the leaders are cut off with a minority, their clocks step back; healed and reset (docs/faults.md)\n  \
+         burst      composite: short partitions of random shapes back to back (0.3-1.5 s cut, 0.2-1 s healed)\n\
          targets (--targets, default any): one, minority, majority, all, primaries (every node that says it leads when the fault starts)\n",
         spec::DEFAULT_NEMESIS,
         ::nemesis::PartitionShape::ALL
