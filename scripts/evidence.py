@@ -131,6 +131,13 @@ def reproduce(summary_path: Path, s: dict) -> str:
         except (OSError, ValueError):
             file = None
     file = file or f"campaigns/{s.get('name', 'CAMPAIGN')}.toml"
+    # A path inside this repository is shown relative to its root (the
+    # campaign may have been run from a checkout anywhere).
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        file = str(Path(file).resolve().relative_to(repo))
+    except ValueError:
+        pass
     shards = len(s.get("merged_from") or [])
     shard = s.get("shard") or {}
     count = shard.get("count", 1) if shard.get("count", 1) > 1 else None
