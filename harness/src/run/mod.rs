@@ -235,7 +235,7 @@ async fn start_cluster(
     let ids: Vec<String> = infos.iter().map(|n| n.id.clone()).collect();
 
     // Clock faults: every node under libfaketime, or a clear refusal.
-    let clocks = if kinds.iter().any(|k| k.needs_clock()) {
+    let clocks = if spec.moves_clocks() {
         let Some(bin) = program.first().map(PathBuf::from) else {
             bail!("--nemesis clock: {} starts no binary of its own to preload libfaketime into; drop `clock` from --nemesis", spec.def.source);
         };

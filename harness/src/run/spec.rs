@@ -169,6 +169,9 @@ pub struct TestSpec {
     pub rate: Option<f64>,
     pub time_limit: f64,
     pub nemesis: Vec<&'static str>,
+    /// Whether clocks are moved (false where the default's clock faults
+    /// cannot apply: `partition-clock` then only cuts off the leaders).
+    pub clock_steps: bool,
     /// Partition shapes to draw among (by name).
     pub partition: Vec<String>,
     /// Targetings of kill, pause and clock faults to draw among.
@@ -201,6 +204,11 @@ pub struct TestSpec {
 }
 
 impl TestSpec {
+    /// Whether the nodes run under libfaketime (some fault moves clocks).
+    pub fn moves_clocks(&self) -> bool {
+        self.clock_steps && self.fault_kinds().iter().any(|k| k.needs_clock())
+    }
+
     pub fn fault_kinds(&self) -> Vec<FaultKind> {
         self.nemesis
             .iter()
@@ -382,13 +390,38 @@ impl TestArgs {
             }
         }
         let mut notes = Vec::new();
-        if self.nemesis == DEFAULT_NEMESIS
+        // Where the default's clock faults cannot apply, `clock` goes and
+        // `partition-clock` keeps its partition (the leaders cut off with a
+        // minority for an interval: the fail-over half of it) without its
+        // clock steps.
+        let mut clock_steps = true;
+        fn skip_clocks(
+            nemesis: &mut Vec<&'static str>,
+            clock_steps: &mut bool,
+            notes: &mut Vec<String>,
+            why: String,
+        ) {
+            nemesis.retain(|f| *f != "clock");
+            *clock_steps = false;
+            let kept = if nemesis.contains(&"partition-clock") {
+                "; partition-clock still cuts off the leaders, without moving clocks"
+            } else {
+                ""
+            };
+            notes.push(format!("{why}{kept}"));
+        }
+        // `clock` named explicitly is refused where clocks cannot move;
+        // otherwise (the default, or partition-clock) they are skipped.
+        let explicit_clock = self.nemesis != DEFAULT_NEMESIS && nemesis.contains(&"clock");
+        if !explicit_clock
             && nemesis.iter().any(|f| moves_clocks(f))
             && ::nemesis::find_libfaketime().is_none()
         {
             // A fresh machine: the default still runs, without clock faults.
-            nemesis.retain(|f| !moves_clocks(f));
-            notes.push(
+            skip_clocks(
+                &mut nemesis,
+                &mut clock_steps,
+                &mut notes,
                 "clock faults skipped: libfaketime is not installed (run scripts/install-deps.sh; with an explicit --nemesis clock this is an error)"
                     .to_string(),
             );
@@ -405,37 +438,40 @@ impl TestArgs {
         // breaks redis-server at start; the JVM reads the wall clock so
         // often that ZooKeeper's cluster never forms under it). The default
         // goes on without them; an explicit `--nemesis clock` is refused.
-        if nemesis.iter().any(|f| moves_clocks(f)) {
+        if clock_steps && nemesis.iter().any(|f| moves_clocks(f)) {
             if let Some(why) = &def.clock_unsupported {
-                if self.nemesis != DEFAULT_NEMESIS {
+                if explicit_clock {
                     bail!(
                         "--nemesis {}: clock faults do not apply to {}: {why}",
                         clock_faults(&nemesis),
                         def.name
                     );
                 }
-                nemesis.retain(|f| !moves_clocks(f));
-                notes.push(format!(
-                    "clock faults do not apply to {} (clock and partition-clock skipped): {why}",
-                    def.name
-                ));
+                skip_clocks(
+                    &mut nemesis,
+                    &mut clock_steps,
+                    &mut notes,
+                    format!("clock faults do not apply to {}: {why}", def.name),
+                );
             }
         }
-        if nemesis.iter().any(|f| moves_clocks(f)) {
+        if clock_steps && nemesis.iter().any(|f| moves_clocks(f)) {
             // A static binary (etcd is one) ignores LD_PRELOAD: its clock
             // cannot be moved. The default nemesis says so and goes on; an
             // explicit `--nemesis clock` is refused when the cluster starts.
             if let Some(bin) = def.find_binary(&bin_dir) {
                 if let Ok(kind) = ::nemesis::clock::preload_support(&bin) {
-                    if kind != ::nemesis::clock::PreloadSupport::Dynamic
-                        && self.nemesis == DEFAULT_NEMESIS
-                    {
-                        nemesis.retain(|f| !moves_clocks(f));
-                        notes.push(format!(
-                            "clock faults do not apply to {} (clock and partition-clock skipped): {} is a {kind:?} binary, so libfaketime cannot move its clock",
-                            def.name,
-                            bin.display()
-                        ));
+                    if kind != ::nemesis::clock::PreloadSupport::Dynamic && !explicit_clock {
+                        skip_clocks(
+                            &mut nemesis,
+                            &mut clock_steps,
+                            &mut notes,
+                            format!(
+                                "clock faults do not apply to {}: {} is a {kind:?} binary, so libfaketime cannot move its clock",
+                                def.name,
+                                bin.display()
+                            ),
+                        );
                     }
                 }
             }
@@ -519,6 +555,7 @@ impl TestArgs {
             rate,
             time_limit: positive("--time-limit", self.time_limit)?,
             nemesis,
+            clock_steps,
             partition,
             targets,
             keep_data: self.keep_data.clone(),
@@ -578,11 +615,13 @@ mod tests {
         }
         let spec = zookeeper(&[]).unwrap();
         assert!(!spec.nemesis.contains(&"clock"), "{:?}", spec.nemesis);
+        // partition-clock stays, without its clock steps.
         assert!(
-            !spec.nemesis.contains(&"partition-clock"),
+            spec.nemesis.contains(&"partition-clock"),
             "{:?}",
             spec.nemesis
         );
+        assert!(!spec.clock_steps && !spec.moves_clocks());
         assert!(spec.nemesis.contains(&"partition"));
         assert!(spec.nemesis.contains(&"burst"), "{:?}", spec.nemesis);
         if ::nemesis::find_libfaketime().is_some() {
@@ -599,10 +638,16 @@ mod tests {
             format!("{err:#}").contains("clock faults do not apply to zookeeper"),
             "{err:#}"
         );
-        let err = zookeeper(&["--nemesis", "burst,partition-clock"]).unwrap_err();
+        // partition-clock named alone is kept, without its clock steps.
+        let spec = zookeeper(&["--nemesis", "burst,partition-clock"]).unwrap();
+        assert_eq!(spec.nemesis, ["burst", "partition-clock"]);
+        assert!(!spec.moves_clocks());
         assert!(
-            format!("{err:#}").contains("--nemesis partition-clock: clock faults do not apply"),
-            "{err:#}"
+            spec.notes
+                .iter()
+                .any(|n| n.contains("without moving clocks")),
+            "{:?}",
+            spec.notes
         );
     }
 
