@@ -26,6 +26,7 @@
 //! applies, the field.
 
 mod edn;
+mod fast;
 mod jepsen_text;
 mod json;
 pub mod jsonl;
@@ -202,8 +203,8 @@ pub fn parse(bytes: &[u8], source: &str, format: Option<Format>) -> Result<Histo
 /// like client ops: a named process using an `f` that some client uses, or
 /// every event of the history on named processes.
 fn note_named_processes(h: &mut History) {
-    use std::collections::{BTreeMap, BTreeSet, HashSet};
-    let client_fs: HashSet<&str> = h
+    use std::collections::{BTreeMap, BTreeSet};
+    let client_fs: rustc_hash::FxHashSet<&str> = h
         .events
         .iter()
         .filter(|e| e.process.is_client())
