@@ -98,6 +98,12 @@ impl<W: Write> JsonlWriter<W> {
 const CHUNK: usize = 4096;
 
 pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
+    parse_with(bytes, source, true)
+}
+
+/// [`parse`], with the fast path (`fast`) or with every line on the
+/// general path (tests compare the two).
+pub(super) fn parse_with(bytes: &[u8], source: &str, fast: bool) -> Result<History, InputError> {
     use rayon::prelude::*;
     let rest = strip_bom(bytes);
     let mut history = History {
@@ -136,6 +142,7 @@ pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
             let raw = strip(raw);
             let fast = std::str::from_utf8(raw)
                 .ok()
+                .filter(|_| fast)
                 .and_then(|text| fast::event(text, stack));
             match fast {
                 Some(fast::FastEvent {

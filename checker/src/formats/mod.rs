@@ -251,6 +251,22 @@ fn note_named_processes(h: &mut History) {
     h.warnings.extend(warnings);
 }
 
+/// Parses faultline JSONL with every line on the general path (a
+/// `serde_json::Value`, then the op's fields), never the fast path: for
+/// tests that the two read every input alike.
+#[doc(hidden)]
+pub fn parse_jsonl_general(bytes: &[u8], source: &str) -> Result<History, InputError> {
+    let mut h = jsonl::parse_with(bytes, source, false)?;
+    note_named_processes(&mut h);
+    if h.split_independent() {
+        h.warnings.push(
+            "values are Jepsen independent [key value] tuples: each key is checked on its own"
+                .to_string(),
+        );
+    }
+    Ok(h)
+}
+
 /// Reads and parses a file.
 pub fn read_file(path: &Path, format: Option<Format>) -> Result<(History, Format), InputError> {
     let source = path.display().to_string();
