@@ -35,12 +35,7 @@ fn both(bytes: &[u8]) -> (String, String) {
 #[track_caller]
 fn same(bytes: &[u8]) {
     let (fast, general) = both(bytes);
-    assert_eq!(
-        fast,
-        general,
-        "input:\n{}",
-        String::from_utf8_lossy(bytes)
-    );
+    assert_eq!(fast, general, "input:\n{}", String::from_utf8_lossy(bytes));
 }
 
 fn synth(kind: Kind, txns: usize, seed: u64, stale: bool) -> History {

@@ -257,7 +257,10 @@ pub(super) fn event(line: &str, stack: &mut Vec<Value>) -> Option<FastEvent> {
                 process = Some(match s.peek()? {
                     b'"' => {
                         let p = s.string()?;
-                        let digits = p.trim_start_matches('-').bytes().all(|b| b.is_ascii_digit());
+                        let digits = p
+                            .trim_start_matches('-')
+                            .bytes()
+                            .all(|b| b.is_ascii_digit());
                         if p.is_empty() || (p.len() > 19 && digits) {
                             return None;
                         }

@@ -436,7 +436,12 @@ const PARALLEL_CHUNK: usize = 8192;
 /// value is a small non-negative integer (the interner is then not needed);
 /// `None` when one is not (the caller reads them all in order). The first
 /// error in history order is the error.
-fn parallel(h: &History, kind: Kind, pairs: &Pairs, chunk: usize) -> Result<Option<Part>, InputError> {
+fn parallel(
+    h: &History,
+    kind: Kind,
+    pairs: &Pairs,
+    chunk: usize,
+) -> Result<Option<Part>, InputError> {
     use rayon::prelude::*;
     let parts: Vec<(Part, Result<(), InputError>)> = pairs
         .par_chunks(chunk.max(1))
