@@ -239,24 +239,35 @@ pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResul
     let start = Instant::now();
     let txns = parse::parse(h, opts.kind)?;
     let n = txns.txns.len();
-    let (explainer, inferred): (Box<dyn Inference>, Inferred) = match opts.kind {
-        Kind::ListAppend => {
-            let (x, i) = list_append::infer(&txns);
-            (Box::new(x), i)
-        }
-        Kind::RwRegister => {
-            let max_edges = budget.max_bytes / 48;
-            let (x, i) = rw_register::infer(&txns, &opts.assume, max_edges);
-            (Box::new(x), i)
-        }
-    };
+    // The data model's inference and the process and real-time edges are
+    // independent: side by side (the graph does not depend on edge order).
+    let ((explainer, inferred), order) = rayon::join(
+        || -> (Box<dyn Inference + Send>, Inferred) {
+            match opts.kind {
+                Kind::ListAppend => {
+                    let (x, i) = list_append::infer(&txns);
+                    (Box::new(x), i)
+                }
+                Kind::RwRegister => {
+                    let max_edges = budget.max_bytes / 48;
+                    let (x, i) = rw_register::infer(&txns, &opts.assume, max_edges);
+                    (Box::new(x), i)
+                }
+            }
+        },
+        || {
+            let mut e = EdgeList::default();
+            order_edges(&txns, &mut e);
+            e
+        },
+    );
     let Inferred {
         mut edges,
         found,
         notes,
         incomplete,
     } = inferred;
-    order_edges(&txns, &mut edges);
+    edges.append(order);
     // The graph and the searches' arrays: about 16 bytes an edge and 64 a
     // node; over the memory budget is unknown, never an out-of-memory.
     let need = edges.len() * 16 + n * 64;
@@ -276,7 +287,7 @@ pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResul
         opts,
         txns: &txns,
         graph: &g,
-        explainer: explainer.as_ref(),
+        explainer: explainer.as_ref() as &dyn Inference,
         found,
         notes,
         incomplete,

@@ -232,23 +232,20 @@ fn parse_mops(
                 format!("a key must be a number or a string, got {k}"),
             ));
         };
-        let scalar = |names: &mut Interner, v: &Value, at: String| {
+        // (The field is named only on an error: no allocation per mop.)
+        let scalar = |names: &mut Interner, v: &Value| {
             names.id(v).ok_or_else(|| {
                 err(
                     h,
                     line,
-                    at,
+                    format!("value[{i}][2]"),
                     format!("a written value must be a number or a string, got {v}"),
                 )
             })
         };
         let mop = match (kind, f) {
-            (Kind::ListAppend, "append") => {
-                Mop::Append(key, scalar(names, v, format!("value[{i}][2]"))?)
-            }
-            (Kind::RwRegister, "w" | "write") => {
-                Mop::Write(key, scalar(names, v, format!("value[{i}][2]"))?)
-            }
+            (Kind::ListAppend, "append") => Mop::Append(key, scalar(names, v)?),
+            (Kind::RwRegister, "w" | "write") => Mop::Write(key, scalar(names, v)?),
             (_, "r" | "read") if !with_reads => Mop::Read(key, Seen::Unknown),
             (Kind::ListAppend, "r" | "read") => {
                 let start = elems.len() as u32;
@@ -280,7 +277,7 @@ fn parse_mops(
             (Kind::RwRegister, "r" | "read") => {
                 let seen = match v {
                     Value::Null => None,
-                    other => Some(scalar(names, other, format!("value[{i}][2]"))?),
+                    other => Some(scalar(names, other)?),
                 };
                 Mop::Read(key, Seen::Reg(seen))
             }
