@@ -14,7 +14,7 @@
 //! [`JsonlWriter`] writes the same format from the same [`Event`] type the
 //! reader returns, so what one writes the other reads back unchanged.
 
-use super::{describe, snippet, strip_bom, EventBuilder};
+use super::{describe, fast, snippet, strip_bom, EventBuilder};
 use crate::history::{Event, History, InputError};
 use serde_json::Value;
 use std::fs::{File, OpenOptions};
@@ -94,91 +94,189 @@ impl<W: Write> JsonlWriter<W> {
     }
 }
 
+/// Lines per chunk of the parallel fast path.
+const CHUNK: usize = 4096;
+
 pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
-    let mut rest = strip_bom(bytes);
+    parse_with(bytes, source, true)
+}
+
+/// [`parse`], with the fast path (`fast`) or with every line on the
+/// general path (tests compare the two).
+pub(super) fn parse_with(bytes: &[u8], source: &str, fast: bool) -> Result<History, InputError> {
+    use rayon::prelude::*;
+    let rest = strip_bom(bytes);
     let mut history = History {
         source: source.to_string(),
         ..History::default()
     };
-    let mut builder = EventBuilder::new(source);
-    let mut line = 0usize;
-    while !rest.is_empty() {
-        line += 1;
-        let (raw, terminated) = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) => {
-                let raw = &rest[..i];
-                rest = &rest[i + 1..];
-                (raw, true)
-            }
-            None => {
-                let raw = rest;
-                rest = &[];
-                (raw, false)
-            }
-        };
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let parsed = match std::str::from_utf8(raw) {
-            Err(e) => Err(format!(
-                "invalid UTF-8 (byte 0x{:02x} at column {})",
-                raw[e.valid_up_to()],
-                e.valid_up_to() + 1
-            )),
-            Ok(text) => serde_json::from_str::<Value>(text).map_err(json_error),
-        };
-        match parsed {
-            Err(msg) if !terminated => {
-                history.warnings.push(format!(
-                    "{source}:{line}: dropped a torn last line (no trailing newline): {msg}"
-                ));
-            }
-            Err(msg) if history.events.is_empty() && raw.trim_ascii_start().first() != Some(&b'{') => {
-                return Err(InputError::new(
-                    source,
-                    line,
-                    None,
-                    format!(
-                        "the format was not recognised: `{}` is not an op of any format faultline reads (a JSON object per line, EDN, a JSON array, Jepsen history.txt, a Jepsen or Porcupine log); name it with --format if it is one ({msg})",
-                        snippet(&String::from_utf8_lossy(raw))
-                    ),
-                ))
-            }
-            Err(msg) => return Err(InputError::new(source, line, None, msg)),
-            // A header line first: `{"init": VALUE}` (no `type`, no `f`).
-            Ok(Value::Object(mut obj))
-                if history.events.is_empty()
-                    && history.init.is_none()
-                    && obj.contains_key("init")
-                    && !obj.contains_key("type")
-                    && !obj.contains_key("f") =>
-            {
-                history.init = obj.remove("init");
-                if let Some(k) = obj.keys().next() {
-                    return Err(InputError::new(
-                        source,
-                        line,
-                        Some(k),
-                        "unknown header field (a header line holds only `init`)",
-                    ));
+    // Each line without its line break (and `\r`); the last may lack its
+    // line break (`terminated` false).
+    let mut lines: Vec<&[u8]> = Vec::with_capacity(rest.len() / 64 + 1);
+    let mut at = 0;
+    for nl in memchr::memchr_iter(b'\n', rest) {
+        lines.push(&rest[at..nl]);
+        at = nl + 1;
+    }
+    let terminated = at == rest.len();
+    if !terminated {
+        lines.push(&rest[at..]);
+    }
+    fn strip(raw: &[u8]) -> &[u8] {
+        raw.strip_suffix(b"\r").unwrap_or(raw)
+    }
+    // The fast path, over the lines in parallel: each line read as an event
+    // (`FAST`, or `FAST_NO_INDEX` when it has none), or a placeholder
+    // (`GENERAL`) for a line the general path reads, in order, below. The
+    // events go straight to their place: no copy of the whole history.
+    const GENERAL: u8 = 0;
+    const FAST: u8 = 1;
+    const FAST_NO_INDEX: u8 = 2;
+    let placeholder = || Event::new(0, crate::history::EventType::Invoke, "", Value::Null);
+    let mut slots: Vec<Event> = Vec::new();
+    let mut state: Vec<u8> = Vec::new();
+    lines
+        .par_iter()
+        .with_min_len(CHUNK)
+        .map_init(Vec::new, |stack, raw| {
+            let raw = strip(raw);
+            let fast = std::str::from_utf8(raw)
+                .ok()
+                .filter(|_| fast)
+                .and_then(|text| fast::event(text, stack));
+            match fast {
+                Some(fast::FastEvent {
+                    index: Some(i),
+                    mut event,
+                }) => {
+                    event.index = i;
+                    (event, FAST)
                 }
+                Some(fast::FastEvent { index: None, event }) => (event, FAST_NO_INDEX),
+                None => (placeholder(), GENERAL),
             }
-            Ok(Value::Object(obj)) => {
-                let ev = builder.event(obj, line, |_| line)?;
-                history.events.push(ev);
+        })
+        .unzip_into_vecs(&mut slots, &mut state);
+    // In order: indices, the general path, and which slots hold an event.
+    let mut builder = EventBuilder::new(source);
+    let last = lines.len();
+    let mut kept = 0usize;
+    for (i, (slot, st)) in slots.iter_mut().zip(state.iter_mut()).enumerate() {
+        let line = i + 1;
+        if *st != GENERAL {
+            // Indices as the builder numbers them; a line whose index is
+            // out of order goes to the general path for its error.
+            let index = match (*st == FAST, builder.prev_index) {
+                (true, Some(prev)) if slot.index <= prev => None,
+                (true, _) => Some(slot.index),
+                (false, None) => Some(0),
+                (false, Some(prev)) => prev.checked_add(1),
+            };
+            // (A header line, `{"init": ...}`, never reads as an event.)
+            if let Some(index) = index {
+                slot.index = index;
+                slot.line = line;
+                builder.prev_index = Some(index);
+                *st = FAST;
+                kept += 1;
+                continue;
             }
-            Ok(other) => {
-                return Err(InputError::new(
-                    source,
-                    line,
-                    None,
-                    format!("expected a JSON object, found {}", describe(&other)),
-                ))
+        }
+        let raw = strip(lines[i]);
+        let terminated = terminated || line < last;
+        match general_line(&mut history, &mut builder, raw, line, terminated, kept)? {
+            Some(ev) => {
+                *slot = ev;
+                *st = FAST;
+                kept += 1;
             }
+            None => *st = GENERAL,
         }
     }
+    // Blank lines, a header, a torn last line: no event.
+    if kept < slots.len() {
+        let mut i = 0;
+        slots.retain(|_| {
+            i += 1;
+            state[i - 1] == FAST
+        });
+    }
+    history.events = slots;
     Ok(history)
+}
+
+/// Reads one line on the general path: a `serde_json::Value`, then the
+/// op's fields by [`EventBuilder`]; a header line; a torn last line.
+///
+/// `before` is how many events the lines before gave; the event, if the
+/// line is one, is returned.
+fn general_line(
+    history: &mut History,
+    builder: &mut EventBuilder<'_>,
+    raw: &[u8],
+    line: usize,
+    terminated: bool,
+    before: usize,
+) -> Result<Option<Event>, InputError> {
+    let source = builder.source;
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let parsed = match std::str::from_utf8(raw) {
+        Err(e) => Err(format!(
+            "invalid UTF-8 (byte 0x{:02x} at column {})",
+            raw[e.valid_up_to()],
+            e.valid_up_to() + 1
+        )),
+        Ok(text) => serde_json::from_str::<Value>(text).map_err(json_error),
+    };
+    match parsed {
+        Err(msg) if !terminated => {
+            history.warnings.push(format!(
+                "{source}:{line}: dropped a torn last line (no trailing newline): {msg}"
+            ));
+        }
+        Err(msg) if before == 0 && raw.trim_ascii_start().first() != Some(&b'{') => {
+            return Err(InputError::new(
+                source,
+                line,
+                None,
+                format!(
+                    "the format was not recognised: `{}` is not an op of any format faultline reads (a JSON object per line, EDN, a JSON array, Jepsen history.txt, a Jepsen or Porcupine log); name it with --format if it is one ({msg})",
+                    snippet(&String::from_utf8_lossy(raw))
+                ),
+            ))
+        }
+        Err(msg) => return Err(InputError::new(source, line, None, msg)),
+        // A header line first: `{"init": VALUE}` (no `type`, no `f`).
+        Ok(Value::Object(mut obj))
+            if before == 0
+                && history.init.is_none()
+                && obj.contains_key("init")
+                && !obj.contains_key("type")
+                && !obj.contains_key("f") =>
+        {
+            history.init = obj.remove("init");
+            if let Some(k) = obj.keys().next() {
+                return Err(InputError::new(
+                    source,
+                    line,
+                    Some(k),
+                    "unknown header field (a header line holds only `init`)",
+                ));
+            }
+        }
+        Ok(Value::Object(obj)) => return builder.event(obj, line, |_| line).map(Some),
+        Ok(other) => {
+            return Err(InputError::new(
+                source,
+                line,
+                None,
+                format!("expected a JSON object, found {}", describe(&other)),
+            ))
+        }
+    }
+    Ok(None)
 }
 
 /// serde_json's message without its "at line 1 column N" (always line 1

@@ -26,6 +26,7 @@
 //! applies, the field.
 
 mod edn;
+mod fast;
 mod jepsen_text;
 mod json;
 pub mod jsonl;
@@ -202,8 +203,8 @@ pub fn parse(bytes: &[u8], source: &str, format: Option<Format>) -> Result<Histo
 /// like client ops: a named process using an `f` that some client uses, or
 /// every event of the history on named processes.
 fn note_named_processes(h: &mut History) {
-    use std::collections::{BTreeMap, BTreeSet, HashSet};
-    let client_fs: HashSet<&str> = h
+    use std::collections::{BTreeMap, BTreeSet};
+    let client_fs: rustc_hash::FxHashSet<&str> = h
         .events
         .iter()
         .filter(|e| e.process.is_client())
@@ -248,6 +249,22 @@ fn note_named_processes(h: &mut History) {
         ));
     }
     h.warnings.extend(warnings);
+}
+
+/// Parses faultline JSONL with every line on the general path (a
+/// `serde_json::Value`, then the op's fields), never the fast path: for
+/// tests that the two read every input alike.
+#[doc(hidden)]
+pub fn parse_jsonl_general(bytes: &[u8], source: &str) -> Result<History, InputError> {
+    let mut h = jsonl::parse_with(bytes, source, false)?;
+    note_named_processes(&mut h);
+    if h.split_independent() {
+        h.warnings.push(
+            "values are Jepsen independent [key value] tuples: each key is checked on its own"
+                .to_string(),
+        );
+    }
+    Ok(h)
 }
 
 /// Reads and parses a file.

@@ -45,6 +45,14 @@ impl EdgeList {
     pub fn len(&self) -> usize {
         self.edges.len()
     }
+    /// Adds all of `other`'s edges.
+    pub fn append(&mut self, mut other: EdgeList) {
+        if self.edges.is_empty() {
+            std::mem::swap(&mut self.edges, &mut other.edges);
+        } else {
+            self.edges.append(&mut other.edges);
+        }
+    }
     pub fn is_empty(&self) -> bool {
         self.edges.is_empty()
     }

@@ -66,7 +66,13 @@ impl ListAppend {
 pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
     let mut out = Inferred::default();
     let mut writers: FxHashMap<(Id, Id), Writer> = FxHashMap::default();
-    writers.reserve(t.txns.len() * 2);
+    let appends = t
+        .txns
+        .iter()
+        .flat_map(|x| &x.mops)
+        .filter(|m| matches!(m, Mop::Append(..)))
+        .count();
+    writers.reserve(appends);
     let mut dups = 0usize;
     let mut seen_keys: Vec<Id> = Vec::new();
     for (i, txn) in t.txns.iter().enumerate() {

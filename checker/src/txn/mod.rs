@@ -155,7 +155,10 @@ pub(crate) fn explain_order(t: &Txns, a: u32, b: u32, kind: u8) -> String {
 fn order_edges(t: &Txns, edges: &mut EdgeList) {
     let mut last: rustc_hash::FxHashMap<&crate::history::Process, u32> = Default::default();
     let mut by_call: Vec<u32> = (0..t.txns.len() as u32).collect();
-    by_call.sort_by_key(|&i| t.txns[i as usize].call);
+    // Usually in call order already (then the stable sort keeps it).
+    if !t.txns.windows(2).all(|w| w[0].call <= w[1].call) {
+        by_call.sort_by_key(|&i| t.txns[i as usize].call);
+    }
     for &i in &by_call {
         let txn = &t.txns[i as usize];
         if txn.status == Status::Fail {
@@ -165,18 +168,8 @@ fn order_edges(t: &Txns, edges: &mut EdgeList) {
             edges.add(p, i, PROCESS);
         }
     }
-    // Events: (position, txn, is completion).
-    let mut events: Vec<(usize, u32, bool)> = Vec::with_capacity(t.txns.len() * 2);
-    for (i, txn) in t.txns.iter().enumerate() {
-        if txn.status == Status::Fail {
-            continue;
-        }
-        events.push((txn.call, i as u32, false));
-        if let (Status::Ok, Some(r)) = (txn.status, txn.ret) {
-            events.push((r, i as u32, true));
-        }
-    }
-    events.sort_unstable();
+    // Events: (position, txn, is completion), in order.
+    let events = order_events(t);
     let mut frontier: Vec<u32> = Vec::new();
     // Each txn's predecessors at its invocation: a range in `preds`.
     let mut preds: Vec<u32> = Vec::new();
@@ -198,29 +191,83 @@ fn order_edges(t: &Txns, edges: &mut EdgeList) {
     }
 }
 
+/// The invocations and ok completions of the txns that did not fail, as
+/// (position, txn, is completion), ordered by position (then txn, then
+/// invocation first).
+fn order_events(t: &Txns) -> Vec<(usize, u32, bool)> {
+    let each = || {
+        t.txns
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.status != Status::Fail)
+            .flat_map(|(i, x)| {
+                let done = match (x.status, x.ret) {
+                    (Status::Ok, Some(r)) => Some((r, i as u32, true)),
+                    _ => None,
+                };
+                std::iter::once((x.call, i as u32, false)).chain(done)
+            })
+    };
+    // Positions are those of distinct history events, so a table by
+    // position orders them in linear time; unless two share one (a
+    // completion without invocation is "invoked" at 0): then a sort.
+    let end = each().map(|e| e.0 + 1).max().unwrap_or(0);
+    if end <= t.txns.len().saturating_mul(8) + 16 {
+        const EMPTY: (u32, bool) = (u32::MAX, false);
+        let mut at = vec![EMPTY; end];
+        let mut shared = false;
+        for (pos, i, done) in each() {
+            shared |= at[pos] != EMPTY;
+            at[pos] = (i, done);
+        }
+        if !shared {
+            return at
+                .into_iter()
+                .enumerate()
+                .filter(|(_, e)| *e != EMPTY)
+                .map(|(pos, (i, done))| (pos, i, done))
+                .collect();
+        }
+    }
+    let mut events: Vec<(usize, u32, bool)> = each().collect();
+    events.sort_unstable();
+    events
+}
+
 /// Checks a history of transactions.
 pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResult, InputError> {
     let start = Instant::now();
     let txns = parse::parse(h, opts.kind)?;
     let n = txns.txns.len();
-    let (explainer, inferred): (Box<dyn Inference>, Inferred) = match opts.kind {
-        Kind::ListAppend => {
-            let (x, i) = list_append::infer(&txns);
-            (Box::new(x), i)
-        }
-        Kind::RwRegister => {
-            let max_edges = budget.max_bytes / 48;
-            let (x, i) = rw_register::infer(&txns, &opts.assume, max_edges);
-            (Box::new(x), i)
-        }
-    };
+    // The data model's inference and the process and real-time edges are
+    // independent: side by side (the graph does not depend on edge order).
+    let ((explainer, inferred), order) = rayon::join(
+        || -> (Box<dyn Inference + Send>, Inferred) {
+            match opts.kind {
+                Kind::ListAppend => {
+                    let (x, i) = list_append::infer(&txns);
+                    (Box::new(x), i)
+                }
+                Kind::RwRegister => {
+                    let max_edges = budget.max_bytes / 48;
+                    let (x, i) = rw_register::infer(&txns, &opts.assume, max_edges);
+                    (Box::new(x), i)
+                }
+            }
+        },
+        || {
+            let mut e = EdgeList::default();
+            order_edges(&txns, &mut e);
+            e
+        },
+    );
     let Inferred {
         mut edges,
         found,
         notes,
         incomplete,
     } = inferred;
-    order_edges(&txns, &mut edges);
+    edges.append(order);
     // The graph and the searches' arrays: about 16 bytes an edge and 64 a
     // node; over the memory budget is unknown, never an out-of-memory.
     let need = edges.len() * 16 + n * 64;
@@ -240,7 +287,7 @@ pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResul
         opts,
         txns: &txns,
         graph: &g,
-        explainer: explainer.as_ref(),
+        explainer: explainer.as_ref() as &dyn Inference,
         found,
         notes,
         incomplete,

@@ -83,6 +83,11 @@ pub struct Interner {
     ints: FxHashMap<i64, Id>,
     other: FxHashMap<String, Id>,
     shown: Vec<String>,
+    /// Small non-negative integers only (a part of a history read in
+    /// parallel): anything else sets `needed` and reads as 0, and the part
+    /// is read again in order with the whole interner.
+    ints_only: bool,
+    needed: bool,
 }
 
 /// Ids below this are the integers themselves; others are interned.
@@ -94,6 +99,13 @@ impl Interner {
             if i < TAG as u64 {
                 return Some(i as Id);
             }
+        }
+        if self.ints_only {
+            if matches!(v, Value::Null | Value::Array(_) | Value::Object(_)) {
+                return None;
+            }
+            self.needed = true;
+            return Some(0);
         }
         if let Some(i) = v.as_i64() {
             if let Some(&id) = self.ints.get(&i) {
@@ -220,23 +232,20 @@ fn parse_mops(
                 format!("a key must be a number or a string, got {k}"),
             ));
         };
-        let scalar = |names: &mut Interner, v: &Value, at: String| {
+        // (The field is named only on an error: no allocation per mop.)
+        let scalar = |names: &mut Interner, v: &Value| {
             names.id(v).ok_or_else(|| {
                 err(
                     h,
                     line,
-                    at,
+                    format!("value[{i}][2]"),
                     format!("a written value must be a number or a string, got {v}"),
                 )
             })
         };
         let mop = match (kind, f) {
-            (Kind::ListAppend, "append") => {
-                Mop::Append(key, scalar(names, v, format!("value[{i}][2]"))?)
-            }
-            (Kind::RwRegister, "w" | "write") => {
-                Mop::Write(key, scalar(names, v, format!("value[{i}][2]"))?)
-            }
+            (Kind::ListAppend, "append") => Mop::Append(key, scalar(names, v)?),
+            (Kind::RwRegister, "w" | "write") => Mop::Write(key, scalar(names, v)?),
             (_, "r" | "read") if !with_reads => Mop::Read(key, Seen::Unknown),
             (Kind::ListAppend, "r" | "read") => {
                 let start = elems.len() as u32;
@@ -268,7 +277,7 @@ fn parse_mops(
             (Kind::RwRegister, "r" | "read") => {
                 let seen = match v {
                     Value::Null => None,
-                    other => Some(scalar(names, other, format!("value[{i}][2]"))?),
+                    other => Some(scalar(names, other)?),
                 };
                 Mop::Read(key, Seen::Reg(seen))
             }
@@ -315,9 +324,16 @@ fn same_shape(a: &Mop, b: &Mop) -> bool {
 /// [`History::operations`]; a completion with no invocation is a txn of
 /// its own, invoked at an unknown time (a counted warning).
 pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
+    parse_with(h, kind, PARALLEL_CHUNK)
+}
+
+/// [`parse`], reading the transactions in parallel parts of `chunk` pairs
+/// when there are at least two parts (and every key and value is a small
+/// integer); the result is the same whatever `chunk` is (tests compare).
+#[doc(hidden)]
+pub fn parse_with(h: &History, kind: Kind, chunk: usize) -> Result<Txns, InputError> {
     use crate::history::EventType;
     let mut out = Txns::default();
-    let mut first_skipped: Option<(String, usize)> = None;
     // Open invocations by process: their place in `pairs`.
     let mut open: FxHashMap<u64, usize> = FxHashMap::default();
     // (invocation position, completion position or None), in invocation order.
@@ -358,7 +374,6 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
             pairs[i].1 = Some(pos);
         }
     }
-    out.txns.reserve(pairs.len());
     if named_txns > 0 {
         out.warnings.push(format!(
             "{}: {named_txns} txn events belong to named processes (not numbered clients) and were not checked",
@@ -371,12 +386,112 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
             h.source
         ));
     }
-    for (inv, done) in pairs {
+    let part = if pairs.len() >= chunk.saturating_mul(2) {
+        parallel(h, kind, &pairs, chunk)?
+    } else {
+        None
+    };
+    let part = match part {
+        Some(p) => p,
+        None => {
+            let mut p = Part::default();
+            build(h, kind, &pairs, &mut p)?;
+            p
+        }
+    };
+    out.txns = part.txns;
+    out.elems = part.elems;
+    out.names = part.names;
+    out.skipped = part.skipped;
+    let first_skipped = part.first_skipped;
+    if let Some((f, line)) = first_skipped {
+        out.warnings.push(format!(
+            "{}: {} client operations are not txns and were not checked (the first: `{f}` on line {line})",
+            h.source, out.skipped
+        ));
+    }
+    Ok(out)
+}
+
+/// Pairs of an invocation (position) and its completion, in invocation order.
+type Pairs = [(usize, Option<usize>)];
+
+/// Transactions read from some of the pairs.
+#[derive(Debug, Default)]
+struct Part {
+    txns: Vec<Txn>,
+    elems: Vec<Id>,
+    names: Interner,
+    skipped: usize,
+    first_skipped: Option<(String, usize)>,
+}
+
+/// Pairs per part when a history is read in parallel.
+const PARALLEL_CHUNK: usize = 8192;
+
+/// Reads the pairs in parts of `chunk`, in parallel, when every key and
+/// value is a small non-negative integer (the interner is then not needed);
+/// `None` when one is not (the caller reads them all in order). The first
+/// error in history order is the error.
+fn parallel(
+    h: &History,
+    kind: Kind,
+    pairs: &Pairs,
+    chunk: usize,
+) -> Result<Option<Part>, InputError> {
+    use rayon::prelude::*;
+    let parts: Vec<(Part, Result<(), InputError>)> = pairs
+        .par_chunks(chunk.max(1))
+        .map(|c| {
+            let mut p = Part {
+                txns: Vec::with_capacity(c.len()),
+                names: Interner {
+                    ints_only: true,
+                    ..Interner::default()
+                },
+                ..Part::default()
+            };
+            let r = build(h, kind, c, &mut p);
+            (p, r)
+        })
+        .collect();
+    if parts.iter().any(|(p, _)| p.names.needed) {
+        return Ok(None);
+    }
+    let mut out = Part {
+        txns: Vec::with_capacity(pairs.len()),
+        elems: Vec::with_capacity(parts.iter().map(|(p, _)| p.elems.len()).sum()),
+        ..Part::default()
+    };
+    for (p, r) in parts {
+        r?;
+        let base = out.elems.len() as u32;
+        out.elems.extend_from_slice(&p.elems);
+        for mut t in p.txns {
+            for m in &mut t.mops {
+                if let Mop::Read(_, Seen::List(start, _)) = m {
+                    *start += base;
+                }
+            }
+            out.txns.push(t);
+        }
+        out.skipped += p.skipped;
+        if out.first_skipped.is_none() {
+            out.first_skipped = p.first_skipped;
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Reads the transactions of `pairs` into `part`.
+fn build(h: &History, kind: Kind, pairs: &Pairs, part: &mut Part) -> Result<(), InputError> {
+    use crate::history::EventType;
+    for &(inv, done) in pairs {
         let call = if Some(inv) == done { 0 } else { inv };
         let ie = &h.events[inv];
         if bare(&ie.f) != "txn" {
-            out.skipped += 1;
-            first_skipped.get_or_insert((ie.f.clone(), ie.line));
+            part.skipped += 1;
+            part.first_skipped.get_or_insert((ie.f.clone(), ie.line));
             continue;
         }
         let de = done.map(|d| &h.events[d]);
@@ -394,10 +509,10 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
                 &d.value,
                 d.line,
                 true,
-                &mut out.names,
-                &mut out.elems,
+                &mut part.names,
+                &mut part.elems,
             )?;
-            out.txns.push(Txn {
+            part.txns.push(Txn {
                 index: ie.index,
                 complete_index: Some(d.index),
                 process: ie.process.clone(),
@@ -414,8 +529,8 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
             &ie.value,
             ie.line,
             false,
-            &mut out.names,
-            &mut out.elems,
+            &mut part.names,
+            &mut part.elems,
         )?;
         let mops = match de {
             Some(d) if status == Status::Ok => {
@@ -433,8 +548,8 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
                     &d.value,
                     d.line,
                     true,
-                    &mut out.names,
-                    &mut out.elems,
+                    &mut part.names,
+                    &mut part.elems,
                 )?;
                 if done.len() != invoked.len() {
                     return Err(err(
@@ -464,7 +579,7 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
             }
             _ => invoked,
         };
-        out.txns.push(Txn {
+        part.txns.push(Txn {
             index: ie.index,
             complete_index: de.map(|d| d.index),
             process: ie.process.clone(),
@@ -474,11 +589,5 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
             ret: if status == Status::Info { None } else { done },
         });
     }
-    if let Some((f, line)) = first_skipped {
-        out.warnings.push(format!(
-            "{}: {} client operations are not txns and were not checked (the first: `{f}` on line {line})",
-            h.source, out.skipped
-        ));
-    }
-    Ok(out)
+    Ok(())
 }
