@@ -862,14 +862,12 @@ mod tests {
 mod composite_tests {
     use super::*;
 
-    fn ids(n: usize) -> Vec<String> {
-        (1..=n).map(|i| format!("n{i}")).collect()
-    }
-
+    /// Five nodes, the default 10 s interval, `limit` seconds.
     fn plan(seed: u64, kinds: &[FaultKind], limit: u64) -> Vec<PlannedFault> {
+        let ids: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
         fault_plan(
             seed,
-            &ids(5),
+            &ids,
             kinds,
             &PartitionShape::ALL,
             &[],

@@ -180,7 +180,7 @@ fn json_array(rest: &[u8]) -> bool {
 ///
 /// With `format: None` the format is guessed with [`detect`].
 pub fn parse(bytes: &[u8], source: &str, format: Option<Format>) -> Result<History, InputError> {
-    let mut h = match format.unwrap_or_else(|| detect(bytes)) {
+    let h = match format.unwrap_or_else(|| detect(bytes)) {
         Format::Jsonl => jsonl::parse(bytes, source)?,
         Format::Edn => edn::parse(bytes, source)?,
         Format::Json => json::parse(bytes, source)?,
@@ -188,6 +188,12 @@ pub fn parse(bytes: &[u8], source: &str, format: Option<Format>) -> Result<Histo
         Format::PorcupineEtcd => return porcupine::parse_etcd(bytes, source),
         Format::PorcupineKv => return porcupine::parse_kv(bytes, source),
     };
+    Ok(finish(h))
+}
+
+/// What every parsed history gets: named processes noted, Jepsen
+/// independent `[key value]` tuples split into keys (with a warning).
+fn finish(mut h: History) -> History {
     note_named_processes(&mut h);
     if h.split_independent() {
         h.warnings.push(
@@ -195,7 +201,7 @@ pub fn parse(bytes: &[u8], source: &str, format: Option<Format>) -> Result<Histo
                 .to_string(),
         );
     }
-    Ok(h)
+    h
 }
 
 /// Jepsen's rule: only integer processes are clients; the events of named
@@ -256,15 +262,7 @@ fn note_named_processes(h: &mut History) {
 /// tests that the two read every input alike.
 #[doc(hidden)]
 pub fn parse_jsonl_general(bytes: &[u8], source: &str) -> Result<History, InputError> {
-    let mut h = jsonl::parse_with(bytes, source, false)?;
-    note_named_processes(&mut h);
-    if h.split_independent() {
-        h.warnings.push(
-            "values are Jepsen independent [key value] tuples: each key is checked on its own"
-                .to_string(),
-        );
-    }
-    Ok(h)
+    Ok(finish(jsonl::parse_with(bytes, source, false)?))
 }
 
 /// Reads and parses a file.
