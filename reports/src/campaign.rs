@@ -608,6 +608,17 @@ pub fn junit(s: &CampaignSummary) -> String {
 mod tests {
     use super::*;
 
+    /// Header, separator and rows of a markdown table have the same number
+    /// of cells.
+    fn assert_rectangular(md: &str) {
+        let pipes: Vec<usize> = md
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .map(|l| l.matches(" |").count() + l.matches("---|").count())
+            .collect();
+        assert!(pipes.windows(2).all(|w| w[0] == w[1]), "{md}");
+    }
+
     fn sample() -> CampaignSummary {
         let mut cells = BTreeMap::new();
         cells.insert(
@@ -702,13 +713,7 @@ mod tests {
         assert!(md.contains("✗ 2/3"));
         assert!(md.contains("| first anomaly s (min/median) |"), "{md}");
         assert!(md.contains("| 1.5 / 4.0 |"), "{md}");
-        // Header, separator and row have the same number of cells.
-        let pipes: Vec<usize> = md
-            .lines()
-            .filter(|l| l.starts_with('|'))
-            .map(|l| l.matches(" |").count() + l.matches("---|").count())
-            .collect();
-        assert!(pipes.windows(2).all(|w| w[0] == w[1]), "{md}");
+        assert_rectangular(&md);
         let j = junit(&s);
         assert!(
             j.contains("<system-out>first anomaly s (min/median): 1.5 / 4.0</system-out>"),
@@ -754,12 +759,7 @@ mod tests {
         let md = markdown(&s);
         assert!(md.contains("| caught (95% CI) |"), "{md}");
         assert!(md.contains("| 2/3 67% (21–94%) |"), "{md}");
-        let pipes: Vec<usize> = md
-            .lines()
-            .filter(|l| l.starts_with('|'))
-            .map(|l| l.matches(" |").count() + l.matches("---|").count())
-            .collect();
-        assert!(pipes.windows(2).all(|w| w[0] == w[1]), "{md}");
+        assert_rectangular(&md);
         assert!(junit(&s).contains("caught (95% CI): 2/3 67% (21–94%)"));
         // JSON carries the figures; an old summary without them loads, and
         // set_catch fills them from its runs.
