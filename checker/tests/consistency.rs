@@ -526,6 +526,17 @@ proptest! {
         let h = synth_history(&spec);
         let res = consistency::check_history(&h, &raw()).unwrap();
         for m in Model::ALL {
+            // Deciding sequential consistency without the real-time order is
+            // NP-complete: the raw search (no implication from linearizable)
+            // may run out of its budget on a hard instance (seed 630653,
+            // 1 key, 4 processes, 102 ops did). Unknown for that reason is
+            // allowed; a valid history called invalid never is.
+            let budget = res.get(m).reason.as_deref().is_some_and(|why| {
+                why.contains("budget") || why.contains("time limit") || why.contains("steps")
+            });
+            if m == Model::Sequential && res.verdict(m) == Verdict::Unknown && budget {
+                continue;
+            }
             prop_assert_eq!(res.verdict(m), Verdict::Valid, "{}: {:?}", m.name(), res.get(m));
         }
         prop_assert_eq!(res.measures.stale_reads, 0);
