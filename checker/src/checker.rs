@@ -6,6 +6,7 @@
 //! in [`crate::checkers`].
 
 use crate::history::History;
+use crate::txn::raw::Prepared;
 use crate::verdict::Verdict;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -94,6 +95,20 @@ pub trait Checker: Send + Sync {
     }
 
     fn check(&self, history: &History, budget: &Budget) -> CheckResult;
+
+    /// Checks a history read for the isolation checkers
+    /// ([`crate::formats::read_txn`]). Only they read its compact txn
+    /// values; any other checker checks the history when it has none, and
+    /// is `unknown`, saying why, when it has some (it would not see them).
+    fn check_prepared(&self, p: &Prepared, budget: &Budget) -> CheckResult {
+        if !p.compact() {
+            return self.check(&p.history, budget);
+        }
+        CheckResult::unknown(
+            self.name(),
+            "this checker cannot read a history whose txn values were read in compact form for the isolation checkers",
+        )
+    }
 }
 
 impl<C: Checker + ?Sized> Checker for Box<C> {
@@ -105,6 +120,9 @@ impl<C: Checker + ?Sized> Checker for Box<C> {
     }
     fn check(&self, history: &History, budget: &Budget) -> CheckResult {
         (**self).check(history, budget)
+    }
+    fn check_prepared(&self, p: &Prepared, budget: &Budget) -> CheckResult {
+        (**self).check_prepared(p, budget)
     }
 }
 
@@ -123,8 +141,25 @@ pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 /// returned after the time budget ran out says so when the checker gave no
 /// reason. (A definite verdict found late is still right, so it stands.)
 pub fn check_safe(c: &(impl Checker + ?Sized), history: &History, budget: &Budget) -> CheckResult {
+    guarded(c, budget, || c.check(history, budget))
+}
+
+/// [`check_safe`] of a history read for the isolation checkers.
+pub fn check_safe_prepared(
+    c: &(impl Checker + ?Sized),
+    p: &Prepared,
+    budget: &Budget,
+) -> CheckResult {
+    guarded(c, budget, || c.check_prepared(p, budget))
+}
+
+fn guarded(
+    c: &(impl Checker + ?Sized),
+    budget: &Budget,
+    check: impl FnOnce() -> CheckResult,
+) -> CheckResult {
     let start = Instant::now();
-    let mut r = match catch_panic(|| c.check(history, budget)) {
+    let mut r = match catch_panic(check) {
         Ok(r) => r,
         Err(msg) => {
             return CheckResult::unknown(c.name(), format!("the checker panicked: {msg}"));
@@ -159,6 +194,9 @@ impl<C: Checker> Checker for Safe<C> {
     }
     fn check(&self, history: &History, budget: &Budget) -> CheckResult {
         check_safe(&self.0, history, budget)
+    }
+    fn check_prepared(&self, p: &Prepared, budget: &Budget) -> CheckResult {
+        check_safe_prepared(&self.0, p, budget)
     }
 }
 
@@ -199,6 +237,19 @@ impl Compose {
 
     /// Each checker's result, in the order they were given.
     pub fn check_each(&self, history: &History, budget: &Budget) -> Vec<Judged> {
+        self.each(budget, |c, share| check_safe(c, history, share))
+    }
+
+    /// [`Compose::check_each`] of a history read for the isolation checkers.
+    pub fn check_each_prepared(&self, p: &Prepared, budget: &Budget) -> Vec<Judged> {
+        self.each(budget, |c, share| check_safe_prepared(c, p, share))
+    }
+
+    fn each(
+        &self,
+        budget: &Budget,
+        check: impl Fn(&dyn Checker, &Budget) -> CheckResult + Sync,
+    ) -> Vec<Judged> {
         let share = Budget {
             timeout: budget.timeout,
             max_bytes: budget.max_bytes / self.checkers.len().max(1),
@@ -208,7 +259,7 @@ impl Compose {
             .par_iter()
             .map(|c| {
                 let start = Instant::now();
-                let r = check_safe(c, history, &share);
+                let r = check(c.as_ref(), &share);
                 (start.elapsed().as_secs_f64(), r)
             })
             .collect();
@@ -255,7 +306,17 @@ impl Checker for Compose {
     }
 
     fn check(&self, history: &History, budget: &Budget) -> CheckResult {
-        let judged = self.check_each(history, budget);
+        merged(self.check_each(history, budget))
+    }
+
+    fn check_prepared(&self, p: &Prepared, budget: &Budget) -> CheckResult {
+        merged(self.check_each_prepared(p, budget))
+    }
+}
+
+/// One result of a composition's results (see [`Compose`]).
+fn merged(judged: Vec<Judged>) -> CheckResult {
+    {
         let verdict = merged_verdict(&judged);
         let mut details = Map::new();
         let mut anomalies = Vec::new();

@@ -9,6 +9,7 @@ use checker::consistency::{ConsistencyResult, Model};
 use checker::formats::{self, Format};
 use checker::linearizability::{LinResult, ModelKind};
 use checker::queue::Delivery;
+use checker::txn::raw::Prepared;
 use checker::{InputError, Verdict};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -472,13 +473,25 @@ fn check_named(
     format: Option<Format>,
     rep: &mut FileReport,
 ) {
-    let (history, fmt) = match formats::read_file(path, format) {
+    // isolation (txn): the isolation checkers pair the history themselves
+    // (same errors) without copying its values, and read a JSONL file's
+    // micro-ops in compact form; when they are all that runs, the op count
+    // comes from them.
+    let txn_only = names
+        .iter()
+        .all(|n| n.starts_with("list-append") || n.starts_with("rw-register"));
+    let read = match txn_only {
+        true => formats::read_txn_file(path, format),
+        false => formats::read_file(path, format).map(|(h, f)| (Prepared::plain(h), f)),
+    };
+    let (prepared, fmt) = match read {
         Ok(x) => x,
         Err(e) => {
             rep.error = Some(e);
             return;
         }
     };
+    let history = &prepared.history;
     let mut options = args.options(Some(fmt));
     if args.init.is_none() {
         if let Some(init) = &history.init {
@@ -500,12 +513,6 @@ fn check_named(
     rep.format = Some(fmt.name());
     rep.warnings = history.warnings.clone();
     rep.named_events = history.named_events();
-    // isolation (txn): the isolation checkers pair the history themselves
-    // (same errors) without copying its values; when they are all that
-    // runs, the op count comes from them.
-    let txn_only = names
-        .iter()
-        .all(|n| n.starts_with("list-append") || n.starts_with("rw-register"));
     if !txn_only {
         match history.operations() {
             Ok(ops) => rep.ops = ops.len(),
@@ -516,7 +523,7 @@ fn check_named(
         }
     }
     // end isolation (txn)
-    let judged = compose.check_each(&history, &budget_of(args, budget));
+    let judged = compose.check_each_prepared(&prepared, &budget_of(args, budget));
     // A checker that found an op it cannot read said where: that is an
     // input error, as one the reader finds.
     if let Some(e) = judged.iter().find_map(|j| input_error(&j.result.details)) {

@@ -16,6 +16,7 @@
 
 use crate::checker::{Budget, CheckResult, Checker};
 use crate::history::History;
+use crate::txn::raw::Prepared;
 use crate::txn::{self, Assumptions, Kind, TxnOptions};
 
 /// An isolation checker.
@@ -57,7 +58,17 @@ impl Checker for Isolation {
     }
 
     fn check(&self, history: &History, budget: &Budget) -> CheckResult {
-        match txn::check(history, &self.opts, budget) {
+        self.result(txn::check(history, &self.opts, budget))
+    }
+
+    fn check_prepared(&self, p: &Prepared, budget: &Budget) -> CheckResult {
+        self.result(txn::check_prepared(p, &self.opts, budget))
+    }
+}
+
+impl Isolation {
+    fn result(&self, r: Result<txn::TxnResult, crate::history::InputError>) -> CheckResult {
+        match r {
             Ok(r) => CheckResult {
                 verdict: r.verdict,
                 details: r.details,

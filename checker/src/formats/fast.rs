@@ -14,6 +14,7 @@
 //! never changes what a line reads as, only how quickly.
 
 use crate::history::{Event, EventType, Process};
+use crate::txn::raw;
 use serde_json::{Map, Number, Value};
 
 /// Deeper values go to the general path (serde_json stops at 128).
@@ -153,6 +154,105 @@ impl<'a> Scan<'a, '_> {
         Some(Number::from((n as i64).wrapping_neg()))
     }
 
+    /// A non-negative integer the compact txn form holds (at most
+    /// [`raw::MAX`]), written as serde_json reads it (no leading zero, no
+    /// fraction or exponent).
+    #[inline]
+    fn small(&mut self) -> Option<u32> {
+        self.ws();
+        self.small_here()
+    }
+
+    /// [`Scan::small`] right at the cursor (no white space first).
+    #[inline(always)]
+    fn small_here(&mut self) -> Option<u32> {
+        let start = self.i;
+        let mut n: u64 = 0;
+        while let Some(&c) = self.b.get(self.i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            n = n * 10 + u64::from(c - b'0');
+            if n > raw::MAX {
+                return None;
+            }
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        if digits == 0 || (digits > 1 && self.b[start] == b'0') {
+            return None;
+        }
+        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some(n as u32)
+    }
+
+    /// A txn's micro-ops at the cursor in compact form ([`raw`]), appended
+    /// to `out`; `None` (cursor and `out` anywhere) for any other value.
+    fn raw_mops(&mut self, out: &mut Vec<u32>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.eat(b'[')?;
+            let f = raw::f_code(self.plain_str()?)?;
+            self.eat(b',')?;
+            let key = self.small()?;
+            self.eat(b',')?;
+            match self.peek()? {
+                b'n' => {
+                    self.literal(b"null")?;
+                    out.extend([f | raw::NULL, key]);
+                }
+                b'[' => {
+                    self.i += 1;
+                    out.extend([f | raw::LIST, key, 0]);
+                    let at = out.len();
+                    if self.peek()? == b']' {
+                        self.i += 1;
+                    } else {
+                        loop {
+                            // (Lists are most of a history's bytes: the
+                            // white space check only when there is some.)
+                            let v = match self.b.get(self.i) {
+                                Some(b'0'..=b'9') => self.small_here()?,
+                                _ => self.small()?,
+                            };
+                            out.push(v);
+                            let next = match self.b.get(self.i) {
+                                Some(&c @ (b',' | b']')) => c,
+                                _ => self.peek()?,
+                            };
+                            self.i += 1;
+                            match next {
+                                b',' => {}
+                                b']' => break,
+                                _ => return None,
+                            }
+                        }
+                    }
+                    out[at - 1] = (out.len() - at) as u32;
+                }
+                _ => {
+                    let v = self.small()?;
+                    out.extend([f | raw::INT, key, v]);
+                }
+            }
+            self.eat(b']')?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
     fn value(&mut self, depth: u32) -> Option<Value> {
         if depth > MAX_DEPTH {
             return None;
@@ -216,7 +316,36 @@ impl<'a> Scan<'a, '_> {
 ///
 /// `stack` is scratch space, kept from line to line.
 pub(super) fn event(line: &str, stack: &mut Vec<Value>) -> Option<FastEvent> {
+    scan_event(line, stack, None).map(|(e, _)| e)
+}
+
+/// [`event`], with the micro-ops of a txn (`f` `txn` or `:txn`) in compact
+/// form appended to `out` (cleared first) and its value left `null`; the
+/// flag says whether they are. A txn value not in the compact form is read
+/// as a `Value`, as [`event`] reads it.
+pub(super) fn txn_event(
+    line: &str,
+    stack: &mut Vec<Value>,
+    out: &mut Vec<u32>,
+) -> Option<(FastEvent, bool)> {
+    out.clear();
+    match scan_event(line, stack, Some(out))? {
+        // Micro-op-like values of an op that is not a txn: as a `Value`.
+        (e, true) if e.event.f.trim_start_matches(':') != "txn" => {
+            out.clear();
+            event(line, stack).map(|e| (e, false))
+        }
+        other => Some(other),
+    }
+}
+
+fn scan_event(
+    line: &str,
+    stack: &mut Vec<Value>,
+    mut raw: Option<&mut Vec<u32>>,
+) -> Option<(FastEvent, bool)> {
     stack.clear();
+    let mut compact = false;
     let mut s = Scan {
         text: line,
         b: line.as_bytes(),
@@ -279,7 +408,18 @@ pub(super) fn event(line: &str, stack: &mut Vec<Value>) -> Option<FastEvent> {
                 16
             }
             "value" => {
-                value = s.value(1)?;
+                let at = s.i;
+                if let Some(out) = raw.as_deref_mut() {
+                    if s.peek() == Some(b'[') && s.raw_mops(out).is_some() {
+                        compact = true;
+                    } else {
+                        out.clear();
+                        s.i = at;
+                    }
+                }
+                if !compact {
+                    value = s.value(1)?;
+                }
                 32
             }
             "key" => {
@@ -316,20 +456,23 @@ pub(super) fn event(line: &str, stack: &mut Vec<Value>) -> Option<FastEvent> {
     if s.i != s.b.len() {
         return None;
     }
-    Some(FastEvent {
-        index,
-        event: Event {
-            index: 0,
-            time,
-            process: process?,
-            kind: kind?,
-            f: f?,
-            key,
-            value,
-            node,
-            error,
-            extra: Map::new(),
-            line: 0,
+    Some((
+        FastEvent {
+            index,
+            event: Event {
+                index: 0,
+                time,
+                process: process?,
+                kind: kind?,
+                f: f?,
+                key,
+                value,
+                node,
+                error,
+                extra: Map::new(),
+                line: 0,
+            },
         },
-    })
+        compact,
+    ))
 }

@@ -104,6 +104,29 @@ pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
 /// [`parse`], with the fast path (`fast`) or with every line on the
 /// general path (tests compare the two).
 pub(super) fn parse_with(bytes: &[u8], source: &str, fast: bool) -> Result<History, InputError> {
+    read(bytes, source, fast, false).map(|(h, _)| h)
+}
+
+/// [`parse`] for the isolation checkers: each txn event whose micro-ops
+/// the fast path reads in compact form ([`crate::txn::raw`]) has them in
+/// the arena (where, by event position: the spans) and a `null` value.
+pub(super) fn parse_txn(bytes: &[u8], source: &str) -> Result<(History, Compact), InputError> {
+    read(bytes, source, true, true)
+}
+
+/// The compact values of a history's events: an arena, and where each
+/// event's is (by position; empty when none is).
+pub(super) type Compact = (Vec<u32>, Vec<Option<std::ops::Range<usize>>>);
+
+/// Where a line's compact value went: its thread's arena, start, length.
+type InArena = (u32, usize, usize);
+
+fn read(
+    bytes: &[u8],
+    source: &str,
+    fast: bool,
+    txn: bool,
+) -> Result<(History, Compact), InputError> {
     use rayon::prelude::*;
     let rest = strip_bom(bytes);
     let mut history = History {
@@ -134,34 +157,67 @@ pub(super) fn parse_with(bytes: &[u8], source: &str, fast: bool) -> Result<Histo
     const FAST_NO_INDEX: u8 = 2;
     let placeholder = || Event::new(0, crate::history::EventType::Invoke, "", Value::Null);
     let mut slots: Vec<Event> = Vec::new();
-    let mut state: Vec<u8> = Vec::new();
+    // Compact values go to their thread's arena: (thread, start, length).
+    let mut state: Vec<(u8, Option<InArena>)> = Vec::new();
+    let threads = rayon::current_num_threads();
+    // (Reserved, not touched: a list element takes two bytes at least.)
+    let reserve = if txn {
+        rest.len() / 2 / threads.max(1)
+    } else {
+        0
+    };
+    let arenas: Vec<std::sync::Mutex<Vec<u32>>> = (0..=threads)
+        .map(|t| std::sync::Mutex::new(Vec::with_capacity(if t < threads { reserve } else { 0 })))
+        .collect();
     lines
         .par_iter()
         .with_min_len(CHUNK)
-        .map_init(Vec::new, |stack, raw| {
-            let raw = strip(raw);
-            let fast = std::str::from_utf8(raw)
-                .ok()
-                .filter(|_| fast)
-                .and_then(|text| fast::event(text, stack));
-            match fast {
-                Some(fast::FastEvent {
-                    index: Some(i),
-                    mut event,
-                }) => {
-                    event.index = i;
-                    (event, FAST)
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(stack, out), raw| {
+                let raw = strip(raw);
+                let fast =
+                    std::str::from_utf8(raw)
+                        .ok()
+                        .filter(|_| fast)
+                        .and_then(|text| match txn {
+                            true => fast::txn_event(text, stack, out),
+                            false => fast::event(text, stack).map(|e| (e, false)),
+                        });
+                let compact = |yes: bool| {
+                    yes.then(|| {
+                        let t = rayon::current_thread_index()
+                            .unwrap_or(threads)
+                            .min(threads);
+                        let mut a = arenas[t].lock().unwrap_or_else(|p| p.into_inner());
+                        a.extend_from_slice(out);
+                        (t as u32, a.len() - out.len(), out.len())
+                    })
+                };
+                match fast {
+                    Some((
+                        fast::FastEvent {
+                            index: Some(i),
+                            mut event,
+                        },
+                        c,
+                    )) => {
+                        event.index = i;
+                        (event, (FAST, compact(c)))
+                    }
+                    Some((fast::FastEvent { index: None, event }, c)) => {
+                        (event, (FAST_NO_INDEX, compact(c)))
+                    }
+                    None => (placeholder(), (GENERAL, None)),
                 }
-                Some(fast::FastEvent { index: None, event }) => (event, FAST_NO_INDEX),
-                None => (placeholder(), GENERAL),
-            }
-        })
+            },
+        )
         .unzip_into_vecs(&mut slots, &mut state);
     // In order: indices, the general path, and which slots hold an event.
     let mut builder = EventBuilder::new(source);
     let last = lines.len();
     let mut kept = 0usize;
-    for (i, (slot, st)) in slots.iter_mut().zip(state.iter_mut()).enumerate() {
+    for (i, (slot, (st, compact))) in slots.iter_mut().zip(state.iter_mut()).enumerate() {
         let line = i + 1;
         if *st != GENERAL {
             // Indices as the builder numbers them; a line whose index is
@@ -182,6 +238,8 @@ pub(super) fn parse_with(bytes: &[u8], source: &str, fast: bool) -> Result<Histo
                 continue;
             }
         }
+        // (The general path reads the value itself.)
+        *compact = None;
         let raw = strip(lines[i]);
         let terminated = terminated || line < last;
         match general_line(&mut history, &mut builder, raw, line, terminated, kept)? {
@@ -198,11 +256,31 @@ pub(super) fn parse_with(bytes: &[u8], source: &str, fast: bool) -> Result<Histo
         let mut i = 0;
         slots.retain(|_| {
             i += 1;
-            state[i - 1] == FAST
+            state[i - 1].0 == FAST
         });
+        state.retain(|(st, _)| *st == FAST);
     }
     history.events = slots;
-    Ok(history)
+    // One arena: the threads' back to back.
+    let mut arena = Vec::new();
+    let mut spans = Vec::new();
+    if state.iter().any(|(_, r)| r.is_some()) {
+        let arenas: Vec<Vec<u32>> = arenas
+            .into_iter()
+            .map(|a| a.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .collect();
+        arena.reserve_exact(arenas.iter().map(Vec::len).sum());
+        let mut base = Vec::with_capacity(arenas.len());
+        for a in &arenas {
+            base.push(arena.len());
+            arena.extend_from_slice(a);
+        }
+        spans = state
+            .into_iter()
+            .map(|(_, r)| r.map(|(t, at, n)| base[t as usize] + at..base[t as usize] + at + n))
+            .collect();
+    }
+    Ok((history, (arena, spans)))
 }
 
 /// Reads one line on the general path: a `serde_json::Value`, then the

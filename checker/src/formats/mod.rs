@@ -191,6 +191,40 @@ pub fn parse(bytes: &[u8], source: &str, format: Option<Format>) -> Result<Histo
     Ok(finish(h))
 }
 
+/// Reads a history for the isolation checkers: a faultline JSONL file has
+/// its txns' micro-ops read in compact form ([`crate::txn::raw`]), without
+/// a `serde_json::Value` per micro-op; any other format, or a line the fast
+/// path does not read, has its values in place. What the checkers find is
+/// the same either way (tests compare).
+pub fn read_txn(
+    bytes: &[u8],
+    source: &str,
+    format: Option<Format>,
+) -> Result<(crate::txn::raw::Prepared, Format), InputError> {
+    let fmt = format.unwrap_or_else(|| detect(bytes));
+    if fmt != Format::Jsonl {
+        return Ok((
+            crate::txn::raw::Prepared::plain(parse(bytes, source, Some(fmt))?),
+            fmt,
+        ));
+    }
+    let (mut history, (arena, spans)) = jsonl::parse_txn(bytes, source)?;
+    // A compact txn value is never a `[key value]` tuple, so the history is
+    // not one of tuples (the others alone must not decide it is).
+    if spans.is_empty() {
+        return Ok((crate::txn::raw::Prepared::plain(finish(history)), fmt));
+    }
+    note_named_processes(&mut history);
+    match crate::txn::raw::Prepared::new(history, arena, spans) {
+        Some(p) => Ok((p, fmt)),
+        // (Too big for one arena: every value in place.)
+        None => Ok((
+            crate::txn::raw::Prepared::plain(parse(bytes, source, Some(fmt))?),
+            fmt,
+        )),
+    }
+}
+
 /// What every parsed history gets: named processes noted, Jepsen
 /// independent `[key value]` tuples split into keys (with a warning).
 fn finish(mut h: History) -> History {
@@ -210,6 +244,9 @@ fn finish(mut h: History) -> History {
 /// every event of the history on named processes.
 fn note_named_processes(h: &mut History) {
     use std::collections::{BTreeMap, BTreeSet};
+    if h.events.iter().all(|e| e.process.is_client()) {
+        return;
+    }
     let client_fs: rustc_hash::FxHashSet<&str> = h
         .events
         .iter()
@@ -267,11 +304,52 @@ pub fn parse_jsonl_general(bytes: &[u8], source: &str) -> Result<History, InputE
 
 /// Reads and parses a file.
 pub fn read_file(path: &Path, format: Option<Format>) -> Result<(History, Format), InputError> {
-    let source = path.display().to_string();
-    let bytes = std::fs::read(path)
-        .map_err(|e| InputError::new(&source, 0, None, format!("cannot read: {e}")))?;
+    let (bytes, source) = read_bytes(path)?;
     let fmt = format.unwrap_or_else(|| detect(&bytes));
     Ok((parse(&bytes, &source, Some(fmt))?, fmt))
+}
+
+/// [`read_txn`] of a file.
+pub fn read_txn_file(
+    path: &Path,
+    format: Option<Format>,
+) -> Result<(crate::txn::raw::Prepared, Format), InputError> {
+    let (bytes, source) = read_bytes(path)?;
+    read_txn(&bytes, &source, format)
+}
+
+/// A file's bytes, and its name for messages. A big file is read in
+/// parallel parts (the copy and the fresh pages' faults are most of the
+/// time of reading a history that is in the page cache).
+fn read_bytes(path: &Path) -> Result<(Vec<u8>, String), InputError> {
+    use rayon::prelude::*;
+    use std::os::unix::fs::FileExt;
+    const PART: usize = 4 << 20;
+    let source = path.display().to_string();
+    let fail = |e: std::io::Error| InputError::new(&source, 0, None, format!("cannot read: {e}"));
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let len = file.metadata().map_err(fail)?.len() as usize;
+    if len < 2 * PART || !file.metadata().map_err(fail)?.is_file() {
+        return std::fs::read(path)
+            .map(|b| (b, source.clone()))
+            .map_err(fail);
+    }
+    let mut bytes = vec![0u8; len];
+    bytes
+        .par_chunks_mut(PART)
+        .enumerate()
+        .try_for_each(|(i, part)| file.read_exact_at(part, (i * PART) as u64))
+        .map_err(fail)?;
+    // A file that grew while read: the rest too (a shrunk one fails above).
+    let mut rest = Vec::new();
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = &file;
+        f.seek(SeekFrom::Start(len as u64)).map_err(fail)?;
+        f.read_to_end(&mut rest).map_err(fail)?;
+    }
+    bytes.extend_from_slice(&rest);
+    Ok((bytes, source))
 }
 
 // ---------------------------------------------------------------------------

@@ -23,6 +23,9 @@ struct Writer {
     last: bool,
     /// Appended more than once (by anyone): not used for inference.
     dup: bool,
+    /// The writer failed (kept here: the version-order loops would
+    /// otherwise look each writer's txn up at random).
+    failed: bool,
     /// Position in the key's version order (`UNSEEN` when no read shows it).
     at: u32,
 }
@@ -88,6 +91,7 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
                 mop: j as u32,
                 last,
                 dup: false,
+                failed: txn.status == Status::Fail,
                 at: UNSEEN,
             };
             match writers.entry((k, v)) {
@@ -133,7 +137,6 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
         }
     }
     // Version orders: positions, duplicates, ww edges, dirty updates.
-    let mut set: FxHashSet<Id> = FxHashSet::default();
     let mut bad: FxHashMap<Id, (u32, u32)> = FxHashMap::default();
     for (&k, &(ti, mi)) in &longest {
         let l = list(t, ti, mi);
@@ -147,7 +150,7 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
                 prev = None;
                 continue;
             };
-            if t.txns[w.txn as usize].status == Status::Fail {
+            if w.failed {
                 failed_at = failed_at.min(p as u32);
             }
             if w.at != UNSEEN {
@@ -169,7 +172,7 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
             }
             w.at = p as u32;
             let w = *w;
-            let failed = t.txns[w.txn as usize].status == Status::Fail;
+            let failed = w.failed;
             if failed {
                 dirty_from.get_or_insert(w);
             } else if let Some(f) = dirty_from.take() {
@@ -205,7 +208,7 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
                 ));
             }
             if let Some(pw) = prev {
-                let pf = t.txns[pw.txn as usize].status == Status::Fail;
+                let pf = pw.failed;
                 if pw.txn != w.txn && !pw.dup && !w.dup && !pf && !failed {
                     out.edges.add(pw.txn, w.txn, WW);
                 }
@@ -221,82 +224,37 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
         longest,
         bad,
     };
-    // Reads.
-    let mut lost: FxHashMap<(Id, u32), Vec<u32>> = FxHashMap::default();
-    for (i, txn) in t.txns.iter().enumerate() {
-        if txn.status != Status::Ok {
-            continue;
+    // Reads: in parallel parts of the txns, merged in txn order (as one
+    // pass in order would have found them).
+    let reads = |range: std::ops::Range<usize>| {
+        let mut out = Inferred::default();
+        let mut lost = Lost::default();
+        let mut set: FxHashSet<Id> = FxHashSet::default();
+        for i in range {
+            reads_of(t, &la, i, &mut set, &mut lost, &mut out);
         }
-        let ti = i as u32;
-        for (j, m) in txn.mops.iter().enumerate() {
-            let Mop::Read(k, s @ Seen::List(..)) = m else {
-                continue;
-            };
-            let (k, l) = (*k, t.list(s));
-            read_elements(t, &la, ti, j, k, l, &mut set, &mut out);
-            internal(t, ti, j, k, l, &mut out);
-            let order = la.version(t, k);
-            let prefix = l.len() <= order.len() && order[..l.len()] == l[..];
-            if !prefix {
-                let (lt, lm) = la.longest[&k];
-                out.found.push(Found::new(
-                    "incompatible-order",
-                    vec![ti, lt],
-                    format!(
-                        "T{} read key {} = {} and T{} read it as {}: neither is a prefix of the other",
-                        txn.index,
-                        t.names.show(k),
-                        t.names.show_list(l),
-                        t.txns[lt as usize].index,
-                        t.names.show_list(list(t, lt, lm))
-                    ),
-                ));
-                continue;
-            }
-            if !external(&txn.mops, j) {
-                continue;
-            }
-            // wr: from the writer of the last element seen.
-            if let Some(&last) = l.last() {
-                if let Some(w) = la.writer(k, last) {
-                    let wt = &t.txns[w.txn as usize];
-                    if w.txn != ti && !w.dup && wt.status != Status::Fail {
-                        out.edges.add(w.txn, ti, WR);
-                        if !w.last {
-                            out.found.push(Found::new(
-                                "G1b",
-                                vec![ti, w.txn],
-                                format!(
-                                    "T{} read key {} = {}, which ends at {}, an intermediate append of T{} (it appended more to key {} afterwards)",
-                                    txn.index,
-                                    t.names.show(k),
-                                    t.names.show_list(l),
-                                    t.names.show(last),
-                                    wt.index,
-                                    t.names.show(k)
-                                ),
-                            ));
-                        }
-                    }
-                }
-            }
-            // rw: to the writer of the next element.
-            if let Some(&next) = order.get(l.len()) {
-                if let Some(w) = la.writer(k, next) {
-                    if w.txn != ti && !w.dup && t.txns[w.txn as usize].status != Status::Fail {
-                        out.edges.add(ti, w.txn, RW);
-                    }
-                }
-            }
-            // Lost update: a read of this state followed by an append.
-            if txn.mops[j + 1..]
-                .iter()
-                .any(|m| matches!(m, Mop::Append(x, _) if *x == k))
-            {
-                lost.entry((k, l.len() as u32)).or_default().push(ti);
-            }
+        (out, lost)
+    };
+    let n = t.txns.len();
+    let parts: Vec<(Inferred, Lost)> = if n >= 2 * READS_PART {
+        use rayon::prelude::*;
+        (0..n.div_ceil(READS_PART))
+            .into_par_iter()
+            .map(|p| reads(p * READS_PART..((p + 1) * READS_PART).min(n)))
+            .collect()
+    } else {
+        vec![reads(0..n)]
+    };
+    let mut lost = Lost::default();
+    for (part, l) in parts {
+        out.found.extend(part.found);
+        out.edges.append(part.edges);
+        for (at, ts) in l {
+            lost.entry(at).or_default().extend(ts);
         }
     }
+    let mut lost: Vec<((Id, u32), Vec<u32>)> = lost.into_iter().collect();
+    lost.sort_unstable_by_key(|(at, _)| *at);
     for ((k, n), ts) in lost {
         if ts.len() < 2 {
             continue;
@@ -318,6 +276,98 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
         ));
     }
     (la, out)
+}
+
+/// The txns that read (key, length) and then appended to the key.
+type Lost = FxHashMap<(Id, u32), Vec<u32>>;
+
+/// Parts of the reads pass (txns) run in parallel.
+const READS_PART: usize = 8192;
+
+/// The reads of txn `i`: element-wise checks, internal consistency, the
+/// prefix check against the version order, wr and rw edges, and the reads
+/// a lost update may follow.
+fn reads_of(
+    t: &Txns,
+    la: &ListAppend,
+    i: usize,
+    set: &mut FxHashSet<Id>,
+    lost: &mut Lost,
+    out: &mut Inferred,
+) {
+    let txn = &t.txns[i];
+    if txn.status != Status::Ok {
+        return;
+    }
+    let ti = i as u32;
+    for (j, m) in txn.mops.iter().enumerate() {
+        let Mop::Read(k, s @ Seen::List(..)) = m else {
+            continue;
+        };
+        let (k, l) = (*k, t.list(s));
+        read_elements(t, la, ti, j, k, l, set, out);
+        internal(t, ti, j, k, l, out);
+        let order = la.version(t, k);
+        let prefix = l.len() <= order.len() && order[..l.len()] == l[..];
+        if !prefix {
+            let (lt, lm) = la.longest[&k];
+            out.found.push(Found::new(
+                "incompatible-order",
+                vec![ti, lt],
+                format!(
+                    "T{} read key {} = {} and T{} read it as {}: neither is a prefix of the other",
+                    txn.index,
+                    t.names.show(k),
+                    t.names.show_list(l),
+                    t.txns[lt as usize].index,
+                    t.names.show_list(list(t, lt, lm))
+                ),
+            ));
+            continue;
+        }
+        if !external(&txn.mops, j) {
+            continue;
+        }
+        // wr: from the writer of the last element seen.
+        if let Some(&last) = l.last() {
+            if let Some(w) = la.writer(k, last) {
+                let wt = &t.txns[w.txn as usize];
+                if w.txn != ti && !w.dup && !w.failed {
+                    out.edges.add(w.txn, ti, WR);
+                    if !w.last {
+                        out.found.push(Found::new(
+                                "G1b",
+                                vec![ti, w.txn],
+                                format!(
+                                    "T{} read key {} = {}, which ends at {}, an intermediate append of T{} (it appended more to key {} afterwards)",
+                                    txn.index,
+                                    t.names.show(k),
+                                    t.names.show_list(l),
+                                    t.names.show(last),
+                                    wt.index,
+                                    t.names.show(k)
+                                ),
+                            ));
+                    }
+                }
+            }
+        }
+        // rw: to the writer of the next element.
+        if let Some(&next) = order.get(l.len()) {
+            if let Some(w) = la.writer(k, next) {
+                if w.txn != ti && !w.dup && !w.failed {
+                    out.edges.add(ti, w.txn, RW);
+                }
+            }
+        }
+        // Lost update: a read of this state followed by an append.
+        if txn.mops[j + 1..]
+            .iter()
+            .any(|m| matches!(m, Mop::Append(x, _) if *x == k))
+        {
+            lost.entry((k, l.len() as u32)).or_default().push(ti);
+        }
+    }
 }
 
 /// Element-wise checks of one read: garbage, aborted (G1a) and future reads,
@@ -410,7 +460,7 @@ fn read_elements(
                     ),
                 ));
             }
-            Some(w) if !aborted && t.txns[w.txn as usize].status == Status::Fail => {
+            Some(w) if !aborted && w.failed => {
                 aborted = true;
                 out.found.push(Found::new(
                     "G1a",

@@ -19,6 +19,7 @@ pub mod graph;
 pub mod lattice;
 pub mod list_append;
 pub mod parse;
+pub mod raw;
 pub mod report;
 pub mod rw_register;
 pub mod synth;
@@ -238,6 +239,22 @@ fn order_events(t: &Txns) -> Vec<(usize, u32, bool)> {
 pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResult, InputError> {
     let start = Instant::now();
     let txns = parse::parse(h, opts.kind)?;
+    Ok(check_txns(&txns, opts, budget, start))
+}
+
+/// [`check`] of a history read for the isolation checkers
+/// ([`crate::formats::read_txn`]), its compact micro-ops included.
+pub fn check_prepared(
+    p: &raw::Prepared,
+    opts: &TxnOptions,
+    budget: &Budget,
+) -> Result<TxnResult, InputError> {
+    let start = Instant::now();
+    let txns = parse::parse_prepared(p, opts.kind)?;
+    Ok(check_txns(&txns, opts, budget, start))
+}
+
+fn check_txns(txns: &Txns, opts: &TxnOptions, budget: &Budget, start: Instant) -> TxnResult {
     let n = txns.txns.len();
     // The data model's inference and the process and real-time edges are
     // independent: side by side (the graph does not depend on edge order).
@@ -245,19 +262,19 @@ pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResul
         || -> (Box<dyn Inference + Send>, Inferred) {
             match opts.kind {
                 Kind::ListAppend => {
-                    let (x, i) = list_append::infer(&txns);
+                    let (x, i) = list_append::infer(txns);
                     (Box::new(x), i)
                 }
                 Kind::RwRegister => {
                     let max_edges = budget.max_bytes / 48;
-                    let (x, i) = rw_register::infer(&txns, &opts.assume, max_edges);
+                    let (x, i) = rw_register::infer(txns, &opts.assume, max_edges);
                     (Box::new(x), i)
                 }
             }
         },
         || {
             let mut e = EdgeList::default();
-            order_edges(&txns, &mut e);
+            order_edges(txns, &mut e);
             e
         },
     );
@@ -272,7 +289,7 @@ pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResul
     // node; over the memory budget is unknown, never an out-of-memory.
     let need = edges.len() * 16 + n * 64;
     if need > budget.max_bytes {
-        return Ok(report::over_memory(opts, &txns, need, budget.max_bytes));
+        return report::over_memory(opts, txns, need, budget.max_bytes);
     }
     let edge_count = edges.len();
     let g = Graph::build(n, edges);
@@ -283,9 +300,9 @@ pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResul
         out: None,
     };
     let search = cycles::search(&g, &mut allowance, opts.max_witnesses);
-    Ok(report::build(report::Parts {
+    report::build(report::Parts {
         opts,
-        txns: &txns,
+        txns,
         graph: &g,
         explainer: explainer.as_ref() as &dyn Inference,
         found,
@@ -294,5 +311,5 @@ pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResul
         search,
         edges_inferred: edge_count,
         seconds: start.elapsed().as_secs_f64(),
-    }))
+    })
 }

@@ -9,6 +9,7 @@
 //! names the file, the line and the field (`value[2][1]` is the key of the
 //! third micro-op).
 
+use super::raw::{self, Prepared};
 use crate::history::{History, InputError, Process, Status};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
@@ -154,12 +155,19 @@ impl Interner {
     }
 }
 
+/// A list's start with this bit set is in [`Txns::shared`].
+pub const SHARED: u32 = 1 << 31;
+
 /// The transactions of a history, with the interner and what was skipped.
 #[derive(Debug, Default)]
 pub struct Txns {
     pub txns: Vec<Txn>,
-    /// The elements of every list read, back to back.
+    /// The elements of every list read, back to back (a list's start with
+    /// [`SHARED`] set is in `shared` instead).
     pub elems: Vec<Id>,
+    /// The arena of a history read in compact form ([`raw::Prepared`]):
+    /// its lists are read in place, not copied.
+    pub shared: std::sync::Arc<Vec<u32>>,
     pub names: Interner,
     /// Client operations whose `f` is not `txn`: how many, and the first.
     pub skipped: usize,
@@ -170,6 +178,10 @@ impl Txns {
     /// The list a read saw (empty for anything but a list-append read).
     pub fn list(&self, s: &Seen) -> &[Id] {
         match *s {
+            Seen::List(a, n) if a & SHARED != 0 => {
+                let a = (a & !SHARED) as usize;
+                &self.shared[a..a + n as usize]
+            }
             Seen::List(a, n) => &self.elems[a as usize..(a + n) as usize],
             _ => &[],
         }
@@ -208,6 +220,64 @@ fn parse_mops(
     };
     let mut mops = Vec::with_capacity(list.len());
     for (i, m) in list.iter().enumerate() {
+        mops.push(parse_mop(h, kind, i, m, line, with_reads, names, elems)?);
+    }
+    Ok(mops)
+}
+
+/// The micro-ops of a compact value ([`raw`]): the same micro-ops, and the
+/// same errors, as [`parse_mops`] of the value it was read from.
+#[allow(clippy::too_many_arguments)]
+fn raw_mops(
+    h: &History,
+    kind: Kind,
+    (base, compact): (usize, &[u32]),
+    line: usize,
+    with_reads: bool,
+    names: &mut Interner,
+    elems: &mut Vec<Id>,
+) -> Result<Vec<Mop>, InputError> {
+    use raw::{Func, RawValue};
+    let mut mops = Vec::with_capacity(raw::len(compact));
+    for (i, m) in raw::mops(compact).enumerate() {
+        // Keys and values below 2^31 are their own ids.
+        let mop = match (kind, m.func(), m.value) {
+            (_, Func::Read, _) if !with_reads => Mop::Read(m.key, Seen::Unknown),
+            (Kind::ListAppend, Func::Append, RawValue::Int(v)) => Mop::Append(m.key, v),
+            (Kind::RwRegister, Func::Write, RawValue::Int(v)) => Mop::Write(m.key, v),
+            (Kind::ListAppend, Func::Read, RawValue::Null) => {
+                Mop::Read(m.key, Seen::List(elems.len() as u32, 0))
+            }
+            // In place, in the arena (below `raw::MAX_ARENA`).
+            (Kind::ListAppend, Func::Read, RawValue::List(at, l)) => Mop::Read(
+                m.key,
+                Seen::List(SHARED | (base + at) as u32, l.len() as u32),
+            ),
+            (Kind::RwRegister, Func::Read, RawValue::Null) => Mop::Read(m.key, Seen::Reg(None)),
+            (Kind::RwRegister, Func::Read, RawValue::Int(v)) => {
+                Mop::Read(m.key, Seen::Reg(Some(v)))
+            }
+            // Anything else is an error: the value's own.
+            _ => parse_mop(h, kind, i, &m.to_value(), line, with_reads, names, elems)?,
+        };
+        mops.push(mop);
+    }
+    Ok(mops)
+}
+
+/// Parses micro-op `i`, `m`, of a value (from the event on `line`).
+#[allow(clippy::too_many_arguments)]
+fn parse_mop(
+    h: &History,
+    kind: Kind,
+    i: usize,
+    m: &Value,
+    line: usize,
+    with_reads: bool,
+    names: &mut Interner,
+    elems: &mut Vec<Id>,
+) -> Result<Mop, InputError> {
+    {
         let shape = || {
             format!(
                 "a micro-op must be [f key value] with f one of {}, got {}",
@@ -283,9 +353,8 @@ fn parse_mops(
             }
             _ => return Err(err(h, line, format!("value[{i}][0]"), shape())),
         };
-        mops.push(mop);
+        Ok(mop)
     }
-    Ok(mops)
 }
 
 /// Do the invocation's and completion's micro-ops have the same functions,
@@ -324,7 +393,35 @@ fn same_shape(a: &Mop, b: &Mop) -> bool {
 /// [`History::operations`]; a completion with no invocation is a txn of
 /// its own, invoked at an unknown time (a counted warning).
 pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
-    parse_with(h, kind, PARALLEL_CHUNK)
+    parse_raw(h, Compact::default(), kind, PARALLEL_CHUNK)
+}
+
+/// [`parse`] of a history read for the isolation checkers, its compact
+/// micro-ops included.
+pub fn parse_prepared(p: &Prepared, kind: Kind) -> Result<Txns, InputError> {
+    let compact = Compact {
+        arena: &p.arena,
+        spans: &p.spans,
+    };
+    let mut t = parse_raw(&p.history, compact, kind, PARALLEL_CHUNK)?;
+    t.shared = p.arena.clone();
+    Ok(t)
+}
+
+/// The compact values of a history read for the isolation checkers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Compact<'a> {
+    arena: &'a [u32],
+    spans: &'a [Option<std::ops::Range<usize>>],
+}
+
+impl<'a> Compact<'a> {
+    /// The compact micro-ops of the event at `pos`, if it has them, and
+    /// where they start in the arena.
+    fn at(&self, pos: usize) -> Option<(usize, &'a [u32])> {
+        let r = self.spans.get(pos)?.as_ref()?;
+        Some((r.start, &self.arena[r.clone()]))
+    }
 }
 
 /// [`parse`], reading the transactions in parallel parts of `chunk` pairs
@@ -332,6 +429,10 @@ pub fn parse(h: &History, kind: Kind) -> Result<Txns, InputError> {
 /// integer); the result is the same whatever `chunk` is (tests compare).
 #[doc(hidden)]
 pub fn parse_with(h: &History, kind: Kind, chunk: usize) -> Result<Txns, InputError> {
+    parse_raw(h, Compact::default(), kind, chunk)
+}
+
+fn parse_raw(h: &History, raw: Compact<'_>, kind: Kind, chunk: usize) -> Result<Txns, InputError> {
     use crate::history::EventType;
     let mut out = Txns::default();
     // Open invocations by process: their place in `pairs`.
@@ -387,7 +488,7 @@ pub fn parse_with(h: &History, kind: Kind, chunk: usize) -> Result<Txns, InputEr
         ));
     }
     let part = if pairs.len() >= chunk.saturating_mul(2) {
-        parallel(h, kind, &pairs, chunk)?
+        parallel(h, raw, kind, &pairs, chunk)?
     } else {
         None
     };
@@ -395,7 +496,7 @@ pub fn parse_with(h: &History, kind: Kind, chunk: usize) -> Result<Txns, InputEr
         Some(p) => p,
         None => {
             let mut p = Part::default();
-            build(h, kind, &pairs, &mut p)?;
+            build(h, raw, kind, &pairs, &mut p)?;
             p
         }
     };
@@ -435,6 +536,7 @@ const PARALLEL_CHUNK: usize = 8192;
 /// error in history order is the error.
 fn parallel(
     h: &History,
+    raw: Compact<'_>,
     kind: Kind,
     pairs: &Pairs,
     chunk: usize,
@@ -451,7 +553,7 @@ fn parallel(
                 },
                 ..Part::default()
             };
-            let r = build(h, kind, c, &mut p);
+            let r = build(h, raw, kind, c, &mut p);
             (p, r)
         })
         .collect();
@@ -469,8 +571,9 @@ fn parallel(
         out.elems.extend_from_slice(&p.elems);
         for mut t in p.txns {
             for m in &mut t.mops {
-                if let Mop::Read(_, Seen::List(start, _)) = m {
-                    *start += base;
+                match m {
+                    Mop::Read(_, Seen::List(start, _)) if *start & SHARED == 0 => *start += base,
+                    _ => {}
                 }
             }
             out.txns.push(t);
@@ -484,8 +587,52 @@ fn parallel(
 }
 
 /// Reads the transactions of `pairs` into `part`.
-fn build(h: &History, kind: Kind, pairs: &Pairs, part: &mut Part) -> Result<(), InputError> {
+fn build(
+    h: &History,
+    raw: Compact<'_>,
+    kind: Kind,
+    pairs: &Pairs,
+    part: &mut Part,
+) -> Result<(), InputError> {
     use crate::history::EventType;
+    // The micro-ops of the event at `pos`: compact, or from its value.
+    let mops = |pos: usize, with_reads: bool, part: &mut Part| {
+        let e = &h.events[pos];
+        match raw.at(pos) {
+            Some(c) => raw_mops(
+                h,
+                kind,
+                c,
+                e.line,
+                with_reads,
+                &mut part.names,
+                &mut part.elems,
+            ),
+            None => parse_mops(
+                h,
+                kind,
+                &e.value,
+                e.line,
+                with_reads,
+                &mut part.names,
+                &mut part.elems,
+            ),
+        }
+    };
+    // Plainly the same micro-ops (see [`plainly_same`]); an event in
+    // compact form and one not are compared the long way.
+    let same = |inv: usize, done: usize| match (raw.at(inv), raw.at(done)) {
+        (Some((_, a)), Some((_, b))) => raw::plainly_same(a, b),
+        (None, None) => plainly_same(&h.events[inv].value, &h.events[done].value),
+        // (Rare: one line was not read in compact form.)
+        (a, b) => {
+            let value = |c: Option<(usize, &[u32])>, pos: usize| match c {
+                Some((_, c)) => raw::to_value(c),
+                None => h.events[pos].value.clone(),
+            };
+            plainly_same(&value(a, inv), &value(b, done))
+        }
+    };
     for &(inv, done) in pairs {
         let call = if Some(inv) == done { 0 } else { inv };
         let ie = &h.events[inv];
@@ -502,39 +649,25 @@ fn build(h: &History, kind: Kind, pairs: &Pairs, part: &mut Part) -> Result<(), 
         };
         // An ok completion whose micro-ops plainly match its invocation's
         // (same f, key and written value) is parsed alone.
-        if let Some(d) = de.filter(|d| status == Status::Ok && plainly_same(&ie.value, &d.value)) {
-            let mops = parse_mops(
-                h,
-                kind,
-                &d.value,
-                d.line,
-                true,
-                &mut part.names,
-                &mut part.elems,
-            )?;
-            part.txns.push(Txn {
-                index: ie.index,
-                complete_index: Some(d.index),
-                process: ie.process.clone(),
-                status,
-                mops,
-                call,
-                ret: done,
-            });
-            continue;
+        if let (Some(d), Some(dpos)) = (de, done) {
+            if status == Status::Ok && same(inv, dpos) {
+                let mops = mops(dpos, true, part)?;
+                part.txns.push(Txn {
+                    index: ie.index,
+                    complete_index: Some(d.index),
+                    process: ie.process.clone(),
+                    status,
+                    mops,
+                    call,
+                    ret: done,
+                });
+                continue;
+            }
         }
-        let invoked = parse_mops(
-            h,
-            kind,
-            &ie.value,
-            ie.line,
-            false,
-            &mut part.names,
-            &mut part.elems,
-        )?;
-        let mops = match de {
-            Some(d) if status == Status::Ok => {
-                if d.value.is_null() {
+        let invoked = mops(inv, false, part)?;
+        let mops = match (de, done) {
+            (Some(d), Some(dpos)) if status == Status::Ok => {
+                if d.value.is_null() && raw.at(dpos).is_none() {
                     return Err(err(
                         h,
                         d.line,
@@ -542,15 +675,7 @@ fn build(h: &History, kind: Kind, pairs: &Pairs, part: &mut Part) -> Result<(), 
                         "an ok txn's completion must carry its micro-ops with what the reads saw, got nil",
                     ));
                 }
-                let done = parse_mops(
-                    h,
-                    kind,
-                    &d.value,
-                    d.line,
-                    true,
-                    &mut part.names,
-                    &mut part.elems,
-                )?;
+                let done = mops(dpos, true, part)?;
                 if done.len() != invoked.len() {
                     return Err(err(
                         h,
