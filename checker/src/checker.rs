@@ -126,6 +126,17 @@ impl<C: Checker + ?Sized> Checker for Box<C> {
     }
 }
 
+/// Frees `x` on a thread of its own, so that freeing a big history (many
+/// small allocations) is not on the way to the answer; a process that exits
+/// first gives the memory back all the same. Without a thread, `x` is freed
+/// here.
+pub fn drop_later<T: Send + 'static>(x: T) {
+    // (A failed spawn drops the closure, and `x` with it.)
+    let _ = std::thread::Builder::new()
+        .name("drop".into())
+        .spawn(move || drop(x));
+}
+
 /// Runs `f`, turning a panic into `Err` with the panic's message.
 pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {

@@ -524,6 +524,8 @@ fn check_named(
     }
     // end isolation (txn)
     let judged = compose.check_each_prepared(&prepared, &budget_of(args, budget));
+    // A big history takes a while to free: not on the way to the answer.
+    checker::checker::drop_later(prepared);
     // A checker that found an op it cannot read said where: that is an
     // input error, as one the reader finds.
     if let Some(e) = judged.iter().find_map(|j| input_error(&j.result.details)) {

@@ -239,7 +239,9 @@ fn order_events(t: &Txns) -> Vec<(usize, u32, bool)> {
 pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResult, InputError> {
     let start = Instant::now();
     let txns = parse::parse(h, opts.kind)?;
-    Ok(check_txns(&txns, opts, budget, start))
+    let r = check_txns(&txns, opts, budget, start);
+    crate::checker::drop_later(txns);
+    Ok(r)
 }
 
 /// [`check`] of a history read for the isolation checkers
@@ -251,7 +253,9 @@ pub fn check_prepared(
 ) -> Result<TxnResult, InputError> {
     let start = Instant::now();
     let txns = parse::parse_prepared(p, opts.kind)?;
-    Ok(check_txns(&txns, opts, budget, start))
+    let r = check_txns(&txns, opts, budget, start);
+    crate::checker::drop_later(txns);
+    Ok(r)
 }
 
 fn check_txns(txns: &Txns, opts: &TxnOptions, budget: &Budget, start: Instant) -> TxnResult {
