@@ -261,19 +261,27 @@ fn read(
         state.retain(|(st, _)| *st == FAST);
     }
     history.events = slots;
-    // One arena: the threads' back to back.
+    // One arena: the threads' back to back, the biggest first (kept where
+    // it is; the others are copied after it).
     let mut arena = Vec::new();
     let mut spans = Vec::new();
     if state.iter().any(|(_, r)| r.is_some()) {
-        let arenas: Vec<Vec<u32>> = arenas
+        let mut arenas: Vec<(usize, Vec<u32>)> = arenas
             .into_iter()
             .map(|a| a.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .enumerate()
             .collect();
-        arena.reserve_exact(arenas.iter().map(Vec::len).sum());
-        let mut base = Vec::with_capacity(arenas.len());
-        for a in &arenas {
-            base.push(arena.len());
-            arena.extend_from_slice(a);
+        arenas.sort_by_key(|(_, a)| std::cmp::Reverse(a.len()));
+        let total: usize = arenas.iter().map(|(_, a)| a.len()).sum();
+        let mut base = vec![0; arenas.len()];
+        for (t, a) in arenas {
+            base[t] = arena.len();
+            if arena.is_empty() {
+                arena = a;
+                arena.reserve_exact(total - arena.len());
+            } else {
+                arena.extend_from_slice(&a);
+            }
         }
         spans = state
             .into_iter()
