@@ -821,7 +821,12 @@ fn wrong_field_types_and_missing_fields() {
             r#"{"process":1,"type":"invoke","f":"r","node":3}"#,
             Some("node"),
         ),
-        (r#"{"type":"invoke","f":"r"}"#, Some("process")),
+        // (No process at all is one client, as Elle reads it: see
+        // elle_style.rs; a null one is an error.)
+        (
+            r#"{"process":null,"type":"invoke","f":"r"}"#,
+            Some("process"),
+        ),
         (r#"{"process":1,"f":"r"}"#, Some("type")),
         (r#"{"process":1,"type":"invoke"}"#, Some("f")),
         (r#"[1,2]"#, None),
@@ -847,7 +852,7 @@ fn wrong_field_types_and_missing_fields() {
             "{:process 0, :type :invoke, :f :r, :index 1.5}",
             Some("index"),
         ),
-        ("{:type :invoke, :f :r}", Some("process")),
+        ("{:process nil, :type :invoke, :f :r}", Some("process")),
         ("{:process 0, :f :r}", Some("type")),
         ("{:process 0, :type :invoke}", Some("f")),
         ("[:not :a :map]", None),

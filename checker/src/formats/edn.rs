@@ -50,6 +50,7 @@ pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
         };
         history.events.push(builder.event(obj, line, field_line)?);
     }
+    builder.note(&mut history);
     Ok(history)
 }
 

@@ -110,5 +110,6 @@ pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
         }
         history.events.push(builder.event(obj, line, |_| line)?);
     }
+    builder.note(&mut history);
     Ok(history)
 }

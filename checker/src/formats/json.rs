@@ -98,5 +98,6 @@ pub(super) fn parse(bytes: &[u8], source: &str) -> Result<History, InputError> {
             "unexpected content after the array's closing `]`".into(),
         ));
     }
+    builder.note(&mut history);
     Ok(history)
 }

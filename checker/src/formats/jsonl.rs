@@ -261,6 +261,7 @@ fn read(
         state.retain(|(st, _)| *st == FAST);
     }
     history.events = slots;
+    builder.note(&mut history);
     // One arena: the threads' back to back, the biggest first (kept where
     // it is; the others are copied after it).
     let mut arena = Vec::new();

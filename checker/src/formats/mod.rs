@@ -214,6 +214,7 @@ pub fn read_txn(
     if spans.is_empty() {
         return Ok((crate::txn::raw::Prepared::plain(finish(history)), fmt));
     }
+    settle_missing_processes(&mut history);
     note_named_processes(&mut history);
     match crate::txn::raw::Prepared::new(history, arena, spans) {
         Some(p) => Ok((p, fmt)),
@@ -228,6 +229,7 @@ pub fn read_txn(
 /// What every parsed history gets: named processes noted, Jepsen
 /// independent `[key value]` tuples split into keys (with a warning).
 fn finish(mut h: History) -> History {
+    settle_missing_processes(&mut h);
     note_named_processes(&mut h);
     if h.split_independent() {
         h.warnings.push(
@@ -236,6 +238,60 @@ fn finish(mut h: History) -> History {
         );
     }
     h
+}
+
+/// Ops without a process (Elle's examples have none) are one client, as
+/// Elle takes them (one thread of execution, whose ops must alternate
+/// invocation and completion): the first integer no other op uses, named
+/// in a warning.
+fn settle_missing_processes(h: &mut History) {
+    let missing = missing_process();
+    let Some(first) = h.events.iter().find(|e| e.process == missing) else {
+        return;
+    };
+    let line = first.line;
+    let next = h
+        .events
+        .iter()
+        .filter_map(|e| match e.process {
+            Process::Client(p) => Some(p),
+            _ => None,
+        })
+        .max()
+        .map_or(Some(0), |p| p.checked_add(1));
+    let Some(next) = next else {
+        // Every integer is taken up to the last: leave them unnamed (not
+        // clients), and say so.
+        h.warnings.push(format!(
+            "{}:{line}: ops without a process were not checked (no integer was left to give them)",
+            h.source
+        ));
+        return;
+    };
+    let mut n = 0;
+    for e in h.events.iter_mut().filter(|e| e.process == missing) {
+        e.process = Process::Client(next);
+        n += 1;
+    }
+    h.warnings.push(format!(
+        "{}:{line}: {n} ops have no process; they are read as one client, process {next} (as Elle reads a missing process: one thread of execution)",
+        h.source
+    ));
+}
+
+/// Is `v` a list of micro-ops, `[[f key value] ...]` with `f` one of
+/// append, r, w, read, write (with or without a leading colon)?
+fn is_micro_ops(v: &Value) -> bool {
+    v.as_array().is_some_and(|ops| {
+        !ops.is_empty()
+            && ops.iter().all(|m| match m.as_array().map(Vec::as_slice) {
+                Some([Value::String(f), _, _]) => matches!(
+                    f.strip_prefix(':').unwrap_or(f),
+                    "append" | "r" | "w" | "read" | "write"
+                ),
+                _ => false,
+            })
+    })
 }
 
 /// Jepsen's rule: only integer processes are clients; the events of named
@@ -409,6 +465,15 @@ fn describe(v: &Value) -> String {
 struct EventBuilder<'a> {
     source: &'a str,
     prev_index: Option<u64>,
+    /// Ops without `f` whose value is a list of micro-ops (read as txns),
+    /// and the line of the first.
+    txn_without_f: (usize, usize),
+}
+
+/// The process of an op that has none, until [`settle_missing_processes`]
+/// gives it one (an empty name is never read from a file: it is an error).
+fn missing_process() -> Process {
+    Process::Named(String::new())
 }
 
 impl<'a> EventBuilder<'a> {
@@ -416,6 +481,18 @@ impl<'a> EventBuilder<'a> {
         EventBuilder {
             source,
             prev_index: None,
+            txn_without_f: (0, 0),
+        }
+    }
+
+    /// What the builder read in a way the history should say.
+    fn note(&self, h: &mut History) {
+        let (n, line) = self.txn_without_f;
+        if n > 0 {
+            h.warnings.push(format!(
+                "{}:{line}: {n} ops have no `f`; each one's value is a list of micro-ops, so it is read as a txn (as Elle reads it)",
+                self.source
+            ));
         }
     }
 
@@ -452,6 +529,14 @@ impl<'a> EventBuilder<'a> {
             }
         };
         let f = match obj.remove("f") {
+            // Elle's own examples leave `f` out of txns.
+            None if obj.get("value").is_some_and(is_micro_ops) => {
+                if self.txn_without_f.0 == 0 {
+                    self.txn_without_f.1 = line;
+                }
+                self.txn_without_f.0 += 1;
+                "txn".to_string()
+            }
             None => return Err(missing("f")),
             Some(Value::String(s)) => s,
             Some(v) => {
@@ -462,7 +547,8 @@ impl<'a> EventBuilder<'a> {
             }
         };
         let process = match obj.remove("process") {
-            None => return Err(missing("process")),
+            // Elle's examples leave it out too: see settle_missing_processes.
+            None => missing_process(),
             // A bigint from EDN arrives as a string of digits.
             Some(Value::String(s))
                 if s.len() > 19
