@@ -8,20 +8,13 @@
 
 use checker::checker::{Budget, Checker};
 use checker::checkers::by_name;
-use checker::formats::{self, Format, JsonlWriter};
-use checker::history::History;
+use checker::formats::{self, Format};
 use checker::txn::parse::{parse, parse_prepared, Mop, Seen, Txns};
-use checker::txn::synth::{history, TxnSynthSpec};
 use checker::txn::{self, Kind, TxnOptions};
 use serde_json::Value;
 
-fn jsonl(h: &History) -> Vec<u8> {
-    let mut w = JsonlWriter::unflushed(Vec::new());
-    for e in &h.events {
-        w.write(e).unwrap();
-    }
-    w.into_inner()
-}
+mod txn_common;
+use txn_common::{jsonl, synth};
 
 /// The result without its timings.
 fn untimed(mut v: Value) -> Value {
@@ -115,19 +108,6 @@ fn same(bytes: &[u8], kind: Kind) -> String {
         );
     }
     plain
-}
-
-fn synth(kind: Kind, txns: usize, seed: u64, stale: bool, info_rate: f64) -> History {
-    history(&TxnSynthSpec {
-        kind,
-        txns,
-        keys: 5,
-        processes: 7,
-        seed,
-        info_rate,
-        inject_stale_read: stale,
-        ..Default::default()
-    })
 }
 
 #[test]

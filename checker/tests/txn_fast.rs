@@ -5,19 +5,13 @@
 //! must agree exactly: the same events, warnings and header, or the same
 //! error (file, line, field and message).
 
-use checker::formats::{self, Format, JsonlWriter};
+use checker::formats::{self, Format};
 use checker::history::History;
 use checker::txn::parse::parse_with;
-use checker::txn::synth::{history, TxnSynthSpec};
 use checker::txn::Kind;
 
-fn jsonl(h: &History) -> Vec<u8> {
-    let mut w = JsonlWriter::unflushed(Vec::new());
-    for e in &h.events {
-        w.write(e).unwrap();
-    }
-    w.into_inner()
-}
+mod txn_common;
+use txn_common::jsonl;
 
 /// Both readers, as one comparable string each (events with their lines,
 /// warnings, header; or the error).
@@ -39,16 +33,7 @@ fn same(bytes: &[u8]) {
 }
 
 fn synth(kind: Kind, txns: usize, seed: u64, stale: bool) -> History {
-    history(&TxnSynthSpec {
-        kind,
-        txns,
-        keys: 5,
-        processes: 7,
-        seed,
-        info_rate: 0.1,
-        inject_stale_read: stale,
-        ..Default::default()
-    })
+    txn_common::synth(kind, txns, seed, stale, 0.1)
 }
 
 #[test]

@@ -138,13 +138,7 @@ impl<'a> Scan<'a, '_> {
             n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
             self.i += 1;
         }
-        let digits = self.i - start;
-        if digits == 0 || (digits > 1 && self.b[start] == b'0') {
-            return None;
-        }
-        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
-            return None;
-        }
+        self.plain_digits(start)?;
         if !neg {
             return Some(Number::from(n));
         }
@@ -178,14 +172,19 @@ impl<'a> Scan<'a, '_> {
             }
             self.i += 1;
         }
-        let digits = self.i - start;
-        if digits == 0 || (digits > 1 && self.b[start] == b'0') {
-            return None;
-        }
-        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
-            return None;
-        }
+        self.plain_digits(start)?;
         Some(n as u32)
+    }
+
+    /// Are the digits from `start` to the cursor an integer as serde_json
+    /// reads one: some digits, no leading zero, no fraction or exponent
+    /// after them?
+    #[inline(always)]
+    fn plain_digits(&self, start: usize) -> Option<()> {
+        let digits = self.i - start;
+        let leading_zero = digits > 1 && self.b[start] == b'0';
+        let fraction = matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E'));
+        (digits > 0 && !leading_zero && !fraction).then_some(())
     }
 
     /// A txn's micro-ops at the cursor in compact form ([`raw`]), appended

@@ -2,9 +2,35 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 use checker::checker::Budget;
+use checker::formats::JsonlWriter;
 use checker::history::{Event, EventType, History};
+use checker::txn::synth::{history, TxnSynthSpec};
 use checker::txn::{self, Kind, TxnOptions, TxnResult};
 use serde_json::Value;
+
+/// A synthetic txn history (5 keys, 7 processes): strict serializable
+/// unless `stale` injects a stale read; `info_rate` of the txns end `info`.
+pub fn synth(kind: Kind, txns: usize, seed: u64, stale: bool, info_rate: f64) -> History {
+    history(&TxnSynthSpec {
+        kind,
+        txns,
+        keys: 5,
+        processes: 7,
+        seed,
+        info_rate,
+        inject_stale_read: stale,
+        ..Default::default()
+    })
+}
+
+/// A history as faultline JSONL.
+pub fn jsonl(h: &History) -> Vec<u8> {
+    let mut w = JsonlWriter::unflushed(Vec::new());
+    for e in &h.events {
+        w.write(e).unwrap();
+    }
+    w.into_inner()
+}
 
 /// Builds histories: invocations and completions by process.
 #[derive(Default)]
