@@ -30,10 +30,14 @@ pub fn kind_name(k: u8) -> &'static str {
     }
 }
 
-/// Edges collected before the graph is built.
+/// Edges collected before the graph is built: (from << 32 | to, kind).
+/// Lists appended to one another are kept as they are (no copy): the graph
+/// reads them all.
 #[derive(Debug, Default)]
 pub struct EdgeList {
     edges: Vec<(u64, u8)>,
+    /// Lists appended earlier, before `edges`.
+    more: Vec<Vec<(u64, u8)>>,
 }
 
 impl EdgeList {
@@ -43,18 +47,24 @@ impl EdgeList {
         }
     }
     pub fn len(&self) -> usize {
-        self.edges.len()
+        self.more.iter().map(Vec::len).sum::<usize>() + self.edges.len()
     }
     /// Adds all of `other`'s edges.
-    pub fn append(&mut self, mut other: EdgeList) {
-        if self.edges.is_empty() {
-            std::mem::swap(&mut self.edges, &mut other.edges);
-        } else {
-            self.edges.append(&mut other.edges);
-        }
+    pub fn append(&mut self, other: EdgeList) {
+        let edges = std::mem::take(&mut self.edges);
+        self.more.extend(
+            std::iter::once(edges)
+                .chain(other.more)
+                .chain(std::iter::once(other.edges))
+                .filter(|e| !e.is_empty()),
+        );
     }
     pub fn is_empty(&self) -> bool {
-        self.edges.is_empty()
+        self.len() == 0
+    }
+    /// Every edge, in the order added.
+    fn iter(&self) -> impl Iterator<Item = &(u64, u8)> + '_ {
+        self.more.iter().flatten().chain(&self.edges)
     }
 }
 
@@ -71,15 +81,15 @@ impl Graph {
     pub fn build(n: usize, list: EdgeList) -> Graph {
         // Counting sort by source, then each node's few edges by target.
         let mut count = vec![0u32; n + 1];
-        for &(key, _) in &list.edges {
+        for &(key, _) in list.iter() {
             count[(key >> 32) as usize + 1] += 1;
         }
         for i in 0..n {
             count[i + 1] += count[i];
         }
         let mut fill = count.clone();
-        let mut slots: Vec<(u32, u8)> = vec![(0, 0); list.edges.len()];
-        for &(key, k) in &list.edges {
+        let mut slots: Vec<(u32, u8)> = vec![(0, 0); list.len()];
+        for &(key, k) in list.iter() {
             let from = (key >> 32) as usize;
             slots[fill[from] as usize] = (key as u32, k);
             fill[from] += 1;
