@@ -69,6 +69,12 @@ pub struct RunResults {
     /// (`crate::shrink`), written beside the history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shrunk: Option<ShrunkSummary>,
+    /// Every invalid part of the run (each invalid key of a per-key
+    /// checker, each anomaly kind of the others) and whether it was
+    /// shrunk within the run's shrink budget; `shrunk` is the first of
+    /// those shrunk.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shrinks: Vec<ShrinkOutcome>,
     /// What the online check found while the run went on (the harness's
     /// `online.json`: keys checked, the first anomaly and when).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +100,26 @@ pub struct ShrunkSummary {
     #[serde(default)]
     pub part: String,
     pub what: String,
+    /// The key the history was cut to (a per-key checker's anomaly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// One invalid part of a run (`results.json`'s `shrinks`): shrunk, or why
+/// not (the time budget ran out before it, or shrinking failed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShrinkOutcome {
+    pub checker: String,
+    #[serde(default)]
+    pub part: String,
+    /// The key of a per-key checker's anomaly (JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<ShrunkSummary>,
+    /// Why it was not shrunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 impl Default for RunResults {
@@ -113,6 +139,7 @@ impl Default for RunResults {
             check_seconds: 0.0,
             warnings: Vec::new(),
             shrunk: None,
+            shrinks: Vec::new(),
             online: None,
         }
     }

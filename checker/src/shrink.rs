@@ -410,6 +410,162 @@ pub fn shrink_judged(
     }))
 }
 
+/// One invalid part of a run to shrink: a checker's anomaly kind and,
+/// for a per-key checker, the key it was found on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Index into the `judged` list.
+    pub checker: usize,
+    /// The anomaly's part (kind); `None`: the checker named no anomaly.
+    pub part: Option<String>,
+    /// The key (as JSON text) of a per-key checker's anomaly: the
+    /// history is cut to that key's ops before shrinking.
+    pub key: Option<String>,
+    /// The anomaly's ops (invocation indexes), the shrink's hint.
+    pub hint: Vec<u64>,
+}
+
+/// Every distinct invalid part of a judged history, in the order the
+/// checkers reported them: each key of a per-key checker
+/// (linearizability, consistency) found invalid, and each anomaly kind
+/// of a whole-history checker. Informational checkers are left out.
+pub fn targets(history: &History, judged: &[crate::checker::Judged]) -> Vec<Target> {
+    use crate::verdict::Verdict;
+    let key_of: BTreeMap<u64, String> = history
+        .events
+        .iter()
+        .filter(|e| e.kind == crate::history::EventType::Invoke)
+        .filter_map(|e| Some((e.index, e.key.as_ref()?.to_string())))
+        .collect();
+    let mut out: Vec<Target> = Vec::new();
+    for (i, j) in judged.iter().enumerate() {
+        if j.informational || j.result.verdict != Verdict::Invalid {
+            continue;
+        }
+        let name = j.name.split('#').next().unwrap_or(&j.name);
+        let keyed = name.starts_with("linearizability") || name.starts_with("consistency");
+        if j.result.anomalies.is_empty() {
+            out.push(Target {
+                checker: i,
+                part: None,
+                key: None,
+                hint: Vec::new(),
+            });
+        }
+        for a in &j.result.anomalies {
+            let key = if keyed {
+                a.ops.first().and_then(|ix| key_of.get(ix)).cloned()
+            } else {
+                None
+            };
+            let t = Target {
+                checker: i,
+                part: Some(a.part.clone()),
+                key,
+                hint: a.ops.clone(),
+            };
+            if !out
+                .iter()
+                .any(|o| o.checker == t.checker && o.part == t.part && o.key == t.key)
+            {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// The events of `history` on `key` (JSON text), with every event that
+/// names no key (nemesis, harness markers).
+pub fn restrict_to_key(history: &History, key: &str) -> History {
+    let mut h = history.clone();
+    h.events.retain(|e| {
+        e.key.as_ref().is_none_or(|k| k.to_string() == key)
+            || !matches!(e.process, Process::Client(_))
+    });
+    h
+}
+
+/// Shrinks one [`Target`] of a judged history (see [`targets`]): its
+/// checker is run alone on every candidate, which must stay invalid with
+/// an anomaly of the target's part; a per-key target's history is first
+/// cut to its key. The result is checked once more from scratch.
+pub fn shrink_target(
+    history: &History,
+    judged: &[crate::checker::Judged],
+    target: &Target,
+    opts: &crate::checkers::Options,
+    budget: &crate::checker::Budget,
+    deadline: Option<Duration>,
+) -> Result<Shrinkage, String> {
+    use crate::checker::check_safe;
+    use crate::verdict::Verdict;
+    let j = judged.get(target.checker).ok_or("no such checker")?;
+    let name = j.name.split('#').next().unwrap_or(&j.name).to_string();
+    let c = crate::checkers::by_name(&name, opts).map_err(|e| e.to_string())?;
+    let cut;
+    let history = match &target.key {
+        Some(k) => {
+            cut = restrict_to_key(history, k);
+            &cut
+        }
+        None => history,
+    };
+    let registers = name.starts_with("linearizability") || name.starts_with("consistency");
+    let rule = reads_keep_their_writers(history);
+    let budget = &crate::checker::Budget {
+        timeout: match (budget.timeout, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        max_bytes: budget.max_bytes,
+    };
+    let part = &target.part;
+    let shows = |h: &History| -> Option<String> {
+        let r = check_safe(&c, h, budget);
+        if r.verdict != Verdict::Invalid {
+            return None;
+        }
+        match part {
+            None => Some(
+                r.anomalies
+                    .first()
+                    .map(|a| a.what.clone())
+                    .unwrap_or_default(),
+            ),
+            Some(p) => r
+                .anomalies
+                .iter()
+                .find(|a| &a.part == p)
+                .map(|a| a.what.clone()),
+        }
+    };
+    // The cut to one key keeps that key's anomaly (keys are independent);
+    // checked here rather than assumed.
+    if target.key.is_some() && shows(history).is_none() {
+        return Err(format!(
+            "the history cut to key {} is not invalid for {name}",
+            target.key.as_deref().unwrap_or("")
+        ));
+    }
+    let shrunk = shrink_from(
+        history,
+        |h| (!registers || rule(h)) && shows(h).is_some(),
+        &target.hint,
+        deadline,
+        true,
+    )
+    .map_err(|e| e.to_string())?;
+    let what = shows(&shrunk.history)
+        .ok_or("internal error: the shrunk history is not invalid on a fresh check")?;
+    Ok(Shrinkage {
+        shrunk,
+        checker: name,
+        part: part.clone().unwrap_or_default(),
+        what,
+    })
+}
+
 /// The register rule for shrinking: a kept op must not be left observing
 /// a value no kept op wrote (that would trade the failure found for a
 /// different, trivial one: a value from nowhere). Returns a check of a
@@ -547,6 +703,79 @@ mod tests {
         h.events
             .iter()
             .any(|e| e.kind == EventType::Ok && e.f == "read" && e.value == json!(999))
+    }
+
+    /// Three cas-register keys, 20 writes each; keys `a` and `b` each
+    /// have a read of 999 (never written), key `c` is linearizable.
+    fn keyed(bad: &[&str]) -> History {
+        let mut events = Vec::new();
+        let mut i = 0;
+        for n in 0..20u64 {
+            for k in ["a", "b", "c"] {
+                let p = n % 2
+                    + if k == "a" {
+                        0
+                    } else if k == "b" {
+                        2
+                    } else {
+                        4
+                    };
+                let (f, v, out) = if n == 10 && bad.contains(&k) {
+                    ("read", Value::Null, json!(999))
+                } else {
+                    ("write", json!(n), json!(n))
+                };
+                for (kind, val) in [(EventType::Invoke, v), (EventType::Ok, out)] {
+                    let mut e = ev(i, p, kind, f, val);
+                    e.key = Some(json!(k));
+                    events.push(e);
+                    i += 1;
+                }
+            }
+        }
+        History {
+            source: "t".into(),
+            events,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_invalid_key_is_a_target_and_each_shrinks_within_its_key() {
+        let opts = crate::checkers::Options {
+            all_anomalies: true,
+            ..Default::default()
+        };
+        let compose = crate::checkers::compose(&["linearizability:cas-register"], &opts).unwrap();
+        let budget = crate::checker::Budget::default();
+        let h = keyed(&["a", "b"]);
+        let judged = compose.check_each(&h, &budget);
+        let ts = targets(&h, &judged);
+        let mut keys: Vec<Option<String>> = ts.iter().map(|t| t.key.clone()).collect();
+        keys.sort();
+        assert_eq!(keys, [Some("\"a\"".to_string()), Some("\"b\"".to_string())]);
+        for t in &ts {
+            let s = shrink_target(&h, &judged, t, &Default::default(), &budget, None).unwrap();
+            assert_eq!(s.shrunk.ops_after, 1, "{:?}", s.shrunk.history.events);
+            let key = t.key.as_deref().unwrap();
+            assert!(s.shrunk.history.events.iter().all(|e| e
+                .key
+                .as_ref()
+                .map(|k| k.to_string())
+                .as_deref()
+                == Some(key)));
+            assert_eq!(s.shrunk.history.events[1].value, json!(999));
+        }
+        // A valid history has no target; one bad key has one.
+        let good = keyed(&[]);
+        assert!(targets(&good, &compose.check_each(&good, &budget)).is_empty());
+        let one = keyed(&["b"]);
+        let ts = targets(&one, &compose.check_each(&one, &budget));
+        assert_eq!(ts.len(), 1);
+        assert_eq!(ts[0].key.as_deref(), Some("\"b\""));
+        // The cut to a key keeps that key's client events only.
+        let cut = restrict_to_key(&one, "\"c\"");
+        assert_eq!(cut.events.len(), 40);
     }
 
     #[test]

@@ -230,3 +230,91 @@ fn locks_and_resources_are_checked_per_key() {
     assert_eq!(r.verdict, Verdict::Valid, "{r:#?}");
     assert_eq!(r.mutex.checked_locks, 2);
 }
+
+// Prefix mode (the online check): the closed prefix of a history still
+// being written; ops open at the cut have no completion.
+
+fn prefix_opts() -> LockOptions {
+    LockOptions {
+        prefix: true,
+        ..LockOptions::default()
+    }
+}
+
+#[test]
+fn prefix_mode_leaves_a_lock_held_at_the_cut_alone() {
+    // 0 holds the lock (no lease) at the cut; 1's acquire is still open.
+    let evs = vec![
+        (0, 0, "invoke", "acquire", json!({"ttl_ms": null})),
+        (10, 0, "ok", "acquire", json!({"token": 1})),
+        (20, 0, "invoke", "write", json!({"value": 5, "token": 1})),
+        (30, 0, "ok", "write", json!({"value": 5, "token": 1})),
+        (40, 1, "invoke", "acquire", json!({"ttl_ms": null})),
+    ];
+    let r = lock::check(&ops(&evs), &prefix_opts());
+    assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+    assert_eq!(r.mutual_exclusion.holds, 1);
+    // Off in prefix mode: no lock is checked for mutex linearizability.
+    assert_eq!(r.mutex.checked_locks, 0);
+    assert!(r.mutex.reason.as_deref().unwrap_or("").contains("prefix"));
+    assert_eq!(lock::check(&ops(&evs), &opts()).mutex.checked_locks, 1);
+}
+
+#[test]
+fn prefix_mode_flags_an_overlap_with_a_hold_open_at_the_cut_and_the_whole_agrees() {
+    // 0 holds the lock (no lease, no release yet); 1 is granted it too.
+    let prefix = vec![
+        (0, 0, "invoke", "acquire", json!({"ttl_ms": null})),
+        (10, 0, "ok", "acquire", json!({"token": 1})),
+        (20, 1, "invoke", "acquire", json!({"ttl_ms": null})),
+        (30, 1, "ok", "acquire", json!({"token": 2})),
+    ];
+    let r = lock::check(&ops(&prefix), &prefix_opts());
+    assert_eq!(r.mutual_exclusion.verdict, Verdict::Invalid, "{r:?}");
+    assert_eq!(r.verdict, Verdict::Invalid);
+    // 0 releases after the cut: the whole history is invalid too.
+    let mut whole = prefix.clone();
+    whole.extend(vec![
+        (60, 0, "invoke", "release", json!({"token": 1})),
+        (61, 0, "ok", "release", json!({"token": 1})),
+        (70, 1, "invoke", "release", json!({"token": 2})),
+        (71, 1, "ok", "release", json!({"token": 2})),
+    ]);
+    assert_eq!(
+        lock::check(&ops(&whole), &opts()).mutual_exclusion.verdict,
+        Verdict::Invalid
+    );
+    // A lease that ran out before the second grant is no overlap, in the
+    // prefix as in the whole.
+    let leased = vec![
+        (0, 0, "invoke", "acquire", json!({"ttl_ms": 5})),
+        (1, 0, "ok", "acquire", json!({"token": 1})),
+        (20, 1, "invoke", "acquire", json!({"ttl_ms": null})),
+        (30, 1, "ok", "acquire", json!({"token": 2})),
+    ];
+    assert_eq!(
+        lock::check(&ops(&leased), &prefix_opts()).verdict,
+        Verdict::Valid
+    );
+}
+
+#[test]
+fn prefix_mode_flags_a_fencing_violation_among_completed_writes() {
+    let mut evs = write(0, 0, 10, 5, 2, "ok");
+    evs.extend(write(1, 20, 30, 6, 1, "ok"));
+    // A write still open at the cut changes nothing.
+    evs.push((40, 2, "invoke", "write", json!({"value": 7, "token": 3})));
+    let r = lock::check(&ops(&evs), &prefix_opts());
+    assert_eq!(r.fencing.verdict, Verdict::Invalid, "{r:?}");
+    assert_eq!(r.fencing.order_violations, 1);
+    let ok = {
+        let mut e = write(0, 0, 10, 5, 1, "ok");
+        e.extend(write(1, 20, 30, 6, 2, "ok"));
+        e.push((40, 2, "invoke", "write", json!({"value": 7, "token": 3})));
+        e
+    };
+    assert_eq!(
+        lock::check(&ops(&ok), &prefix_opts()).verdict,
+        Verdict::Valid
+    );
+}

@@ -663,3 +663,198 @@ fn fail_fast_ends_the_run_at_the_first_invalid_key() {
     assert!(results["shrunk"]["ops_after"].as_u64().unwrap() >= 2);
     assert_no_node_left(&run);
 }
+
+/// raft-local without `--fail-fast` for a few seconds: every invalid key
+/// the offline check finds is a target of the run's shrink (`shrinks` in
+/// results.json), each with its key; each one shrunk is written to its
+/// own file, holds only its key's client ops, and the first is `shrunk`.
+#[test]
+fn every_invalid_key_of_a_run_is_listed_and_shrunk_or_skipped() {
+    let bins = bin_dir();
+    let store = tempfile::tempdir().unwrap();
+    let out = faultline(&[
+        "test",
+        "--level",
+        "raft-local",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "8",
+        "--nemesis",
+        "partition",
+        "--seed",
+        "3",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--bin-dir",
+        bins.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let run = run_dir(store.path());
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    let shrinks = results["shrinks"].as_array().expect("shrinks listed");
+    assert!(!shrinks.is_empty(), "{results}");
+    let mut keys = std::collections::BTreeSet::new();
+    let mut first_file = None;
+    for s in shrinks {
+        if s["checker"]
+            .as_str()
+            .unwrap()
+            .starts_with("linearizability")
+        {
+            let key = s["key"].as_str().expect("a per-key target names its key");
+            assert!(keys.insert(key.to_string()), "key {key} listed twice");
+        }
+        match (&s["shrunk"], &s["skipped"]) {
+            (serde_json::Value::Object(sh), serde_json::Value::Null) => {
+                let file = sh["file"].as_str().unwrap();
+                first_file.get_or_insert(file.to_string());
+                let text = std::fs::read_to_string(run.join(file)).unwrap();
+                let evs: Vec<serde_json::Value> = text
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
+                assert!(!evs.is_empty());
+                if let Some(k) = s["key"].as_str() {
+                    for e in evs.iter().filter(|e| e["process"].is_u64()) {
+                        assert_eq!(e["key"].to_string(), k, "{e}");
+                    }
+                }
+            }
+            (serde_json::Value::Null, serde_json::Value::String(_)) => {}
+            other => panic!("neither shrunk nor skipped: {other:?}"),
+        }
+    }
+    assert_eq!(
+        results["shrunk"]["file"].as_str(),
+        first_file.as_deref(),
+        "{results}"
+    );
+    assert_no_node_left(&run);
+}
+
+/// A short run of `system` at `level` with the online check; returns the
+/// exit code, the run dir, online.json and results.json.
+fn online_run(
+    system: &str,
+    level: &str,
+    secs: &str,
+    extra: &[&str],
+) -> (
+    Option<i32>,
+    std::path::PathBuf,
+    serde_json::Value,
+    serde_json::Value,
+    tempfile::TempDir,
+) {
+    let bins = bin_dir();
+    let store = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "test",
+        "--system",
+        system,
+        "--level",
+        level,
+        "--nodes",
+        "3",
+        "--time-limit",
+        secs,
+        "--seed",
+        "3",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--bin-dir",
+        bins.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = faultline(&args);
+    let run = run_dir(store.path());
+    let read = |f: &str| -> serde_json::Value {
+        std::fs::read(run.join(f))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| panic!("no {f}: {}", show(&out)))
+    };
+    let (online, results) = (read("online.json"), read("results.json"));
+    eprintln!(
+        "{system} {level}: exit {:?}, online first {}, checkers {}",
+        out.status.code(),
+        online["first"],
+        online["checkers"]
+    );
+    (out.status.code(), run, online, results, store)
+}
+
+/// The raft lock under partitions, kills and pauses is valid, and the
+/// online prefix pass ran the lock checker and flagged nothing.
+#[test]
+fn lock_raft_stays_unflagged_online() {
+    let (code, run, online, results, _s) =
+        online_run("lock", "raft", "8", &["--nemesis", "partition,kill,pause"]);
+    assert_eq!(code, Some(0), "{results}");
+    assert_eq!(online["checkers"]["lock"], "valid", "{online}");
+    assert!(
+        online["prefix"]["checkers"]["lock"]["checks"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert!(online["first"].is_null(), "{online}");
+    assert_no_node_left(&run);
+}
+
+/// The raft queue under partitions and kills: valid, and the online
+/// total-queue prefix pass flagged nothing (its messages still in flight
+/// at each cut are not called lost).
+#[test]
+fn queue_raft_stays_unflagged_online() {
+    let (code, run, online, results, _s) =
+        online_run("queue", "raft", "8", &["--nemesis", "partition,kill"]);
+    assert_eq!(code, Some(0), "{results}");
+    let checkers = online["checkers"].as_object().unwrap();
+    let tq: Vec<_> = checkers
+        .iter()
+        .filter(|(k, _)| k.starts_with("total-queue"))
+        .collect();
+    assert_eq!(tq.len(), 1, "{online}");
+    assert_eq!(tq[0].1, "valid", "{online}");
+    assert!(online["first"].is_null(), "{online}");
+    assert_no_node_left(&run);
+}
+
+/// The single-node lock under clock faults on the node that serves it
+/// grants the lock twice: the online prefix pass finds it while the run
+/// goes on and `--fail-fast` ends the run there (60 s asked); the offline
+/// check agrees (invalid).
+#[test]
+fn lock_single_under_clock_faults_is_flagged_online_and_fail_fast_ends_it() {
+    let (code, run, online, results, _s) = online_run(
+        "lock",
+        "single",
+        "60",
+        &[
+            "--nemesis",
+            "clock",
+            "--targets",
+            "primaries",
+            "--fail-fast",
+        ],
+    );
+    assert_eq!(code, Some(1), "{results}");
+    assert_eq!(results["verdict"], "invalid");
+    assert_eq!(online["checkers"]["lock"], "invalid", "{online}");
+    let at = online["first"]["seconds"].as_f64().expect("found online");
+    assert!(online["first"]["what"]
+        .as_str()
+        .unwrap()
+        .starts_with("lock"));
+    let h = history(&run);
+    let last = h.iter().filter_map(|e| e["time"].as_i64()).max().unwrap() as f64 / 1e9;
+    assert!(last < 50.0, "the run went on to {last} s (found at {at} s)");
+    assert!(results["incomplete"]
+        .as_str()
+        .unwrap_or("")
+        .contains("prefix"));
+    assert_no_node_left(&run);
+}

@@ -19,7 +19,10 @@ use serde_json::{json, Value};
 /// or the resource's linearizability counterexample (`fencing`), the mutex
 /// counterexample (`mutex`).
 #[derive(Debug, Clone, Default)]
-pub struct Lock;
+pub struct Lock {
+    /// Prefix mode (the online check): see [`LockOptions::prefix`].
+    pub prefix: bool,
+}
 
 impl Lock {
     pub fn run(&self, ops: &[Operation], budget: &Budget) -> LockResult {
@@ -27,6 +30,7 @@ impl Lock {
             ops,
             &LockOptions {
                 timeout: budget.timeout,
+                prefix: self.prefix,
             },
         )
     }

@@ -74,6 +74,12 @@ pub struct Options {
     pub sequential_timeout: Duration,
     /// jepsen's other checkers: bank, set-full, long-fork options.
     pub jepsen: JepsenOptions,
+    /// Prefix mode, for the online check: the history is the closed prefix
+    /// of one still being written (ops open at the cut have no completion:
+    /// unknown), and the claims only the whole history can settle are off.
+    /// Honoured by `total-queue` (lost and unexpected off) and `lock` (mutex
+    /// linearizability off); see each. Other checkers ignore it.
+    pub prefix: bool,
 }
 
 impl Default for Options {
@@ -92,6 +98,7 @@ impl Default for Options {
             },
             sequential_timeout: Duration::from_secs(30),
             jepsen: JepsenOptions::default(),
+            prefix: false,
         }
     }
 }
@@ -185,7 +192,10 @@ pub fn by_name(name: &str, opts: &Options) -> Result<Box<dyn Checker>, Error> {
                     )
                 })?,
             };
-            Box::new(TotalQueue { delivery })
+            Box::new(TotalQueue {
+                delivery,
+                prefix: opts.prefix,
+            })
         }
         "fifo-queue" => {
             none()?;
@@ -195,7 +205,9 @@ pub fn by_name(name: &str, opts: &Options) -> Result<Box<dyn Checker>, Error> {
         }
         "lock" => {
             none()?;
-            Box::new(Lock)
+            Box::new(Lock {
+                prefix: opts.prefix,
+            })
         }
         // isolation (txn)
         "list-append" | "rw-register" => {

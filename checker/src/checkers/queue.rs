@@ -19,11 +19,17 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct TotalQueue {
     pub delivery: Delivery,
+    /// Prefix mode (the online check): see [`queue::check_total_prefix`].
+    pub prefix: bool,
 }
 
 impl TotalQueue {
     pub fn run(&self, ops: &[Operation]) -> TotalQueueResult {
-        queue::check_total(ops, self.delivery)
+        if self.prefix {
+            queue::check_total_prefix(ops, self.delivery)
+        } else {
+            queue::check_total(ops, self.delivery)
+        }
     }
 
     pub fn judge(r: &TotalQueueResult) -> CheckResult {

@@ -54,7 +54,7 @@ pub fn check_run<S: AsRef<str>>(
         max_bytes: CHECK_MEMORY,
     };
     let judged = compose.check_each(&history, &budget);
-    let shrunk = shrink_counterexample(run_dir, &history, &judged, &budget);
+    let (shrunk, shrinks) = shrink_counterexamples(run_dir, &history, &judged, &budget);
     let (interrupted, incomplete) = completeness(&history);
     let mut results = RunResults::assemble(
         judged,
@@ -64,6 +64,7 @@ pub fn check_run<S: AsRef<str>>(
         start.elapsed().as_secs_f64(),
     );
     results.shrunk = shrunk;
+    results.shrinks = shrinks;
     // The online check's findings, written by the run before its check.
     results.online = std::fs::read(run_dir.join("online.json"))
         .ok()
@@ -78,46 +79,98 @@ pub fn check_run<S: AsRef<str>>(
     Ok((results, report))
 }
 
-/// How long a run's counterexample is shrunk for.
+/// How long a run's counterexamples are shrunk for, all of them together.
 const SHRINK_SECONDS: u64 = 10;
 
-/// An invalid run's counterexample shrunk (`checker::shrink`) to a few
-/// ops, written to `shrunk.jsonl` in the run directory; `None` when the
-/// run is not invalid, or (said in the log) shrinking failed.
-fn shrink_counterexample(
+/// Every invalid part of a run (each invalid key of a per-key checker,
+/// each anomaly kind of the others: `checker::shrink::targets`) shrunk in
+/// turn within one shared budget of [`SHRINK_SECONDS`]; the first shrunk
+/// is written to `shrunk.jsonl` (what the report shows first), the others
+/// to `shrunk-<n>.jsonl`. Returns the first shrunk and every part's
+/// outcome (shrunk, or why not: the budget ran out, or shrinking failed).
+fn shrink_counterexamples(
     run_dir: &Path,
     history: &checker::History,
     judged: &[checker::checker::Judged],
     budget: &Budget,
-) -> Option<checker::results::ShrunkSummary> {
-    let found = match checker::shrink::shrink_judged(
+) -> (
+    Option<checker::results::ShrunkSummary>,
+    Vec<checker::results::ShrinkOutcome>,
+) {
+    use checker::results::ShrinkOutcome;
+    let total = Duration::from_secs(SHRINK_SECONDS);
+    let start = Instant::now();
+    let targets = checker::shrink::targets(history, judged);
+    let mut outcomes = Vec::new();
+    let mut first = None;
+    for t in &targets {
+        let name = judged[t.checker].name.clone();
+        let mut outcome = ShrinkOutcome {
+            checker: name.split('#').next().unwrap_or(&name).to_string(),
+            part: t.part.clone().unwrap_or_default(),
+            key: t.key.clone(),
+            shrunk: None,
+            skipped: None,
+        };
+        let left = total.saturating_sub(start.elapsed());
+        if left < Duration::from_millis(100) {
+            outcome.skipped = Some(format!("the {SHRINK_SECONDS} s shrink budget ran out"));
+            outcomes.push(outcome);
+            continue;
+        }
+        let file = if first.is_none() {
+            "shrunk.jsonl".to_string()
+        } else {
+            format!("shrunk-{}.jsonl", outcomes.len())
+        };
+        match shrink_one(run_dir, history, judged, t, budget, left, &file) {
+            Ok(s) => {
+                if first.is_none() {
+                    first = Some(s.clone());
+                }
+                outcome.shrunk = Some(s);
+            }
+            Err(e) => {
+                tracing::warn!("shrinking {}: {e}", outcome.checker);
+                outcome.skipped = Some(e);
+            }
+        }
+        outcomes.push(outcome);
+    }
+    (first, outcomes)
+}
+
+/// One target shrunk (`checker::shrink::shrink_target`) and written to
+/// `file` in the run directory.
+fn shrink_one(
+    run_dir: &Path,
+    history: &checker::History,
+    judged: &[checker::checker::Judged],
+    target: &checker::shrink::Target,
+    budget: &Budget,
+    left: Duration,
+    file: &str,
+) -> Result<checker::results::ShrunkSummary, String> {
+    let found = checker::shrink::shrink_target(
         history,
         judged,
+        target,
         &Options::default(),
         budget,
-        false,
-        Some(Duration::from_secs(SHRINK_SECONDS)),
-    ) {
-        Ok(f) => f?,
-        Err(e) => {
-            tracing::warn!("shrinking the counterexample: {e}");
-            return None;
-        }
-    };
+        Some(left),
+    )?;
     let mut text = Vec::new();
     {
         let mut w = checker::formats::jsonl::JsonlWriter::unflushed(&mut text);
         for ev in &found.shrunk.history.events {
-            w.write(ev).ok()?;
+            w.write(ev).map_err(|e| e.to_string())?;
         }
     }
-    if let Err(e) = super::store::write_atomic(&run_dir.join("shrunk.jsonl"), &text) {
-        tracing::warn!("writing shrunk.jsonl: {e}");
-        return None;
-    }
+    super::store::write_atomic(&run_dir.join(file), &text)
+        .map_err(|e| format!("writing {file}: {e}"))?;
     let s = &found.shrunk;
-    Some(checker::results::ShrunkSummary {
-        file: "shrunk.jsonl".into(),
+    Ok(checker::results::ShrunkSummary {
+        file: file.into(),
         ops_before: s.ops_before,
         ops_after: s.ops_after,
         checks: s.checks,
@@ -126,6 +179,7 @@ fn shrink_counterexample(
         checker: found.checker,
         part: found.part,
         what: found.what,
+        key: target.key.clone(),
     })
 }
 
@@ -175,8 +229,11 @@ pub fn completeness(h: &checker::History) -> (Option<bool>, Option<String>) {
             return (
                 Some(true),
                 Some(format!(
-                    "the run was ended early by --fail-fast {:.1} s into the run: the online check found a key not linearizable",
-                    secs(ff)
+                    "the run was ended early by --fail-fast {:.1} s into the run: {}",
+                    secs(ff),
+                    ff.value
+                        .as_str()
+                        .unwrap_or("the online check found a key not linearizable")
                 )),
             );
         }

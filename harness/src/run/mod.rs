@@ -11,6 +11,7 @@ pub mod analyze;
 pub mod http;
 pub mod judges;
 mod online;
+mod online_prefix;
 mod progress;
 pub mod spec;
 pub mod store;
@@ -608,9 +609,16 @@ async fn run_test(
         .iter()
         .find(|c| c.starts_with("linearizability"))
         .cloned();
-    if spec.fail_fast && online_checker.is_none() {
+    // The closed-prefix pass: the whole-history checkers with a prefix
+    // mode (queue, lock).
+    let prefix_checkers: Vec<String> = checkers
+        .iter()
+        .filter(|c| online_prefix::has_prefix_mode(c))
+        .cloned()
+        .collect();
+    if spec.fail_fast && online_checker.is_none() && prefix_checkers.is_empty() {
         bail!(
-            "--fail-fast: the online check runs for keyed workloads judged by linearizability; workload {} is judged by {}",
+            "--fail-fast: the online check runs for keyed workloads judged by linearizability and for the total-queue and lock checkers; workload {} is judged by {}",
             spec.workload,
             checkers.join(", ")
         );
@@ -674,6 +682,34 @@ async fn run_test(
         }
         None => None,
     };
+    let prefix_pass = if prefix_checkers.is_empty() {
+        None
+    } else {
+        let on_invalid: Box<dyn FnOnce() + Send> = if spec.fail_fast {
+            let signals = signals.clone();
+            let recorder = recorder.clone();
+            Box::new(move || {
+                eprintln!("\n--fail-fast: the online prefix check found an anomaly; healing, stopping and checking");
+                recorder.marker(
+                    "fail-fast",
+                    json!("the online prefix check found an anomaly"),
+                );
+                signals.stop();
+            })
+        } else {
+            Box::new(|| {})
+        };
+        match online_prefix::PrefixPass::start(&prefix_checkers, start, on_invalid) {
+            Ok((p, tx)) => {
+                recorder.set_tap_all(Some(tx));
+                Some(p)
+            }
+            Err(e) => {
+                tracing::warn!("no online prefix check: {e:#}");
+                None
+            }
+        }
+    };
     recorder.marker("phase", json!("main"));
     let (done_tx, done_rx) = watch::channel(false);
     let progress_task = tokio::spawn(progress::progress(
@@ -681,6 +717,7 @@ async fn run_test(
         spec.time_limit,
         done_rx,
         online.as_ref().map(|o| o.shared()),
+        prefix_pass.as_ref().map(|p| p.shared()),
     ));
 
     let fault_log = target::RunFaultLog::create(recorder.clone(), &run_dir.join("faults.jsonl"))?;
@@ -707,9 +744,20 @@ async fn run_test(
     let _ = done_tx.send(true);
     let _ = progress_task.await;
     recorder.set_tap(None);
-    if let Some(o) = online {
-        let status = tokio::task::spawn_blocking(move || o.finish()).await?;
-        store::write_json(&run_dir.join("online.json"), &status)?;
+    recorder.set_tap_all(None);
+    // online.json: the per-key pass's status (when there is one), with the
+    // prefix pass's under `prefix`, and `checkers`: each online checker's
+    // verdict.
+    let keyed = match online {
+        Some(o) => Some(tokio::task::spawn_blocking(move || o.finish()).await?),
+        None => None,
+    };
+    let prefix = match prefix_pass {
+        Some(p) => Some(tokio::task::spawn_blocking(move || p.finish()).await?),
+        None => None,
+    };
+    if keyed.is_some() || prefix.is_some() {
+        store::write_json(&run_dir.join("online.json"), &online_json(keyed, prefix))?;
     }
     finish(&spec, &run_dir, &cluster, &recorder, &checkers).await
 }
@@ -789,5 +837,51 @@ pub fn systems_text(defs: &[SystemDef]) -> String {
             .collect::<Vec<_>>()
             .join(", "),
     );
+    out
+}
+
+/// `online.json` from the two passes: the per-key pass's fields at the top
+/// (as before), `prefix` for the closed-prefix pass, `checkers` (each
+/// online checker: `invalid` once it found an anomaly, else `valid` so
+/// far, or `unknown`) and `first` (the earliest anomaly of either pass).
+fn online_json(
+    keyed: Option<online::OnlineStatus>,
+    prefix: Option<online_prefix::PrefixStatus>,
+) -> serde_json::Value {
+    let mut out = match &keyed {
+        Some(k) => serde_json::to_value(k).unwrap_or_default(),
+        None => json!({}),
+    };
+    let mut checkers = serde_json::Map::new();
+    let mut first: Option<online::OnlineAnomaly> = None;
+    if let Some(k) = &keyed {
+        let v = if k.keys_invalid > 0 {
+            "invalid"
+        } else {
+            "valid"
+        };
+        checkers.insert(k.checker.clone(), json!(v));
+        first = k.first.clone();
+    }
+    if let Some(p) = &prefix {
+        for (name, c) in &p.checkers {
+            checkers.insert(name.clone(), json!(c.verdict));
+        }
+        if let Some(f) = &p.first {
+            if first.as_ref().is_none_or(|k| f.seconds < k.seconds) {
+                first = Some(f.clone());
+            }
+        }
+        out["prefix"] = serde_json::to_value(p).unwrap_or_default();
+    }
+    out["checkers"] = serde_json::Value::Object(checkers);
+    match first {
+        Some(f) => out["first"] = serde_json::to_value(f).unwrap_or_default(),
+        None => {
+            if let Some(m) = out.as_object_mut() {
+                m.remove("first");
+            }
+        }
+    }
     out
 }

@@ -12,6 +12,7 @@ pub async fn progress(
     time_limit: f64,
     mut done: watch::Receiver<bool>,
     online: Option<Arc<std::sync::Mutex<super::online::OnlineStatus>>>,
+    prefix: Option<Arc<std::sync::Mutex<super::online_prefix::PrefixStatus>>>,
 ) {
     let tty = std::io::stderr().is_terminal();
     let every = if tty {
@@ -46,12 +47,31 @@ pub async fn progress(
                 None => format!("  checked {} keys", o.keys_checked),
             }
         });
+        // The prefix pass: each checker's last verdict, the first anomaly.
+        let prefixed = prefix.as_ref().map(|p| {
+            let p = p.lock().unwrap_or_else(|p| p.into_inner());
+            let each: Vec<String> = p
+                .checkers
+                .iter()
+                .map(|(n, c)| format!("{n} {}", c.verdict))
+                .collect();
+            match &p.first {
+                Some(f) => format!(
+                    "  online: {}; INVALID at {:.1} s",
+                    each.join(", "),
+                    f.seconds
+                ),
+                None if each.is_empty() => "  online: not checked yet".to_string(),
+                None => format!("  online: {}", each.join(", ")),
+            }
+        });
         let line = format!(
-            "[{elapsed:6.1} s] {rate:6.0} ops/s  ok {} fail {} info {}{}  faults: {}  {}",
+            "[{elapsed:6.1} s] {rate:6.0} ops/s  ok {} fail {} info {}{}{}  faults: {}  {}",
             c.ok,
             c.fail,
             c.info,
             checked.unwrap_or_default(),
+            prefixed.unwrap_or_default(),
             if faults.is_empty() {
                 "none".to_string()
             } else {

@@ -101,9 +101,10 @@ pub struct TestArgs {
     /// retired for a fresh one.
     #[arg(long, default_value_t = 100)]
     pub ops_per_key: usize,
-    /// End the run at the first key the online check finds not
-    /// linearizable: heal, stop, check, report, exit 1 (keyed workloads
-    /// judged by linearizability).
+    /// End the run at the first anomaly the online check finds (a key not
+    /// linearizable, or a queue or lock anomaly on the history so far):
+    /// heal, stop, check, report, exit 1 (workloads judged by
+    /// linearizability, total-queue or lock).
     #[arg(long)]
     pub fail_fast: bool,
     /// Where runs are stored.

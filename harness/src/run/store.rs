@@ -150,6 +150,8 @@ struct Inner {
     on_error: Option<Box<dyn FnOnce() + Send>>,
     /// Keyed client events also go here (the online check).
     tap: Option<std::sync::mpsc::Sender<Event>>,
+    /// Every client event also goes here (the online prefix pass).
+    tap_all: Option<std::sync::mpsc::Sender<Event>>,
 }
 
 /// Appends events to `history.jsonl`, flushing each one, through the
@@ -174,6 +176,7 @@ impl Recorder {
                 error: None,
                 on_error: None,
                 tap: None,
+                tap_all: None,
             }),
             path: path.to_path_buf(),
         })
@@ -231,6 +234,9 @@ impl Recorder {
         };
         if let (Some(tap), Who::Client(_), Some(_)) = (&g.tap, &process, &ev.key) {
             // The online check may have ended (its receiver gone): fine.
+            let _ = tap.send(ev.clone());
+        }
+        if let (Some(tap), Who::Client(_)) = (&g.tap_all, &process) {
             let _ = tap.send(ev.clone());
         }
         if let Err(e) = g.w.write(&ev) {
@@ -306,6 +312,11 @@ impl Recorder {
     /// lets the receiver finish).
     pub fn set_tap(&self, tap: Option<std::sync::mpsc::Sender<Event>>) {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).tap = tap;
+    }
+
+    /// Sends every client event to `tap` from now on (`None`: stop).
+    pub fn set_tap_all(&self, tap: Option<std::sync::mpsc::Sender<Event>>) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).tap_all = tap;
     }
 
     pub fn marker(&self, f: &str, value: Value) {
