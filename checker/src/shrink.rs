@@ -480,7 +480,9 @@ pub fn targets(history: &History, judged: &[crate::checker::Judged]) -> Vec<Targ
 pub fn restrict_to_key(history: &History, key: &str) -> History {
     let mut h = history.clone();
     h.events.retain(|e| {
-        e.key.as_ref().is_none_or(|k| k.to_string() == key)
+        e.key
+            .as_ref()
+            .is_none_or(|k| serde_json::to_string(k).ok().as_deref() == Some(key))
             || !matches!(e.process, Process::Client(_))
     });
     h
