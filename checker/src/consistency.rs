@@ -18,7 +18,8 @@
 //! `cas [from to]` (ok: an atomic read of `from` and write of `to`). Failed
 //! ops did not happen and are dropped (a failed cas too, as in Jepsen);
 //! indeterminate (`info`) reads constrain nothing and are dropped; an `info`
-//! write or cas may or may not have happened. The initial value is `nil`.
+//! write or cas may or may not have happened. The initial value is `nil`
+//! unless [`ConsistencyOptions::init`] says otherwise.
 //! Other operations (`append`, ...) are an input error.
 //!
 //! # Definitions
@@ -284,6 +285,10 @@ pub struct ConsistencyOptions {
     pub linearizable: bool,
     /// Run the sequential search when needed (otherwise `unknown`).
     pub sequential: bool,
+    /// The initial value of every register (`--init`): `null` (nil), a
+    /// value for every key, or a map from key to value (a key it does not
+    /// name starts nil).
+    pub init: Value,
 }
 
 impl Default for ConsistencyOptions {
@@ -296,6 +301,7 @@ impl Default for ConsistencyOptions {
             imply: true,
             linearizable: true,
             sequential: true,
+            init: Value::Null,
         }
     }
 }
@@ -427,27 +433,43 @@ pub(crate) fn describe(ops: &[Operation], k: &KOp, vals: &ValTable) -> String {
     )
 }
 
-fn prepare(ops: &[Operation], source: &str) -> Result<Vec<Key>, InputError> {
+fn prepare(ops: &[Operation], source: &str, init: &Value) -> Result<Vec<Key>, InputError> {
     let mut index: FxHashMap<Option<String>, usize> = FxHashMap::default();
     let mut keys: Vec<Key> = Vec::new();
     let mut pidx: Vec<FxHashMap<Process, u32>> = Vec::new();
+    // Per key: its initial value when not nil, and the id `null` takes
+    // then. The checks take the initial value to be `NIL`, so a non-nil one
+    // is renamed to it (and `null` to a fresh id): a renaming of values,
+    // which changes no verdict.
+    let mut inits: Vec<Option<(Value, u32)>> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         if !op.process.is_client() {
             continue;
         }
         let kt = op.key.as_ref().map(key_text);
         let slot = *index.entry(kt.clone()).or_insert_with(|| {
+            let mut vals = ValTable::new();
+            let iv = crate::model::init_for_key(init, kt.as_deref());
+            inits.push((!iv.is_null()).then(|| (iv.clone(), vals.rename_initial(iv))));
             keys.push(Key {
                 key: kt,
                 ops: Vec::new(),
                 nprocs: 0,
                 procs: Vec::new(),
-                vals: ValTable::new(),
+                vals,
             });
             pidx.push(FxHashMap::default());
             keys.len() - 1
         });
         let key = &mut keys[slot];
+        let renamed = &inits[slot];
+        let intern = |vals: &mut ValTable, v: &Value| -> u32 {
+            match renamed {
+                Some((iv, _)) if v == iv => crate::model::NIL,
+                Some((_, nil)) if v.is_null() => *nil,
+                _ => vals.intern(v),
+            }
+        };
         let bad =
             |field: &str, msg: String| InputError::new(source, op.invoke_line, Some(field), msg);
         let act = match fname(op) {
@@ -455,7 +477,7 @@ fn prepare(ops: &[Operation], source: &str) -> Result<Vec<Key>, InputError> {
                 if op.status != Status::Ok {
                     continue;
                 }
-                Act::Read(key.vals.intern(&op.output))
+                Act::Read(intern(&mut key.vals, &op.output))
             }
             "write" | "w" | "put" => {
                 if op.status == Status::Fail {
@@ -466,7 +488,7 @@ fn prepare(ops: &[Operation], source: &str) -> Result<Vec<Key>, InputError> {
                 } else {
                     &op.input
                 };
-                Act::Write(key.vals.intern(v))
+                Act::Write(intern(&mut key.vals, v))
             }
             "cas" => {
                 if op.status == Status::Fail {
@@ -478,7 +500,7 @@ fn prepare(ops: &[Operation], source: &str) -> Result<Vec<Key>, InputError> {
                     &op.output
                 };
                 match v.as_array().map(Vec::as_slice) {
-                    Some([a, b]) => Act::Cas(key.vals.intern(a), key.vals.intern(b)),
+                    Some([a, b]) => Act::Cas(intern(&mut key.vals, a), intern(&mut key.vals, b)),
                     _ => {
                         return Err(bad(
                             "value",
@@ -537,7 +559,7 @@ pub fn check(
     source: &str,
     fp: FinalPoint,
 ) -> Result<ConsistencyResult, InputError> {
-    let keys = prepare(ops, source)?;
+    let keys = prepare(ops, source, &opts.init)?;
     let mut res: Vec<ModelResult> = Model::ALL
         .iter()
         .map(|&m| ModelResult {
@@ -632,6 +654,7 @@ pub fn check(
                 fail_cas_observes: false,
                 timeout: opts.timeout,
                 max_bytes: opts.max_bytes,
+                init: opts.init.clone(),
                 ..LinOptions::default()
             };
             match crate::linearizability::check(&norm, &lo, source) {

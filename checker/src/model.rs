@@ -226,6 +226,19 @@ impl ValTable {
         self.values.get(id as usize).unwrap_or(&Value::Null)
     }
 
+    /// Makes [`NIL`] stand for a non-nil initial value `init` (shown as it),
+    /// for a check whose initial value is `NIL`. Returns the id that `null`
+    /// itself then takes: a value distinct from every other, never interned
+    /// again (callers map `null` to it themselves).
+    pub fn rename_initial(&mut self, init: &Value) -> u32 {
+        if self.values.is_empty() {
+            self.values.push(Value::Null);
+        }
+        self.values[NIL as usize] = init.clone();
+        self.values.push(Value::Null);
+        (self.values.len() - 1) as u32
+    }
+
     /// The value as a person would write it (`nil` for null).
     pub fn show(&self, id: u32) -> String {
         show_value(self.value(id))

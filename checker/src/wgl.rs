@@ -220,14 +220,6 @@ impl LinSet {
     }
 }
 
-/// Where visited configurations (linearized set, state) are remembered.
-trait MemoStore {
-    /// Inserts (set, state); false if it was already there.
-    fn insert(&mut self, hash: u64, state: u32, set: &LinSet) -> bool;
-    fn entries(&self) -> usize;
-    fn bytes(&self) -> usize;
-}
-
 /// A memo entry: hash, state, the window's first word, and where its words
 /// are in the arena.
 #[derive(Clone, Copy)]
@@ -239,6 +231,7 @@ struct MemoEntry {
     len: u32,
 }
 
+/// Where visited configurations (linearized set, state) are remembered.
 struct Memo {
     table: HashTable<MemoEntry>,
     arena: Vec<u64>,
@@ -251,9 +244,8 @@ impl Memo {
             arena: Vec::new(),
         }
     }
-}
 
-impl MemoStore for Memo {
+    /// Inserts (set, state); false if it was already there.
     fn insert(&mut self, hash: u64, state: u32, set: &LinSet) -> bool {
         let (lead, win) = set.window();
         let arena = &self.arena;
@@ -300,12 +292,6 @@ impl MemoStore for Memo {
 // State interners
 
 /// Gives each distinct model state a small id.
-trait StateStore<S> {
-    fn intern(&mut self, s: S) -> u32;
-    fn get(&mut self, id: u32) -> &S;
-    fn len(&self) -> usize;
-}
-
 struct States<S> {
     states: Vec<S>,
     /// (hash, id): each state is hashed once, when it is first seen.
@@ -321,9 +307,7 @@ impl<S: std::hash::Hash + Eq> States<S> {
         st.intern(init);
         st
     }
-}
 
-impl<S: std::hash::Hash + Eq> StateStore<S> for States<S> {
     fn intern(&mut self, s: S) -> u32 {
         let h = FxBuildHasher.hash_one(&s);
         let states = &self.states;
@@ -442,13 +426,13 @@ struct WorkerResult {
     stats: Stats,
 }
 
-/// The WGL loop, generic over where states and configurations are kept.
+/// The WGL loop.
 fn dfs<M: Model>(
     model: &M,
     ops: &[SearchOp<M::Op>],
     lay: &Layout,
-    states: &mut impl StateStore<M::State>,
-    memo: &mut impl MemoStore,
+    states: &mut States<M::State>,
+    memo: &mut Memo,
     limits: &Limits<'_>,
 ) -> WorkerResult {
     let n = lay.n;

@@ -210,11 +210,13 @@ impl CheckArgs {
                 "--isolation and --assume go with --model list-append|rw-register; with --checker, write them in the name (list-append:serializable, rw-register:serializable+wfr-keys)".into(),
             );
         }
-        let linearizability =
-            names.is_empty() || names.iter().any(|n| base(n) == "linearizability");
+        let linearizability = names.is_empty()
+            || names
+                .iter()
+                .any(|n| matches!(base(n).as_str(), "linearizability" | "consistency"));
         if self.init.is_some() && !linearizability {
             return Some(
-                "--init gives the initial state of the linearizability models; the checkers named here do not take one".into(),
+                "--init gives the initial state of the linearizability models and the consistency checks; the checkers named here do not take one".into(),
             );
         }
         let runs = |c: &str| names.iter().any(|n| n.trim().split(':').next() == Some(c));
@@ -452,6 +454,11 @@ fn consistency_of(
     let c = Consistency {
         require: None,
         sequential_timeout: Duration::from_secs_f64(args.timeout.unwrap_or(30.0)),
+        init: args
+            .init
+            .clone()
+            .or_else(|| history.init.clone())
+            .unwrap_or_default(),
     };
     match catch_panic(|| c.run(history, &budget_of(args, budget))) {
         Ok(Ok(c)) => Ok(c),
@@ -828,11 +835,6 @@ pub fn run(args: &CheckArgs) -> i32 {
     if let Some(e) = args.flag_error() {
         eprintln!("error: {e}");
         return 255;
-    }
-    if args.init.is_some() && args.consistency {
-        eprintln!(
-            "warning: --init is used by the linearizability check only; --consistency still assumes the registers start nil"
-        );
     }
     let names = args.checker_names();
     if !names.is_empty() {

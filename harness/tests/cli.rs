@@ -1538,6 +1538,15 @@ fn init_gives_the_starting_state_on_the_command_line_or_in_a_header() {
     assert_eq!(check(&[&h]).code, 0);
     assert_eq!(check(&["--init", "7", &h]).code, 1);
     assert_eq!(check(&["--checker", "linearizability", &h]).code, 0);
+    // It reaches the consistency checks too: causal holds only from 0.
+    assert_eq!(check(&["--checker", "consistency:causal", &f]).code, 1);
+    let r = check(&["--checker", "consistency:causal", "--init", "0", &f]);
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(check(&["--checker", "consistency:causal", &h]).code, 0);
+    assert_eq!(
+        check(&["--checker", "consistency:causal", "--init", "7", &h]).code,
+        1
+    );
     // Bad values are refused, naming the flag or the field.
     let r = check(&["--init", "zero", &f]);
     assert_eq!(r.code, 255, "{}", r.show());

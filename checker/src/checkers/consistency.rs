@@ -26,6 +26,9 @@ pub struct Consistency {
     /// The most the sequential search may take (it also stays within the
     /// time budget).
     pub sequential_timeout: Duration,
+    /// The registers' initial value (`null`: nil; see
+    /// [`ConsistencyOptions::init`]).
+    pub init: Value,
 }
 
 impl Consistency {
@@ -38,6 +41,7 @@ impl Consistency {
             timeout: budget.timeout,
             sequential_timeout: Some(sequential),
             max_bytes: budget.max_bytes,
+            init: self.init.clone(),
             ..Default::default()
         };
         consistency::check_history(history, &opts)

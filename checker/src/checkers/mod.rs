@@ -62,7 +62,8 @@ pub struct Options {
     /// linearizability: a failed cas means "the value was not `old`"
     /// (Porcupine's etcd model) rather than "did not happen".
     pub fail_cas_observes: bool,
-    /// linearizability: the initial state (`null`: the model's own).
+    /// linearizability and consistency: the initial state (`null`: the
+    /// model's own).
     pub init: Value,
     /// linearizability: search every partition, report each failing one.
     pub all_anomalies: bool,
@@ -180,6 +181,7 @@ pub fn by_name(name: &str, opts: &Options) -> Result<Box<dyn Checker>, Error> {
             Box::new(Consistency {
                 require,
                 sequential_timeout: opts.sequential_timeout,
+                init: opts.init.clone(),
             })
         }
         "total-queue" => {

@@ -84,8 +84,9 @@ pub(crate) fn build<'a>(key: &'a Key, ops: &'a [Operation]) -> Build<'a> {
     for (i, k) in kops.iter().enumerate() {
         if let Some(v) = write_val(k.act) {
             if v == crate::model::NIL {
+                let init = key.vals.show(crate::model::NIL);
                 return Build::NotDifferentiated(format!(
-                    "{} writes nil, so a read of nil does not say which write it saw",
+                    "{} writes {init}, the initial value, so a read of {init} does not say which write it saw",
                     super::describe(ops, k, &key.vals)
                 ));
             }
@@ -662,9 +663,10 @@ pub(crate) fn check_key(g: &Graph<'_>) -> KeyViolations {
                             g,
                             &[r0, n],
                             format!(
-                                "process {} read {} and later read the initial value nil: its reads went back in time",
+                                "process {} read {} and later read the initial value {}: its reads went back in time",
                                 g.key.proc_name(g.ops, q),
                                 g.val_of(r0),
+                                g.key.vals.show(crate::model::NIL),
                             ),
                         );
                         out.found.push((Model::MonotonicReads, w));
@@ -836,7 +838,7 @@ pub(crate) fn check_key(g: &Graph<'_>) -> KeyViolations {
 impl Graph<'_> {
     fn val_of(&self, n: u32) -> String {
         if n == INIT || n == NONE {
-            return "nil".into();
+            return self.key.vals.show(crate::model::NIL);
         }
         let k = &self.key.ops[self.kop[n as usize] as usize];
         let v = match self.kind[n as usize] {
@@ -852,7 +854,10 @@ impl Graph<'_> {
 
     fn node_desc(&self, n: u32) -> String {
         if n == INIT {
-            return "the initial value nil".into();
+            return format!(
+                "the initial value {}",
+                self.key.vals.show(crate::model::NIL)
+            );
         }
         let k = self.kop_of(n);
         let o = &self.ops[k.op];
