@@ -505,6 +505,9 @@ pub fn shrink_target(
     let j = judged.get(target.checker).ok_or("no such checker")?;
     let name = j.name.split('#').next().unwrap_or(&j.name).to_string();
     let c = crate::checkers::by_name(&name, opts).map_err(|e| e.to_string())?;
+    // "Started from" counts the whole history's ops, also when the search
+    // itself runs on one key's cut.
+    let whole_ops = history.operations().map_err(|e| e.to_string())?.len();
     let cut;
     let history = match &target.key {
         Some(k) => {
@@ -550,7 +553,7 @@ pub fn shrink_target(
             target.key.as_deref().unwrap_or("")
         ));
     }
-    let shrunk = shrink_from(
+    let mut shrunk = shrink_from(
         history,
         |h| (!registers || rule(h)) && shows(h).is_some(),
         &target.hint,
@@ -558,6 +561,7 @@ pub fn shrink_target(
         true,
     )
     .map_err(|e| e.to_string())?;
+    shrunk.ops_before = whole_ops;
     let what = shows(&shrunk.history)
         .ok_or("internal error: the shrunk history is not invalid on a fresh check")?;
     Ok(Shrinkage {
@@ -759,6 +763,8 @@ mod tests {
         for t in &ts {
             let s = shrink_target(&h, &judged, t, &Default::default(), &budget, None).unwrap();
             assert_eq!(s.shrunk.ops_after, 1, "{:?}", s.shrunk.history.events);
+            // it started from the whole history, not only the key's cut
+            assert_eq!(s.shrunk.ops_before, h.operations().unwrap().len());
             let key = t.key.as_deref().unwrap();
             assert!(s.shrunk.history.events.iter().all(|e| e
                 .key

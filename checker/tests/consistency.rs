@@ -405,6 +405,34 @@ fn duplicate_values_make_the_graph_checks_unknown() {
 }
 
 #[test]
+fn a_garbage_read_is_invalid_even_when_writes_repeat_values() {
+    // The repeated value makes the graph checks undecidable for this key,
+    // but the read of 7, which no write wrote, rules out every model.
+    let h = cat(&[&w(1, 1), &w(2, 1), &r(3, json!(7))]);
+    for opts in [raw(), ConsistencyOptions::default()] {
+        let res = run_with(&h, &opts);
+        expect(&res, &Model::ALL);
+        assert!(res
+            .get(Causal)
+            .witness
+            .as_ref()
+            .unwrap()
+            .explanation
+            .contains("never-written"));
+    }
+    // a write of the initial value, then a garbage read: invalid too
+    let h = cat(&[
+        &[
+            (1, "invoke", "write", json!(null)),
+            (1, "ok", "write", json!(null)),
+        ],
+        &r(3, json!(5)),
+    ]);
+    let res = run_with(&h, &raw());
+    expect(&res, &Model::ALL);
+}
+
+#[test]
 fn unsupported_operations_are_an_input_error() {
     let h = hist(&[
         (1, "invoke", "append", json!("x")),

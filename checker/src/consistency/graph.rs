@@ -80,23 +80,33 @@ fn write_val(a: Act) -> Option<u32> {
 pub(crate) fn build<'a>(key: &'a Key, ops: &'a [Operation]) -> Build<'a> {
     let kops = &key.ops;
     // The write of each value.
+    // A key whose writes do not tell its values apart is not judged by the
+    // graph, but a read of a value no write wrote at all is still a garbage
+    // read (invalid under every model): that is looked for first.
     let mut writer: FxHashMap<u32, u32> = FxHashMap::default();
+    let mut not_differentiated: Option<String> = None;
     for (i, k) in kops.iter().enumerate() {
         if let Some(v) = write_val(k.act) {
             if v == crate::model::NIL {
-                let init = key.vals.show(crate::model::NIL);
-                return Build::NotDifferentiated(format!(
-                    "{} writes {init}, the initial value, so a read of {init} does not say which write it saw",
-                    super::describe(ops, k, &key.vals)
-                ));
+                if not_differentiated.is_none() {
+                    let init = key.vals.show(crate::model::NIL);
+                    not_differentiated = Some(format!(
+                        "{} writes {init}, the initial value, so a read of {init} does not say which write it saw",
+                        super::describe(ops, k, &key.vals)
+                    ));
+                }
+                continue;
             }
             if let Some(&j) = writer.get(&v) {
-                return Build::NotDifferentiated(format!(
-                    "the value {} is written twice ({} and {}), so a read of it does not say which write it saw",
-                    key.vals.show(v),
-                    super::describe(ops, &kops[j as usize], &key.vals),
-                    super::describe(ops, k, &key.vals)
-                ));
+                if not_differentiated.is_none() {
+                    not_differentiated = Some(format!(
+                        "the value {} is written twice ({} and {}), so a read of it does not say which write it saw",
+                        key.vals.show(v),
+                        super::describe(ops, &kops[j as usize], &key.vals),
+                        super::describe(ops, k, &key.vals)
+                    ));
+                }
+                continue;
             }
             writer.insert(v, i as u32);
         }
@@ -154,6 +164,9 @@ pub(crate) fn build<'a>(key: &'a Key, ops: &'a [Operation]) -> Build<'a> {
                 }
             ),
         ));
+    }
+    if let Some(why) = not_differentiated {
+        return Build::NotDifferentiated(why);
     }
     let mut g = Graph {
         key,
