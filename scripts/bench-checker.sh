@@ -15,7 +15,7 @@ RUNS=${1:-5}
 DATA=${DATA:-../shared/data/porcupine}
 [ -d "$DATA" ] || { echo "bench-checker: no data at $DATA (set DATA=...)" >&2; exit 2; }
 cargo build --release -q -p faultline
-BIN=target/release/faultline
+BIN=${CARGO_TARGET_DIR:-target}/release/faultline
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 

@@ -13,7 +13,7 @@ rounds="${1:-5}"
 secs="${2:-10}"
 level="${LEVEL:-raft}"
 cargo build -q --release -p faultline -p systems
-new_dir="$(pwd)/target/release"
+new_dir="$(realpath "${CARGO_TARGET_DIR:-target}")/release"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

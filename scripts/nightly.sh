@@ -27,4 +27,4 @@ fi
 cargo build --release -p faultline -p systems
 # Data dirs of valid runs are dropped (the artifact stays small); invalid
 # runs keep everything.
-exec target/release/faultline campaign "$CAMPAIGN" --store "$STORE" --keep-data invalid "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/faultline" campaign "$CAMPAIGN" --store "$STORE" --keep-data invalid "$@"
