@@ -77,7 +77,10 @@ fn g1b_intermediate_read() {
         (1, json!([["r", "x", [1]]])),
     ]);
     let r = la(&b);
-    assert_lands(&r, &["G1b"], &["read-committed"]);
+    // T0's append of 2, which no read shows, comes after 1, so T1's read
+    // of [1] also anti-depends on T0: with T0's wr edge a G-single cycle,
+    // as Elle reports it too (its `previously-appended-element`).
+    assert_lands(&r, &["G-single", "G1b"], &["read-committed"]);
 }
 
 #[test]
@@ -169,6 +172,57 @@ fn g2_item_write_skew() {
     // Snapshot isolation allows write skew.
     let si = run(Kind::ListAppend, &b.history(), "snapshot-isolation");
     assert_eq!(si.verdict, Verdict::Valid);
+}
+
+/// Write skew whose appends no read ever shows (the end of a run): a
+/// committed append comes after every element any read shows, so each
+/// txn's read of nil anti-depends on the other's append (Elle's rule).
+#[test]
+fn g2_item_write_skew_with_appends_no_read_shows() {
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["r", "x", null], ["append", "y", 1]])),
+        (1, json!([["r", "y", null], ["append", "x", 1]])),
+    ]);
+    let r = la(&b);
+    assert_lands(&r, &["G2-item"], &["repeatable-read"]);
+    assert!(
+        r.details.to_string().contains("shown by no read"),
+        "{:#}",
+        r.details
+    );
+    let si = run(Kind::ListAppend, &b.history(), "snapshot-isolation");
+    assert_eq!(si.verdict, Verdict::Valid);
+    // The same after some appends were seen: the unseen one comes after
+    // the last element a read shows (ww from its writer, rw from the
+    // read that saw the whole known list).
+    let mut b = B::default();
+    b.txn(2, json!([["append", "x", 1], ["append", "y", 1]]))
+        .txn(2, json!([["r", "x", [1]], ["r", "y", [1]]]))
+        .concurrent(&[
+            (0, json!([["r", "x", [1]], ["append", "y", 2]])),
+            (1, json!([["r", "y", [1]], ["append", "x", 2]])),
+        ]);
+    let r = la(&b);
+    assert_lands(&r, &["G2-item"], &["repeatable-read"]);
+    // Only one side unseen by nobody: serializable (T1 then T0), so no
+    // edge may be made up from the unseen append alone.
+    let mut b = B::default();
+    b.concurrent(&[
+        (0, json!([["r", "x", null], ["append", "y", 1]])),
+        (1, json!([["r", "y", [1]], ["append", "x", 1]])),
+    ]);
+    let r = la(&b);
+    assert_eq!(r.verdict, Verdict::Valid, "{:#}", r.details);
+    // An unseen append of a txn that failed makes no edge: were it taken
+    // as committed, T1 (after it on process 0) reading x = nil would close
+    // a G-single-process cycle.
+    let mut b = B::default();
+    let failed = json!([["append", "x", 1]]);
+    b.invoke(0, failed.clone())
+        .fail(0, failed)
+        .txn(0, json!([["r", "x", null], ["append", "y", 1]]));
+    assert_eq!(la(&b).verdict, Verdict::Valid, "{:#}", la(&b).details);
 }
 
 #[test]
@@ -326,7 +380,9 @@ fn lost_update() {
         (2, json!([["r", "x", [1]], ["append", "x", 3]])),
     ]);
     let r = la(&b);
-    assert_lands(&r, &["lost-update"], &["cursor-stability"]);
+    // Both appends after [1] are shown by no read: each reader of [1]
+    // anti-depends on the other's append, a G2-item cycle as well.
+    assert_lands(&r, &["G2-item", "lost-update"], &["cursor-stability"]);
     assert!(r.placement.also_not.contains(&"snapshot-isolation"));
     assert_eq!(r.anomalies[0].ops.len(), 2);
 }

@@ -38,6 +38,12 @@ pub struct ListAppend {
     /// Per key, the first position of its version order with no writer,
     /// and the first written by a failed txn (`UNSEEN`: none).
     bad: FxHashMap<Id, (u32, u32)>,
+    /// Per key, the committed txns with an append to it that no read shows
+    /// (sorted, each once). Reads are prefixes of later states, so such an
+    /// append comes after every element any read shows (as Elle infers):
+    /// after the writer of the key's last known element (ww), and after
+    /// every read that saw the whole known order (rw).
+    unseen: FxHashMap<Id, Vec<u32>>,
 }
 
 fn list(t: &Txns, txn: u32, mop: u32) -> &[Id] {
@@ -219,10 +225,37 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
             bad.insert(k, (garbage_at, failed_at));
         }
     }
+    // Committed appends no read shows: after the key's last known element.
+    let mut unseen: FxHashMap<Id, Vec<u32>> = FxHashMap::default();
+    for (&(k, _), w) in &writers {
+        if w.at == UNSEEN && !w.dup && !w.failed && t.txns[w.txn as usize].status == Status::Ok {
+            unseen.entry(k).or_default().push(w.txn);
+        }
+    }
+    for (&k, ts) in unseen.iter_mut() {
+        ts.sort_unstable();
+        ts.dedup();
+        let order = longest
+            .get(&k)
+            .map_or(&[][..], |&(txn, mop)| list(t, txn, mop));
+        let Some(last) = order.last() else { continue };
+        let Some(w) = writers.get(&(k, *last)) else {
+            continue;
+        };
+        if w.dup || w.failed {
+            continue;
+        }
+        for &x in ts.iter() {
+            if x != w.txn {
+                out.edges.add(w.txn, x, WW);
+            }
+        }
+    }
     let la = ListAppend {
         writers,
         longest,
         bad,
+        unseen,
     };
     // Reads: in parallel parts of the txns, merged in txn order (as one
     // pass in order would have found them).
@@ -352,11 +385,18 @@ fn reads_of(
                 }
             }
         }
-        // rw: to the writer of the next element.
+        // rw: to the writer of the next element; a read of the whole known
+        // order, to every committed append no read shows.
         if let Some(&next) = order.get(l.len()) {
             if let Some(w) = la.writer(k, next) {
                 if w.txn != ti && !w.dup && !w.failed {
                     out.edges.add(ti, w.txn, RW);
+                }
+            }
+        } else if let Some(ts) = la.unseen.get(&k) {
+            for &x in ts {
+                if x != ti {
+                    out.edges.add(ti, x, RW);
                 }
             }
         }
@@ -584,6 +624,28 @@ impl Inference for ListAppend {
                         }
                     }
                 }
+                for m in &tb.mops {
+                    let Mop::Append(k, v) = *m else { continue };
+                    if !self
+                        .writer(k, v)
+                        .is_some_and(|w| w.txn == b && w.at == UNSEEN)
+                    {
+                        continue;
+                    }
+                    let order = self.version(t, k);
+                    if let Some(&last) = order.last() {
+                        if self.writer(k, last).is_some_and(|w| w.txn == a) {
+                            return format!(
+                                "T{} appended {} to key {}, the last element any read shows, and T{}'s append of {}, which no read shows, must come after it",
+                                ta.index,
+                                name(last),
+                                name(k),
+                                tb.index,
+                                name(v)
+                            );
+                        }
+                    }
+                }
                 format!("T{} appended before T{} (ww)", ta.index, tb.index)
             }
             WR => {
@@ -630,6 +692,32 @@ impl Inference for ListAppend {
                                 tb.index,
                                 name(next),
                                 name(*k)
+                            );
+                        }
+                    }
+                }
+                for (j, m) in ta.mops.iter().enumerate() {
+                    let Mop::Read(k, s @ Seen::List(..)) = m else {
+                        continue;
+                    };
+                    let l = t.list(s);
+                    if !external(&ta.mops, j) || l.len() != self.version(t, *k).len() {
+                        continue;
+                    }
+                    for m in &tb.mops {
+                        let Mop::Append(x, v) = *m else { continue };
+                        if x == *k
+                            && self
+                                .writer(x, v)
+                                .is_some_and(|w| w.txn == b && w.at == UNSEEN)
+                        {
+                            return format!(
+                                "T{} read key {} = {}, which did not include T{}'s append of {} (committed, and shown by no read, so it comes after every element a read shows)",
+                                ta.index,
+                                name(*k),
+                                t.names.show_list(l),
+                                tb.index,
+                                name(v)
                             );
                         }
                     }
