@@ -239,6 +239,42 @@ impl InputError {
 }
 
 impl History {
+    /// The client `ok` reads (`f` read, get or r, with or without `:`)
+    /// whose value is nil.
+    fn nil_reads(&self) -> impl Iterator<Item = usize> + '_ {
+        self.events.iter().enumerate().filter_map(|(i, e)| {
+            let read = matches!(e.f.trim_start_matches(':'), "read" | "get" | "r");
+            (read
+                && e.kind == EventType::Ok
+                && e.value.is_null()
+                && matches!(e.process, Process::Client(_)))
+            .then_some(i)
+        })
+    }
+
+    /// How many client `ok` reads returned nil.
+    pub fn count_nil_reads(&self) -> usize {
+        self.nil_reads().count()
+    }
+
+    /// Knossos's reading of a read of nil: "we don't know what the read
+    /// was", so it matches any state. Each client `ok` read of nil becomes
+    /// an `info` read (its result unknown: it may be placed anywhere, and a
+    /// read changes nothing). Returns how many; a warning says so.
+    pub fn nil_reads_unknown(&mut self) -> usize {
+        let at: Vec<usize> = self.nil_reads().collect();
+        for &i in &at {
+            self.events[i].kind = EventType::Info;
+        }
+        if !at.is_empty() {
+            self.warnings.push(format!(
+                "{} ok reads of nil were taken as reads of an unknown value (--nil-read unknown, Knossos's reading)",
+                at.len()
+            ));
+        }
+        at.len()
+    }
+
     /// How many events each named (non-client) process has: Jepsen's rule
     /// is that only integer processes are clients, so these are never
     /// checked, but they are counted.

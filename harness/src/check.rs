@@ -104,6 +104,12 @@ pub struct CheckArgs {
     /// from key to string.
     #[arg(long, value_name = "JSON", value_parser = parse_init)]
     pub init: Option<serde_json::Value>,
+    /// What an `ok` read that returned nil means: `value` (it read nil, the
+    /// initial value: a stale nil is an anomaly; the default) or `unknown`
+    /// (Knossos's register models: "we don't know what the read was", so it
+    /// matches any state; such reads are taken as `info`).
+    #[arg(long, value_name = "MEANING", value_parser = ["value", "unknown"])]
+    pub nil_read: Option<String>,
     // jepsen's other checkers: their options.
     /// bank: the money in the bank, which every read must add up to
     /// (default: the total most reads show).
@@ -368,7 +374,8 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
         return rep;
     }
     let outcome = catch_panic(|| {
-        let (history, fmt) = formats::read_file(path, format)?;
+        let (mut history, fmt) = formats::read_file(path, format)?;
+        apply_nil_read(&mut history, args);
         let ops = history.operations()?;
         let model = match args.model.as_deref().and_then(ModelKind::parse) {
             Some(m) => m,
@@ -437,6 +444,26 @@ fn check_one(path: &std::path::Path, args: &CheckArgs, budget: usize) -> FileRep
 }
 
 /// The budget of one file's check.
+/// `--nil-read unknown`: Knossos's reading of a read of nil. Without it, a
+/// history whose initial state is not nil (`--init` or its header) but
+/// whose reads return nil gets a warning that names the flag: such a read
+/// cannot be the initial value, and Knossos would have accepted it.
+fn apply_nil_read(history: &mut checker::History, args: &CheckArgs) {
+    if args.nil_read.as_deref() == Some("unknown") {
+        history.nil_reads_unknown();
+        return;
+    }
+    let init = args.init.as_ref().or(history.init.as_ref());
+    if args.nil_read.is_none() && init.is_some_and(|v| !v.is_null()) {
+        let n = history.count_nil_reads();
+        if n > 0 {
+            history.warnings.push(format!(
+                "{n} ok reads returned nil although the initial state is not nil; they are judged as reads of nil (Knossos takes a read of nil as a read of an unknown value: --nil-read unknown)"
+            ));
+        }
+    }
+}
+
 fn budget_of(args: &CheckArgs, max_bytes: usize) -> Budget {
     Budget {
         timeout: args.timeout.map(Duration::from_secs_f64),
@@ -498,6 +525,10 @@ fn check_named(
             return;
         }
     };
+    let mut prepared = prepared;
+    if !txn_only {
+        apply_nil_read(&mut prepared.history, args);
+    }
     let history = &prepared.history;
     let mut options = args.options(Some(fmt));
     if args.init.is_none() {

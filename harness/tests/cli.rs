@@ -1519,6 +1519,53 @@ fn every_format_gives_the_same_verdict() {
     );
 }
 
+/// `--nil-read unknown` is Knossos's register reading: an ok read of nil
+/// matches any state. By default a read of nil is a read of the initial
+/// value, so a nil read after a completed write is a stale read; with a
+/// non-nil initial state the default says why and names the flag.
+#[test]
+fn nil_read_unknown_is_knossos_reading_and_the_default_says_so() {
+    let d = Dir::new();
+    let body = concat!(
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n",
+        "{\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n",
+        "{\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n",
+        "{\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":null}\n",
+    );
+    let f = d.file("h.jsonl", body);
+    let r = check(&[&f]);
+    assert_eq!(r.code, 1, "{}", r.show());
+    let r = check(&["--nil-read", "unknown", &f]);
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(
+        r.stderr
+            .contains("1 ok reads of nil were taken as reads of an unknown value"),
+        "{}",
+        r.show()
+    );
+    // Not a blanket pass: another stale read is still caught.
+    let stale = d.file(
+        "stale.jsonl",
+        format!(
+            "{body}{}{}{}{}",
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":2}\n",
+            "{\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":2}\n",
+            "{\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n",
+            "{\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n",
+        ),
+    );
+    assert_eq!(check(&["--nil-read", "unknown", &stale]).code, 1);
+    // A non-nil start with reads of nil: judged as nil, with a warning
+    // naming the flag.
+    let r = check(&["--init", "0", &f]);
+    assert_eq!(r.code, 1, "{}", r.show());
+    assert!(r.stderr.contains("--nil-read unknown"), "{}", r.show());
+    assert!(!check(&[&f]).stderr.contains("--nil-read"));
+    let r = check(&["--nil-read", "maybe", &f]);
+    assert_eq!(r.code, 255, "{}", r.show());
+    assert!(r.stderr.contains("--nil-read"), "{}", r.show());
+}
+
 #[test]
 fn init_gives_the_starting_state_on_the_command_line_or_in_a_header() {
     let d = Dir::new();
