@@ -70,6 +70,23 @@ impl ListAppend {
     fn writer(&self, k: Id, v: Id) -> Option<&Writer> {
         self.writers.get(&(k, v))
     }
+
+    /// Txn `b`'s appends (key, value) that no read shows.
+    fn unseen_appends<'a>(&'a self, t: &'a Txns, b: u32) -> impl Iterator<Item = (Id, Id)> + 'a {
+        t.txns[b as usize]
+            .mops
+            .iter()
+            .filter_map(move |m| match *m {
+                Mop::Append(k, v)
+                    if self
+                        .writer(k, v)
+                        .is_some_and(|w| w.txn == b && w.at == UNSEEN) =>
+                {
+                    Some((k, v))
+                }
+                _ => None,
+            })
+    }
 }
 
 pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
@@ -624,14 +641,7 @@ impl Inference for ListAppend {
                         }
                     }
                 }
-                for m in &tb.mops {
-                    let Mop::Append(k, v) = *m else { continue };
-                    if !self
-                        .writer(k, v)
-                        .is_some_and(|w| w.txn == b && w.at == UNSEEN)
-                    {
-                        continue;
-                    }
+                for (k, v) in self.unseen_appends(t, b) {
                     let order = self.version(t, k);
                     if let Some(&last) = order.last() {
                         if self.writer(k, last).is_some_and(|w| w.txn == a) {
@@ -704,13 +714,8 @@ impl Inference for ListAppend {
                     if !external(&ta.mops, j) || l.len() != self.version(t, *k).len() {
                         continue;
                     }
-                    for m in &tb.mops {
-                        let Mop::Append(x, v) = *m else { continue };
-                        if x == *k
-                            && self
-                                .writer(x, v)
-                                .is_some_and(|w| w.txn == b && w.at == UNSEEN)
-                        {
+                    for (x, v) in self.unseen_appends(t, b) {
+                        if x == *k {
                             return format!(
                                 "T{} read key {} = {}, which did not include T{}'s append of {} (committed, and shown by no read, so it comes after every element a read shows)",
                                 ta.index,
