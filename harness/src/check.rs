@@ -518,14 +518,13 @@ fn check_named(
         true => formats::read_txn_file(path, format),
         false => formats::read_file(path, format).map(|(h, f)| (Prepared::plain(h), f)),
     };
-    let (prepared, fmt) = match read {
+    let (mut prepared, fmt) = match read {
         Ok(x) => x,
         Err(e) => {
             rep.error = Some(e);
             return;
         }
     };
-    let mut prepared = prepared;
     if !txn_only {
         apply_nil_read(&mut prepared.history, args);
     }

@@ -88,24 +88,24 @@ pub(crate) fn build<'a>(key: &'a Key, ops: &'a [Operation]) -> Build<'a> {
     for (i, k) in kops.iter().enumerate() {
         if let Some(v) = write_val(k.act) {
             if v == crate::model::NIL {
-                if not_differentiated.is_none() {
+                not_differentiated.get_or_insert_with(|| {
                     let init = key.vals.show(crate::model::NIL);
-                    not_differentiated = Some(format!(
+                    format!(
                         "{} writes {init}, the initial value, so a read of {init} does not say which write it saw",
                         super::describe(ops, k, &key.vals)
-                    ));
-                }
+                    )
+                });
                 continue;
             }
             if let Some(&j) = writer.get(&v) {
-                if not_differentiated.is_none() {
-                    not_differentiated = Some(format!(
+                not_differentiated.get_or_insert_with(|| {
+                    format!(
                         "the value {} is written twice ({} and {}), so a read of it does not say which write it saw",
                         key.vals.show(v),
                         super::describe(ops, &kops[j as usize], &key.vals),
                         super::describe(ops, k, &key.vals)
-                    ));
-                }
+                    )
+                });
                 continue;
             }
             writer.insert(v, i as u32);
