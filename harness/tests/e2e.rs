@@ -1003,3 +1003,44 @@ fn txn_serializable_stays_unflagged_online() {
     assert!(online["first"].is_null(), "{online}");
     assert_no_node_left(&run);
 }
+
+/// kv primary-async under partitions fails over and loses acknowledged
+/// writes: the per-key online pass runs the consistency hierarchy beside
+/// linearizability and finds, while the run goes on, a key that breaks a
+/// model weaker than sequential consistency (a session guarantee, PRAM or
+/// causal), recorded per model with its key; the informational
+/// `consistency` never sets the run's `first`.
+#[test]
+fn kv_primary_async_is_flagged_online_by_a_weak_consistency_model() {
+    let (code, run, online, results, _s) =
+        online_run("kv", "primary-async", "8", &["--nemesis", "partition"]);
+    assert_eq!(code, Some(1), "{results}");
+    let c = &online["per_key"]["consistency"];
+    assert_eq!(c["informational"], true, "{online}");
+    let models = c["models"].as_object().expect("models broken online");
+    let weak = [
+        "causal",
+        "pram",
+        "monotonic-reads",
+        "monotonic-writes",
+        "read-your-writes",
+        "writes-follow-reads",
+    ];
+    let found: Vec<&String> = models
+        .keys()
+        .filter(|m| weak.contains(&m.as_str()))
+        .collect();
+    assert!(!found.is_empty(), "{online}");
+    for m in found {
+        let a = &models[m.as_str()];
+        assert!(a["key"].as_str().is_some_and(|k| !k.is_empty()), "{a}");
+        assert_eq!(a["checker"], "consistency");
+        assert_eq!(a["kind"], m.as_str());
+    }
+    assert_eq!(online["checkers"]["consistency"], "invalid", "{online}");
+    assert_eq!(
+        online["first"]["checker"], "linearizability:cas-register",
+        "{online}"
+    );
+    assert_no_node_left(&run);
+}
