@@ -858,3 +858,189 @@ fn lock_single_under_clock_faults_is_flagged_online_and_fail_fast_ends_it() {
         .contains("prefix"));
     assert_no_node_left(&run);
 }
+
+/// The bundled txn store under list-append at `level`, with a system file
+/// of its own whose levels claim more than they give (read-committed
+/// claims serializable); `extra` flags added. Returns what `online_run`
+/// does.
+fn txn_online_run(
+    level: &str,
+    secs: &str,
+    extra: &[&str],
+) -> (
+    Option<i32>,
+    std::path::PathBuf,
+    serde_json::Value,
+    serde_json::Value,
+    tempfile::TempDir,
+) {
+    let bins = bin_dir();
+    let store = tempfile::tempdir().unwrap();
+    let def = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systems/defs/txn.toml"),
+    )
+    .unwrap()
+    .replace("name = \"txn\"", "name = \"txn-claims\"")
+    .replace(
+        "options = { claims = \"read-committed\" }",
+        "options = { claims = \"serializable\" }",
+    );
+    assert!(def.contains("claims = \"serializable\""));
+    let file = store.path().join("txn-claims.toml");
+    std::fs::write(&file, def).unwrap();
+    let mut args = vec![
+        "test",
+        "--system-file",
+        file.to_str().unwrap(),
+        "--level",
+        level,
+        "--workload",
+        "list-append",
+        "--nodes",
+        "3",
+        "--concurrency",
+        "8",
+        "--time-limit",
+        secs,
+        "--seed",
+        "2",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--bin-dir",
+        bins.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = faultline(&args);
+    let run = run_dir(store.path());
+    let read = |f: &str| -> serde_json::Value {
+        std::fs::read(run.join(f))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| panic!("no {f}: {}", show(&out)))
+    };
+    let (online, results) = (read("online.json"), read("results.json"));
+    eprintln!(
+        "txn {level}: exit {:?}, online first {}, checkers {}",
+        out.status.code(),
+        online["first"],
+        online["checkers"]
+    );
+    (out.status.code(), run, online, results, store)
+}
+
+/// read-committed claiming serializable: write skew and lost updates
+/// within seconds. The online prefix pass runs the isolation checker while
+/// the run goes on, finds a cycle that rules out serializable, and
+/// `--fail-fast` ends the run there (60 s asked); the offline check of the
+/// whole history agrees (invalid, exit 1).
+#[test]
+fn txn_read_committed_claiming_serializable_is_flagged_online_and_fail_fast_ends_it() {
+    let (code, run, online, results, _s) = txn_online_run("read-committed", "60", &["--fail-fast"]);
+    assert_eq!(code, Some(1), "{results}");
+    assert_eq!(results["verdict"], "invalid");
+    assert_eq!(
+        online["checkers"]["list-append:serializable"], "invalid",
+        "{online}"
+    );
+    let first = &online["first"];
+    let at = first["seconds"].as_f64().expect("found online");
+    assert_eq!(first["checker"], "list-append:serializable");
+    // A class serializable proscribes, and one the whole history has too.
+    let kind = first["kind"].as_str().unwrap();
+    let not_ser = [
+        "G0",
+        "G1a",
+        "G1b",
+        "G1c",
+        "G-single",
+        "G-nonadjacent",
+        "G2-item",
+        "lost-update",
+        "internal",
+        "incompatible-order",
+        "dirty-update",
+        "garbage-read",
+        "duplicate-elements",
+        "future-read",
+    ];
+    assert!(not_ser.contains(&kind), "{first}");
+    let whole: Vec<&str> = results["workload"]["anomaly_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(!whole.is_empty(), "{}", results["workload"]);
+    let h = history(&run);
+    let last = h.iter().filter_map(|e| e["time"].as_i64()).max().unwrap() as f64 / 1e9;
+    assert!(last < 50.0, "the run went on to {last} s (found at {at} s)");
+    assert!(results["incomplete"]
+        .as_str()
+        .unwrap_or("")
+        .contains("prefix"));
+    assert_eq!(results["online"]["first"]["kind"], first["kind"]);
+    assert_no_node_left(&run);
+}
+
+/// serializable (which claims strict serializability) under kills and
+/// pauses: valid, and the online prefix pass checked the isolation of the
+/// history so far at least once and flagged nothing (txns open at each cut
+/// are not taken for committed or aborted ones).
+#[test]
+fn txn_serializable_stays_unflagged_online() {
+    let (code, run, online, results, _s) =
+        txn_online_run("serializable", "10", &["--nemesis", "kill,pause"]);
+    assert_eq!(code, Some(0), "{results}");
+    let name = "list-append:strict-serializable";
+    assert_eq!(online["checkers"][name], "valid", "{online}");
+    assert!(
+        online["prefix"]["checkers"][name]["checks"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{online}"
+    );
+    assert!(online["first"].is_null(), "{online}");
+    assert_no_node_left(&run);
+}
+
+/// kv primary-async under partitions fails over and loses acknowledged
+/// writes: the per-key online pass runs the consistency hierarchy beside
+/// linearizability and finds, while the run goes on, a key that breaks a
+/// model weaker than sequential consistency (a session guarantee, PRAM or
+/// causal), recorded per model with its key; the informational
+/// `consistency` never sets the run's `first`.
+#[test]
+fn kv_primary_async_is_flagged_online_by_a_weak_consistency_model() {
+    let (code, run, online, results, _s) =
+        online_run("kv", "primary-async", "8", &["--nemesis", "partition"]);
+    assert_eq!(code, Some(1), "{results}");
+    let c = &online["per_key"]["consistency"];
+    assert_eq!(c["informational"], true, "{online}");
+    let models = c["models"].as_object().expect("models broken online");
+    let weak = [
+        "causal",
+        "pram",
+        "monotonic-reads",
+        "monotonic-writes",
+        "read-your-writes",
+        "writes-follow-reads",
+    ];
+    let found: Vec<&String> = models
+        .keys()
+        .filter(|m| weak.contains(&m.as_str()))
+        .collect();
+    assert!(!found.is_empty(), "{online}");
+    for m in found {
+        let a = &models[m.as_str()];
+        assert!(a["key"].as_str().is_some_and(|k| !k.is_empty()), "{a}");
+        assert_eq!(a["checker"], "consistency");
+        assert_eq!(a["kind"], m.as_str());
+    }
+    assert_eq!(online["checkers"]["consistency"], "invalid", "{online}");
+    assert_eq!(
+        online["first"]["checker"], "linearizability:cas-register",
+        "{online}"
+    );
+    assert_no_node_left(&run);
+}

@@ -78,8 +78,10 @@ pub struct Options {
     /// Prefix mode, for the online check: the history is the closed prefix
     /// of one still being written (ops open at the cut have no completion:
     /// unknown), and the claims only the whole history can settle are off.
-    /// Honoured by `total-queue` (lost and unexpected off) and `lock` (mutex
-    /// linearizability off); see each. Other checkers ignore it.
+    /// Honoured by `total-queue` (lost and unexpected off), `lock` (mutex
+    /// linearizability off) and the isolation checkers `list-append` and
+    /// `rw-register` (txns open at the cut take part in no edge); see each.
+    /// Other checkers ignore it.
     pub prefix: bool,
 }
 
@@ -218,19 +220,19 @@ pub fn by_name(name: &str, opts: &Options) -> Result<Box<dyn Checker>, Error> {
             } else {
                 crate::txn::Kind::RwRegister
             };
-            Box::new(Isolation::from_param(kind, param).map_err(|p| {
-                Error::BadParameter {
-                    name: base.to_string(),
-                    param: p,
-                    what: "isolation model or assumption",
-                    expected: crate::txn::lattice::MODELS
-                        .iter()
-                        .copied()
-                        .chain(crate::txn::Assumptions::NAMES.iter().map(|a| &a[..]))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }
-            })?)
+            let mut iso = Isolation::from_param(kind, param).map_err(|p| Error::BadParameter {
+                name: base.to_string(),
+                param: p,
+                what: "isolation model or assumption",
+                expected: crate::txn::lattice::MODELS
+                    .iter()
+                    .copied()
+                    .chain(crate::txn::Assumptions::NAMES.iter().map(|a| &a[..]))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+            iso.opts.prefix = opts.prefix;
+            Box::new(iso)
         }
         // end isolation (txn)
         _ => {

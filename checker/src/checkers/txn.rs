@@ -13,6 +13,63 @@
 //! class: the txns by history index, each edge of a cycle in words),
 //! `not` (the weakest models ruled out), `why_not`, `also_not`, `strongest_kept`,
 //! `search` (components, steps, `gave_up`), `txns`, `graph`, `notes`.
+//!
+//! # Prefix mode (the online check)
+//!
+//! With [`crate::checkers::Options::prefix`] the history is a closed prefix
+//! of one still being written: every event up to a cut. A txn invoked and
+//! not completed at the cut is *pending*: it may yet complete `ok`, `fail`
+//! or `info`. Its micro-ops are those of its invocation (writes known, reads
+//! unknown), as for `info`, and it takes part in **no edge** (no ww, wr or
+//! rw edge, no process or real-time edge, no rw-register version pair) and
+//! in no dirty update or G1b. Every anomaly found on such a prefix is then
+//! one of the whole history (same class, or, where noted, one the lattice
+//! places at least as low), because:
+//!
+//! - *Completions are final.* An `ok` txn's reads, a `fail` and an `info`
+//!   completion never change as the history grows; only pending txns do,
+//!   and they are left out of everything that depends on how they end.
+//! - *Version orders only grow.* list-append: a key's order is its longest
+//!   ok read; a longer read later either extends it (every position, hence
+//!   every ww edge, every rw "next element" and every wr "last element",
+//!   stays) or is not an extension, and then the whole history has an
+//!   `incompatible-order` (which implies G1a). rw-register: version pairs
+//!   come from the initial state (nil readers, ok only, to every non-failed
+//!   non-pending writer), from ok txns' own read-then-write (wfr-keys), from
+//!   each process's sequence of non-failed txns (sequential-keys: a pending
+//!   txn is its process's last in the prefix, so consecutive pairs of the
+//!   prefix are consecutive in the whole) and from real time
+//!   (linearizable-keys, as below): each set only grows.
+//! - *Edges found in a prefix are edges of the whole.* wr, ww and rw edges
+//!   come from ok reads and non-failed, non-pending writers, which keep
+//!   their status; process order is per process in invocation order, and a
+//!   pending txn is its process's last; real-time edges are added at each
+//!   invocation from the completions before it, which are the same events
+//!   in the whole (a pending txn's completion comes after the cut). So a
+//!   cycle of the prefix is a cycle of the whole, of the same class
+//!   (G0, G1c, G-single, G-nonadjacent, G2-item and their -process and
+//!   -realtime forms: the class depends only on the cycle's edge kinds).
+//! - *G1a* needs a `fail` completion, which is final. *G1b* (an intermediate
+//!   write read) depends on the writer's own micro-ops, known at its
+//!   invocation; a pending writer is left out (should it fail, the read is
+//!   G1a instead). *dirty-update* needs a failed append followed by a
+//!   committed one in the order: pending appends are skipped.
+//! - *internal*, *future-read* and *duplicate-elements* are about one ok
+//!   txn's own micro-ops and reads: final. A *lost-update* is two ok txns
+//!   that read the same version and wrote the key: still so in the whole.
+//! - *garbage-read*: an ok read saw a value no txn in the prefix wrote. A
+//!   database cannot return a value no client has yet sent it, so the
+//!   writer was invoked before the read completed, inside the prefix: a
+//!   value with no writer in the prefix has none in the whole.
+//!
+//! Nothing the checker reports needs the end of the history to settle, so
+//! no anomaly is switched off (unlike the queue's `lost`); what prefix mode
+//! changes is only what a pending txn may contribute. The one assumption is
+//! the checkers' own: written values are unique per key (a value written
+//! again after the cut would be left out of the whole's inference; the
+//! bundled workloads never repeat one, and `notes` says so when a history
+//! does). The run's verdict still comes from the offline check of the
+//! whole history.
 
 use crate::checker::{Budget, CheckResult, Checker};
 use crate::history::History;

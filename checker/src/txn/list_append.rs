@@ -26,6 +26,9 @@ struct Writer {
     /// The writer failed (kept here: the version-order loops would
     /// otherwise look each writer's txn up at random).
     failed: bool,
+    /// The writer is pending at a prefix's cut (it may yet fail): it takes
+    /// part in no edge, no dirty update, no G1b.
+    pending: bool,
     /// Position in the key's version order (`UNSEEN` when no read shows it).
     at: u32,
 }
@@ -115,6 +118,7 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
                 last,
                 dup: false,
                 failed: txn.status == Status::Fail,
+                pending: txn.pending,
                 at: UNSEEN,
             };
             match writers.entry((k, v)) {
@@ -198,6 +202,8 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
             let failed = w.failed;
             if failed {
                 dirty_from.get_or_insert(w);
+            } else if w.pending {
+                // May yet fail: the next committed append decides.
             } else if let Some(f) = dirty_from.take() {
                 out.found.push(Found::new(
                     "dirty-update",
@@ -232,7 +238,14 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
             }
             if let Some(pw) = prev {
                 let pf = pw.failed;
-                if pw.txn != w.txn && !pw.dup && !w.dup && !pf && !failed {
+                if pw.txn != w.txn
+                    && !pw.dup
+                    && !w.dup
+                    && !pf
+                    && !failed
+                    && !pw.pending
+                    && !w.pending
+                {
                     out.edges.add(pw.txn, w.txn, WW);
                 }
             }
@@ -382,7 +395,7 @@ fn reads_of(
         if let Some(&last) = l.last() {
             if let Some(w) = la.writer(k, last) {
                 let wt = &t.txns[w.txn as usize];
-                if w.txn != ti && !w.dup && !w.failed {
+                if w.txn != ti && !w.dup && !w.failed && !w.pending {
                     out.edges.add(w.txn, ti, WR);
                     if !w.last {
                         out.found.push(Found::new(
@@ -406,7 +419,7 @@ fn reads_of(
         // order, to every committed append no read shows.
         if let Some(&next) = order.get(l.len()) {
             if let Some(w) = la.writer(k, next) {
-                if w.txn != ti && !w.dup && !w.failed {
+                if w.txn != ti && !w.dup && !w.failed && !w.pending {
                     out.edges.add(ti, w.txn, RW);
                 }
             }

@@ -86,6 +86,11 @@ pub struct TxnOptions {
     pub max_steps: u64,
     /// Witnesses kept per anomaly class (all are counted).
     pub max_witnesses: usize,
+    /// Prefix mode (the online check): the history is a closed prefix of
+    /// one still being written; a txn invoked but not completed at the cut
+    /// is `pending` and takes part in no edge (see `checkers::txn` for why
+    /// every anomaly found then is one of the whole history).
+    pub prefix: bool,
 }
 
 impl TxnOptions {
@@ -96,6 +101,7 @@ impl TxnOptions {
             assume: Assumptions::default(),
             max_steps: 200_000_000,
             max_witnesses: 8,
+            prefix: false,
         }
     }
 }
@@ -162,7 +168,7 @@ fn order_edges(t: &Txns, edges: &mut EdgeList) {
     }
     for &i in &by_call {
         let txn = &t.txns[i as usize];
-        if txn.status == Status::Fail {
+        if txn.status == Status::Fail || txn.pending {
             continue;
         }
         if let Some(p) = last.insert(&txn.process, i) {
@@ -192,7 +198,8 @@ fn order_edges(t: &Txns, edges: &mut EdgeList) {
     }
 }
 
-/// The invocations and ok completions of the txns that did not fail, as
+/// The invocations and ok completions of the txns that did not fail (nor
+/// are pending at a prefix's cut), as
 /// (position, txn, is completion), ordered by position (then txn, then
 /// invocation first).
 fn order_events(t: &Txns) -> Vec<(usize, u32, bool)> {
@@ -200,7 +207,7 @@ fn order_events(t: &Txns) -> Vec<(usize, u32, bool)> {
         t.txns
             .iter()
             .enumerate()
-            .filter(|(_, x)| x.status != Status::Fail)
+            .filter(|(_, x)| x.status != Status::Fail && !x.pending)
             .flat_map(|(i, x)| {
                 let done = match (x.status, x.ret) {
                     (Status::Ok, Some(r)) => Some((r, i as u32, true)),
@@ -238,7 +245,8 @@ fn order_events(t: &Txns) -> Vec<(usize, u32, bool)> {
 /// Checks a history of transactions.
 pub fn check(h: &History, opts: &TxnOptions, budget: &Budget) -> Result<TxnResult, InputError> {
     let start = Instant::now();
-    let txns = parse::parse(h, opts.kind)?;
+    let mut txns = parse::parse(h, opts.kind)?;
+    mark_pending(&mut txns, opts);
     let r = check_txns(&txns, opts, budget, start);
     crate::checker::drop_later(txns);
     Ok(r)
@@ -252,10 +260,47 @@ pub fn check_prepared(
     budget: &Budget,
 ) -> Result<TxnResult, InputError> {
     let start = Instant::now();
-    let txns = parse::parse_prepared(p, opts.kind)?;
+    let mut txns = parse::parse_prepared(p, opts.kind)?;
+    mark_pending(&mut txns, opts);
     let r = check_txns(&txns, opts, budget, start);
     crate::checker::drop_later(txns);
     Ok(r)
+}
+
+/// Prefix mode, list-append, and a required model that allows an
+/// incompatible order (read-uncommitted and its strong forms): G0 is off.
+/// A G0 cycle rests on ww edges from the keys' version orders; a read after
+/// the cut that contradicts one (incompatible-order) makes the whole
+/// history's order another one, perhaps with no G0, and these models do not
+/// rule out incompatible-order (every stronger one does, so there a prefix's
+/// G0 stays sound: the whole has it or is invalid anyway).
+fn prefix_drops_g0(opts: &TxnOptions) -> bool {
+    opts.prefix
+        && opts.kind == Kind::ListAppend
+        && !lattice::prohibited_by(opts.require)
+            .iter()
+            .any(|a| a == "incompatible-order")
+}
+
+/// Prefix mode: the txns invoked and not completed at the cut (an `info`
+/// with no completion event at all) are pending; one completed `info` is
+/// as indeterminate in the whole history as in the prefix, so it is not.
+fn mark_pending(txns: &mut Txns, opts: &TxnOptions) {
+    if !opts.prefix {
+        return;
+    }
+    let mut n = 0usize;
+    for t in &mut txns.txns {
+        if t.status == Status::Info && t.complete_index.is_none() {
+            t.pending = true;
+            n += 1;
+        }
+    }
+    if n > 0 {
+        txns.warnings.push(format!(
+            "prefix mode: {n} txns open at the cut take part in no dependency, process or real-time edge"
+        ));
+    }
 }
 
 fn check_txns(txns: &Txns, opts: &TxnOptions, budget: &Budget, start: Instant) -> TxnResult {
@@ -303,7 +348,20 @@ fn check_txns(txns: &Txns, opts: &TxnOptions, budget: &Budget, start: Instant) -
         spent: 0,
         out: None,
     };
-    let search = cycles::search(&g, &mut allowance, opts.max_witnesses);
+    let mut search = cycles::search(&g, &mut allowance, opts.max_witnesses);
+    let mut notes = notes;
+    if prefix_drops_g0(opts) {
+        let g0 = |c: &str| c == "G0" || c.starts_with("G0-");
+        let before = search.cycles.len();
+        search.cycles.retain(|c| !g0(&c.class));
+        search.counts.retain(|(c, _)| !g0(c));
+        if search.cycles.len() < before {
+            notes.push(format!(
+                "prefix mode: G0 cycles are not reported under {}: they rest on version orders a later read may contradict, and that (incompatible-order) {} allows",
+                opts.require, opts.require
+            ));
+        }
+    }
     report::build(report::Parts {
         opts,
         txns,

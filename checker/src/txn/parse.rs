@@ -76,6 +76,10 @@ pub struct Txn {
     /// history's events.
     pub call: usize,
     pub ret: Option<usize>,
+    /// Prefix mode only ([`super::TxnOptions::prefix`]): invoked but not
+    /// completed at the cut, so it may yet complete `ok` or `fail`. Such a
+    /// txn takes part in no edge (see `checkers::txn`).
+    pub pending: bool,
 }
 
 /// JSON scalars as small integers, and back for display.
@@ -660,6 +664,7 @@ fn build(
                     mops,
                     call,
                     ret: done,
+                    pending: false,
                 });
                 continue;
             }
@@ -712,6 +717,7 @@ fn build(
             mops,
             call,
             ret: if status == Status::Info { None } else { done },
+            pending: false,
         });
     }
     Ok(())

@@ -29,6 +29,8 @@ struct Writer {
     mop: u32,
     last: bool,
     dup: bool,
+    /// The writer is pending at a prefix's cut (no edge, no G1b).
+    pending: bool,
 }
 
 /// Why two versions are ordered.
@@ -47,9 +49,11 @@ pub struct RwRegister {
     sources: FxHashMap<(u32, u32, u8), Source>,
 }
 
-fn bad(t: &Txns, s: Status) -> bool {
-    let _ = t;
-    s == Status::Fail
+/// A writer that takes part in no edge: failed, or pending at a prefix's
+/// cut (it may yet fail).
+fn bad(t: &Txns, txn: u32) -> bool {
+    let x = &t.txns[txn as usize];
+    x.status == Status::Fail || x.pending
 }
 
 /// Infers at most `max_edges` edges (the memory budget's share); past
@@ -69,7 +73,7 @@ pub fn infer(t: &Txns, assume: &Assumptions, max_edges: usize) -> (RwRegister, I
             let last = !seen_keys.contains(&k);
             if last {
                 seen_keys.push(k);
-                if txn.status != Status::Fail {
+                if txn.status != Status::Fail && !txn.pending {
                     by_key.entry(k).or_default().push(i as u32);
                 }
             }
@@ -78,6 +82,7 @@ pub fn infer(t: &Txns, assume: &Assumptions, max_edges: usize) -> (RwRegister, I
                 mop: j as u32,
                 last,
                 dup: false,
+                pending: txn.pending,
             };
             match writers.entry((k, v)) {
                 std::collections::hash_map::Entry::Occupied(mut e) => {
@@ -153,7 +158,7 @@ pub fn infer(t: &Txns, assume: &Assumptions, max_edges: usize) -> (RwRegister, I
             }
             let Some(v) = v else { continue };
             if let Some(w) = writers.get(&(k, v)) {
-                if w.txn != ti && !w.dup && !bad(t, t.txns[w.txn as usize].status) {
+                if w.txn != ti && !w.dup && !bad(t, w.txn) {
                     edge(&mut out, w.txn, ti, WR, (k, Some(v), v, Why::Initial));
                 }
             }
@@ -183,7 +188,7 @@ pub fn infer(t: &Txns, assume: &Assumptions, max_edges: usize) -> (RwRegister, I
         // Per process and key, the versions it saw or wrote, in order.
         let mut last: FxHashMap<(String, Id), Id> = FxHashMap::default();
         for txn in &t.txns {
-            if txn.status == Status::Fail {
+            if txn.status == Status::Fail || txn.pending {
                 continue;
             }
             for (j, m) in txn.mops.iter().enumerate() {
@@ -208,12 +213,12 @@ pub fn infer(t: &Txns, assume: &Assumptions, max_edges: usize) -> (RwRegister, I
         let Some(wb) = writers.get(&(k, b)).filter(|w| !w.dup) else {
             continue;
         };
-        if bad(t, t.txns[wb.txn as usize].status) {
+        if bad(t, wb.txn) {
             continue;
         }
         if let Some(a) = a {
             if let Some(wa) = writers.get(&(k, a)).filter(|w| !w.dup) {
-                if !bad(t, t.txns[wa.txn as usize].status) {
+                if !bad(t, wa.txn) {
                     edge(&mut out, wa.txn, wb.txn, WW, (k, Some(a), b, why));
                 }
             }
@@ -267,7 +272,7 @@ fn versions(txn: &super::parse::Txn) -> Vec<(Id, Option<Id>)> {
 fn linearizable_pairs(t: &Txns, pairs: &mut Vec<(Id, Option<Id>, Id, Why)>) {
     let mut events: Vec<(usize, u32, bool)> = Vec::new();
     for (i, txn) in t.txns.iter().enumerate() {
-        if txn.status == Status::Fail {
+        if txn.status == Status::Fail || txn.pending {
             continue;
         }
         events.push((txn.call, i as u32, false));
@@ -365,7 +370,7 @@ fn check_read(
                 w.mop
             ),
         )),
-        Some(w) if w.txn != ti && !w.last && !w.dup => out.found.push(Found::new(
+        Some(w) if w.txn != ti && !w.last && !w.dup && !w.pending => out.found.push(Found::new(
             "G1b",
             vec![ti, w.txn],
             format!(

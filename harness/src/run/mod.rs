@@ -604,21 +604,25 @@ async fn run_test(
         ));
     }
     let checkers = workload.checkers();
-    // The online check: per key, linearizability (the keyed workloads).
-    let online_checker = checkers
+    // The online check: per key, linearizability and the consistency
+    // hierarchy (the keyed workloads).
+    let online_checkers: Vec<String> = checkers
         .iter()
-        .find(|c| c.starts_with("linearizability"))
-        .cloned();
+        .filter(|c| online::per_key(c))
+        .cloned()
+        .collect();
+    // (The informational `consistency` alone cannot end a run.)
+    let online_counts = online_checkers.iter().any(|c| c.trim() != "consistency");
     // The closed-prefix pass: the whole-history checkers with a prefix
-    // mode (queue, lock).
+    // mode (queue, lock, isolation).
     let prefix_checkers: Vec<String> = checkers
         .iter()
         .filter(|c| online_prefix::has_prefix_mode(c))
         .cloned()
         .collect();
-    if spec.fail_fast && online_checker.is_none() && prefix_checkers.is_empty() {
+    if spec.fail_fast && !online_counts && prefix_checkers.is_empty() {
         bail!(
-            "--fail-fast: the online check runs for keyed workloads judged by linearizability and for the total-queue and lock checkers; workload {} is judged by {}",
+            "--fail-fast: the online check runs for keyed workloads judged by linearizability or a consistency model and for the total-queue, lock and isolation (list-append, rw-register) checkers; workload {} is judged by {}",
             spec.workload,
             checkers.join(", ")
         );
@@ -656,8 +660,8 @@ async fn run_test(
         let signals = signals.clone();
         recorder.on_error(move || signals.stop());
     }
-    let online = match &online_checker {
-        Some(name) => {
+    let online = match online_checkers.is_empty() {
+        false => {
             let on_invalid: Box<dyn FnOnce() + Send> = if spec.fail_fast {
                 let signals = signals.clone();
                 let recorder = recorder.clone();
@@ -669,7 +673,7 @@ async fn run_test(
             } else {
                 Box::new(|| {})
             };
-            match online::Online::start(name, start, on_invalid) {
+            match online::Online::start(&online_checkers, start, on_invalid) {
                 Ok((o, tx)) => {
                     recorder.set_tap(Some(tx));
                     Some(o)
@@ -680,7 +684,7 @@ async fn run_test(
                 }
             }
         }
-        None => None,
+        true => None,
     };
     let prefix_pass = if prefix_checkers.is_empty() {
         None
@@ -855,12 +859,14 @@ fn online_json(
     let mut checkers = serde_json::Map::new();
     let mut first: Option<online::OnlineAnomaly> = None;
     if let Some(k) = &keyed {
-        let v = if k.keys_invalid > 0 {
-            "invalid"
-        } else {
-            "valid"
-        };
-        checkers.insert(k.checker.clone(), json!(v));
+        for (name, c) in &k.checkers {
+            let v = if c.keys_invalid > 0 {
+                "invalid"
+            } else {
+                "valid"
+            };
+            checkers.insert(name.clone(), json!(v));
+        }
         first = k.first.clone();
     }
     if let Some(p) = &prefix {

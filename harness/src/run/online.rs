@@ -1,15 +1,45 @@
 //! Online checking: while a test runs, each key (an independent
-//! sub-history) is checked for linearizability on a background thread as
-//! soon as it goes quiet (no op open on it, no new invocation for
+//! sub-history) is checked by the run's per-key checkers on a background
+//! thread as soon as it goes quiet (no op open on it, no new invocation for
 //! [`IDLE`]), so the first anomaly is known seconds into the run instead
-//! of at its end.
+//! of at its end. The per-key checkers ([`per_key`]) are
+//! `linearizability[:MODEL]` and the single-object consistency hierarchy,
+//! `consistency[:MODEL]`; each reports its own first anomaly
+//! ([`KeyChecker`]).
 //!
 //! Sound early: a key checked with no op open is a prefix of its final
 //! sub-history closed under completion, and every op invoked later follows
 //! all of its ops in real time, so a prefix that is not linearizable means
-//! the whole is not. The run's verdict still comes from the offline check
-//! of the whole history at the end; the online pass only reports earlier
-//! (and, with `--fail-fast`, ends the run at the first invalid key).
+//! the whole is not. The same holds for every model of the consistency
+//! hierarchy (`checker::consistency`), model by model:
+//!
+//! - *sequential*: a legal total order of the whole, restricted to the
+//!   prefix's ops, is still legal (each prefix read's write is in the
+//!   prefix, see the next point, and nothing removed sat between them) and
+//!   keeps program order; so a prefix with no such order has a whole with
+//!   none.
+//! - *causal, PRAM, monotonic-reads, monotonic-writes, read-your-writes,
+//!   writes-follow-reads*: view conditions, a cycle in a graph of program
+//!   order and reads-from edges. Every edge of a prefix's graph is one of
+//!   the whole's (program order grows only at the end of each process;
+//!   a read's source never changes; an `info` write observed in the prefix
+//!   is observed in the whole), and each view of the whole holds the
+//!   prefix's view; so a prefix's cycle is a cycle of the whole.
+//! - *garbage reads* (which violate every model): a database cannot return
+//!   a value no client has sent it yet, so a read's write was invoked
+//!   before the read completed, inside the prefix.
+//!
+//! (As offline, written values are assumed unique per key.) The
+//! consistency checker's measures are not anomalies and are not reported
+//! online: `lost-writes` and `converged` are settled only by the final
+//! reads, and `stale-reads` changes no verdict. An informational checker
+//! (`consistency` without a model) is run and reported (which models each
+//! key broke, and when), but never ends the run: only a checker that
+//! counts sets `first` and calls `--fail-fast`.
+//!
+//! The run's verdict still comes from the offline check of the whole
+//! history at the end; the online pass only reports earlier (and, with
+//! `--fail-fast`, ends the run at the first invalid key).
 //!
 //! Memory stays flat: a key quiet for [`RETIRE`] after a check is
 //! dropped (the workloads retire keys after `--ops-per-key` ops); an event
@@ -22,7 +52,7 @@
 use checker::checker::{check_safe, Budget, Checker};
 use checker::{Event, EventType, History, Process, Verdict};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,21 +70,41 @@ const KEY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct OnlineAnomaly {
     /// Seconds into the run when the check reported it.
     pub seconds: f64,
+    /// The key (per-key pass), empty for a whole-history checker.
     pub key: String,
+    /// The checker that found it (registry name) and the anomaly's kind
+    /// (its class or part: `G1c`, `duplicated`, `mutual_exclusion`, a
+    /// consistency model's key, ...; empty when the checker names none).
+    pub checker: String,
+    pub kind: String,
     /// The anomaly in words, and its first op's history index.
     pub what: String,
     pub index: Option<u64>,
 }
 
+/// One per-key checker's online record.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct KeyChecker {
+    /// Informational: reported, never the run's `first`, never fail-fast.
+    pub informational: bool,
+    /// Keys it found invalid.
+    pub keys_invalid: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<OnlineAnomaly>,
+    /// consistency: each model found broken, its first key and time.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, OnlineAnomaly>,
+}
+
 /// What the online pass did (results.json's `online`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct OnlineStatus {
-    /// The checker it ran.
+    /// The first checker it ran (the per-key checkers are in `checkers`).
     pub checker: String,
     /// Keys checked at least once, and checks run.
     pub keys_checked: usize,
     pub checks: usize,
-    /// Keys found invalid.
+    /// Keys found invalid by a checker that counts.
     pub keys_invalid: usize,
     /// Keys dropped from memory after their check.
     pub keys_retired: usize,
@@ -63,8 +113,13 @@ pub struct OnlineStatus {
     /// The most keys held in memory at once.
     pub max_live_keys: usize,
     pub check_seconds: f64,
+    /// The first anomaly of a checker that counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first: Option<OnlineAnomaly>,
+    /// Each per-key checker's own record (`per_key` in online.json, whose
+    /// `checkers` is every online checker's verdict so far).
+    #[serde(rename = "per_key")]
+    pub checkers: BTreeMap<String, KeyChecker>,
 }
 
 #[derive(Default)]
@@ -74,7 +129,16 @@ struct KeyState {
     last: Option<Instant>,
     checked_len: usize,
     checked_at: Option<Instant>,
-    invalid: bool,
+    /// By checker (position in the pass's list): found invalid.
+    invalid: Vec<bool>,
+    /// Counted in `keys_invalid`.
+    counted: bool,
+}
+
+/// The checkers the per-key pass runs (registry names).
+pub fn per_key(name: &str) -> bool {
+    let base = name.split(':').next().unwrap_or(name).trim();
+    matches!(base, "linearizability" | "consistency")
 }
 
 /// The online pass of one run.
@@ -84,18 +148,18 @@ pub struct Online {
 }
 
 impl Online {
-    /// Starts the pass with `checker` (a registry name); `on_invalid` is
-    /// called once, at the first invalid key. Returns the pass and the
-    /// sender the recorder taps keyed client events into.
+    /// Starts the pass with `checkers` (registry names, each [`per_key`]);
+    /// `on_invalid` is called once, at the first key a checker that counts
+    /// finds invalid. Returns the pass and the sender the recorder taps
+    /// keyed client events into.
     pub fn start(
-        checker: &str,
+        checkers: &[String],
         start: Instant,
         on_invalid: Box<dyn FnOnce() + Send>,
     ) -> anyhow::Result<(Online, Sender<Event>)> {
-        let c = checker::checkers::by_name(checker, &Default::default())
-            .map_err(|e| anyhow::anyhow!("online checker {checker}: {e}"))?;
+        let c = build(checkers)?;
         let status = Arc::new(Mutex::new(OnlineStatus {
-            checker: checker.to_string(),
+            checker: checkers.first().cloned().unwrap_or_default(),
             ..Default::default()
         }));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -141,14 +205,38 @@ impl Online {
     }
 }
 
+/// The named per-key checkers.
+fn build(names: &[String]) -> anyhow::Result<Vec<(String, Box<dyn Checker>)>> {
+    if names.is_empty() {
+        anyhow::bail!("no per-key checker");
+    }
+    names
+        .iter()
+        .map(|n| {
+            if !per_key(n) {
+                anyhow::bail!("{n} is not a per-key checker");
+            }
+            let c = checker::checkers::by_name(n, &Default::default())
+                .map_err(|e| anyhow::anyhow!("online checker {n}: {e}"))?;
+            Ok((n.clone(), c))
+        })
+        .collect()
+}
+
 /// The pass itself (also driven directly by the tests).
 fn run(
-    c: Box<dyn Checker>,
+    cs: Vec<(String, Box<dyn Checker>)>,
     rx: Receiver<Event>,
     status: Arc<Mutex<OnlineStatus>>,
     start: Instant,
     mut on_invalid: Option<Box<dyn FnOnce() + Send>>,
 ) {
+    {
+        let mut s = status.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, c) in &cs {
+            s.checkers.entry(name.clone()).or_default().informational = c.informational();
+        }
+    }
     let mut keys: HashMap<String, KeyState> = HashMap::new();
     let mut retired: std::collections::HashSet<String> = Default::default();
     let mut last_scan = Instant::now();
@@ -189,40 +277,83 @@ fn run(
         due.sort();
         for name in due {
             let k = keys.get_mut(&name).expect("due key");
+            k.invalid.resize(cs.len(), false);
             let h = History {
                 source: format!("online key {name}"),
                 events: k.events.clone(),
                 ..Default::default()
             };
-            let t0 = Instant::now();
-            let r = check_safe(&c, &h, &budget);
-            let mut s = status.lock().unwrap_or_else(|p| p.into_inner());
-            s.checks += 1;
-            s.check_seconds += t0.elapsed().as_secs_f64();
-            if k.checked_at.is_none() {
-                s.keys_checked += 1;
-            }
-            k.checked_len = k.events.len();
-            k.checked_at = Some(Instant::now());
-            if r.verdict == Verdict::Invalid && !k.invalid {
-                k.invalid = true;
-                s.keys_invalid += 1;
-                if s.first.is_none() {
-                    let a = r.anomalies.first();
-                    s.first = Some(OnlineAnomaly {
-                        seconds: start.elapsed().as_secs_f64(),
-                        key: name.clone(),
-                        what: a
-                            .map(|a| a.what.clone())
-                            .unwrap_or_else(|| "not linearizable".into()),
-                        index: a.and_then(|a| a.ops.first().copied()),
+            for (ci, (cname, c)) in cs.iter().enumerate() {
+                if k.invalid[ci] {
+                    continue;
+                }
+                let t0 = Instant::now();
+                let r = check_safe(c, &h, &budget);
+                let mut s = status.lock().unwrap_or_else(|p| p.into_inner());
+                s.checks += 1;
+                s.check_seconds += t0.elapsed().as_secs_f64();
+                if r.verdict != Verdict::Invalid {
+                    continue;
+                }
+                k.invalid[ci] = true;
+                let counts = !c.informational();
+                let seconds = start.elapsed().as_secs_f64();
+                let anomaly = |a: Option<&checker::checker::Anomaly>| OnlineAnomaly {
+                    seconds,
+                    key: name.clone(),
+                    checker: cname.clone(),
+                    kind: a
+                        .map(|a| a.part.clone())
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or_else(|| cname.split(':').next().unwrap_or("").to_string()),
+                    what: a
+                        .map(|a| a.what.clone())
+                        .unwrap_or_else(|| format!("{cname}: invalid")),
+                    index: a.and_then(|a| a.ops.first().copied()),
+                };
+                // The anomaly that makes it invalid: a required model's
+                // own; informational, the last (a weakest model broken).
+                let headline = r
+                    .details
+                    .get("require")
+                    .and_then(|m| m.as_str())
+                    .and_then(|m| r.anomalies.iter().find(|a| a.part == m))
+                    .or(if counts {
+                        r.anomalies.first()
+                    } else {
+                        r.anomalies.last()
                     });
+                let first = anomaly(headline);
+                let entry = s.checkers.entry(cname.clone()).or_default();
+                entry.informational = !counts;
+                entry.keys_invalid += 1;
+                if cname.starts_with("consistency") {
+                    for a in &r.anomalies {
+                        entry
+                            .models
+                            .entry(a.part.clone())
+                            .or_insert_with(|| anomaly(Some(a)));
+                    }
+                }
+                entry.first.get_or_insert_with(|| first.clone());
+                if counts && !k.counted {
+                    k.counted = true;
+                    s.keys_invalid += 1;
+                }
+                if counts && s.first.is_none() {
+                    s.first = Some(first);
                     drop(s);
                     if let Some(f) = on_invalid.take() {
                         f();
                     }
                 }
             }
+            let mut s = status.lock().unwrap_or_else(|p| p.into_inner());
+            if k.checked_at.is_none() {
+                s.keys_checked += 1;
+            }
+            k.checked_len = k.events.len();
+            k.checked_at = Some(Instant::now());
         }
         // Drop keys quiet since their last check.
         let now = Instant::now();
@@ -290,8 +421,7 @@ mod tests {
     /// calls `on_invalid` once), checks both, and drops them when quiet.
     #[test]
     fn finds_the_invalid_key_while_the_run_goes_on_and_forgets_quiet_keys() {
-        let c = checker::checkers::by_name("linearizability:cas-register", &Default::default())
-            .unwrap();
+        let c = build(&["linearizability:cas-register".to_string()]).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let status = Arc::new(Mutex::new(OnlineStatus::default()));
         let fired = Arc::new(Mutex::new(0));
@@ -347,8 +477,7 @@ mod tests {
     /// read of a value whose write is still open is fine at the end).
     #[test]
     fn a_key_with_an_open_op_waits() {
-        let c = checker::checkers::by_name("linearizability:cas-register", &Default::default())
-            .unwrap();
+        let c = build(&["linearizability:cas-register".to_string()]).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let status = Arc::new(Mutex::new(OnlineStatus::default()));
         let st = status.clone();
@@ -368,5 +497,80 @@ mod tests {
         let s = status.lock().unwrap().clone();
         assert_eq!((s.keys_checked, s.keys_invalid), (1, 0));
         assert!(s.first.is_none());
+    }
+
+    /// The consistency hierarchy per key: a process that reads 1, then 2,
+    /// then 1 again breaks monotonic reads (and so every stronger model)
+    /// but not read-your-writes (it wrote nothing). The required
+    /// `consistency:monotonic-reads` counts (sets `first`, calls
+    /// `on_invalid`); the informational `consistency` lists the models
+    /// broken and never does; `consistency:read-your-writes` stays valid.
+    #[test]
+    fn the_consistency_models_are_checked_per_key_and_reported_per_checker() {
+        let names: Vec<String> = [
+            "consistency",
+            "consistency:read-your-writes",
+            "consistency:monotonic-reads",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let c = build(&names).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let status = Arc::new(Mutex::new(OnlineStatus::default()));
+        let fired = Arc::new(Mutex::new(0));
+        let f2 = fired.clone();
+        let st = status.clone();
+        let t = std::thread::spawn(move || {
+            run(
+                c,
+                rx,
+                st,
+                Instant::now(),
+                Some(Box::new(move || *f2.lock().unwrap() += 1)),
+            )
+        });
+        let evs = [
+            ev(0, 0, EventType::Invoke, "write", 7, json!(1)),
+            ev(1, 0, EventType::Ok, "write", 7, json!(1)),
+            ev(2, 1, EventType::Invoke, "read", 7, Value::Null),
+            ev(3, 1, EventType::Ok, "read", 7, json!(1)),
+            ev(4, 0, EventType::Invoke, "write", 7, json!(2)),
+            ev(5, 0, EventType::Ok, "write", 7, json!(2)),
+            ev(6, 1, EventType::Invoke, "read", 7, Value::Null),
+            ev(7, 1, EventType::Ok, "read", 7, json!(2)),
+            ev(8, 1, EventType::Invoke, "read", 7, Value::Null),
+            ev(9, 1, EventType::Ok, "read", 7, json!(1)),
+        ];
+        for e in evs {
+            tx.send(e).unwrap();
+        }
+        drop(tx);
+        t.join().unwrap();
+        let s = status.lock().unwrap().clone();
+        let first = s.first.clone().expect("a counting checker found it");
+        assert_eq!(first.checker, "consistency:monotonic-reads");
+        assert_eq!(first.kind, "monotonic-reads");
+        assert_eq!(first.key, "7");
+        assert_eq!(s.keys_invalid, 1);
+        assert_eq!(*fired.lock().unwrap(), 1);
+        let info = &s.checkers["consistency"];
+        assert!(info.informational);
+        assert_eq!(info.keys_invalid, 1);
+        for m in ["linearizable", "sequential", "pram", "monotonic-reads"] {
+            assert!(info.models.contains_key(m), "{m}: {info:?}");
+        }
+        assert!(!info.models.contains_key("read-your-writes"), "{info:?}");
+        let ryw = &s.checkers["consistency:read-your-writes"];
+        assert_eq!(ryw.keys_invalid, 0);
+        assert!(ryw.first.is_none());
+    }
+
+    #[test]
+    fn only_per_key_checkers_are_accepted() {
+        assert!(build(&["lock".to_string()]).is_err());
+        assert!(build(&[]).is_err());
+        assert!(per_key("consistency:pram"));
+        assert!(!per_key("list-append:serializable"));
     }
 }

@@ -1,10 +1,12 @@
 //! The online check's closed-prefix pass, for the whole-history checkers
-//! (total-queue, lock): while a test runs, every client event is kept and
+//! (total-queue, lock, and the isolation checkers list-append and
+//! rw-register): while a test runs, every client event is kept and
 //! the history seen so far is checked now and then by each checker in its
 //! prefix mode (`checker::checkers::Options::prefix`): ops open at the cut
 //! have no completion (unknown, like `info`), and the claims only the end
 //! can settle are off in the checker itself (a queue's lost and unexpected
-//! elements, the lock's mutex linearizability; see each checker). So an
+//! elements, the lock's mutex linearizability; for the isolation checkers a
+//! txn open at the cut takes part in no edge; see each checker). So an
 //! anomaly found on a prefix is one the whole history has too: the run's
 //! verdict still comes from the offline check at the end.
 //!
@@ -34,7 +36,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 /// The checkers with a prefix mode (registry base names).
 pub fn has_prefix_mode(name: &str) -> bool {
     let base = name.split(':').next().unwrap_or(name);
-    matches!(base, "total-queue" | "lock")
+    matches!(base, "total-queue" | "lock" | "list-append" | "rw-register")
 }
 
 /// One checker's online record.
@@ -176,6 +178,8 @@ fn check_prefix(
             let first = OnlineAnomaly {
                 seconds: start.elapsed().as_secs_f64(),
                 key: String::new(),
+                checker: name.clone(),
+                kind: a.map(|a| a.part.clone()).unwrap_or_default(),
                 what: format!(
                     "{name}: {}",
                     a.map(|a| a.what.clone())
@@ -327,6 +331,8 @@ mod tests {
         assert!(checkers(&["set-full".to_string()]).is_err());
         assert!(checkers(&["fifo-queue".to_string()]).is_err());
         assert!(has_prefix_mode("total-queue:at-most-once"));
+        assert!(has_prefix_mode("list-append:serializable"));
+        assert!(has_prefix_mode("rw-register:serializable+wfr-keys"));
         assert!(!has_prefix_mode("linearizability:cas-register"));
     }
 

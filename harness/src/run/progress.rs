@@ -41,8 +41,8 @@ pub async fn progress(
             let o = o.lock().unwrap_or_else(|p| p.into_inner());
             match &o.first {
                 Some(f) => format!(
-                    "  checked {} keys, INVALID key {} at {:.1} s",
-                    o.keys_checked, f.key, f.seconds
+                    "  checked {} keys, INVALID key {} at {:.1} s: {} {}",
+                    o.keys_checked, f.key, f.seconds, f.checker, f.kind
                 ),
                 None => format!("  checked {} keys", o.keys_checked),
             }
@@ -57,9 +57,11 @@ pub async fn progress(
                 .collect();
             match &p.first {
                 Some(f) => format!(
-                    "  online: {}; INVALID at {:.1} s",
+                    "  online: {}; INVALID at {:.1} s: {} {}",
                     each.join(", "),
-                    f.seconds
+                    f.seconds,
+                    f.checker,
+                    f.kind
                 ),
                 None if each.is_empty() => "  online: not checked yet".to_string(),
                 None => format!("  online: {}", each.join(", ")),

@@ -219,22 +219,35 @@ pub fn print_table(r: &RunResults, out: &mut impl Write) {
     }
     if let Some(o) = &r.online {
         let keys = o["keys_checked"].as_u64().unwrap_or(0);
+        let prefix_checks: u64 = o["prefix"]["checkers"]
+            .as_object()
+            .map(|m| m.values().filter_map(|c| c["checks"].as_u64()).sum())
+            .unwrap_or(0);
+        let done = match (o.get("keys_checked").is_some(), prefix_checks) {
+            (true, 0) => format!("{keys} keys checked as they went quiet"),
+            (true, n) => format!("{keys} keys checked as they went quiet, {n} prefix checks"),
+            (false, n) => format!("{n} prefix checks"),
+        };
         match o.get("first") {
             Some(f) => {
+                // Where: the key (per-key pass), else the checker and kind.
+                let at = match f["key"].as_str() {
+                    Some(k) if !k.is_empty() => format!("on key {k}"),
+                    _ => format!(
+                        "by {} ({})",
+                        f["checker"].as_str().unwrap_or("?"),
+                        f["kind"].as_str().unwrap_or("?")
+                    ),
+                };
                 let _ = writeln!(
                     out,
-                    "online     found it {:.1} s into the run, on key {} ({} keys checked as they went quiet): {}",
+                    "online     found it {:.1} s into the run, {at} ({done}): {}",
                     f["seconds"].as_f64().unwrap_or(0.0),
-                    f["key"].as_str().unwrap_or("?"),
-                    keys,
                     f["what"].as_str().unwrap_or("")
                 );
             }
             None => {
-                let _ = writeln!(
-                    out,
-                    "online     {keys} keys checked as they went quiet, none invalid"
-                );
+                let _ = writeln!(out, "online     {done}, none invalid");
             }
         }
     }
