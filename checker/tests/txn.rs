@@ -225,6 +225,64 @@ fn g2_item_write_skew_with_appends_no_read_shows() {
     assert_eq!(la(&b).verdict, Verdict::Valid, "{:#}", la(&b).details);
 }
 
+/// A failed txn's append in the middle of a key's order hides nothing
+/// about the committed appends around it: the edges bridge it.
+#[test]
+fn edges_bridge_an_append_of_a_failed_txn() {
+    // T1 reads x empty and appends 3; x reads [1 2 3], 2 from a failed
+    // txn: T0's 1 came before T1's 3 (ww), yet T1 missed it (rw): G-single,
+    // beside the aborted read and the dirty update.
+    let mut b = B::default();
+    let failed = json!([["append", "x", 2]]);
+    b.concurrent(&[
+        (0, json!([["append", "x", 1]])),
+        (1, json!([["r", "x", null], ["append", "x", 3]])),
+    ])
+    .invoke(2, failed.clone())
+    .fail(2, failed)
+    .txn(3, json!([["r", "x", [1, 2, 3]]]));
+    let r = la(&b);
+    assert_eq!(
+        r.anomaly_types,
+        ["G-single", "G1a", "dirty-update"],
+        "{:#}",
+        r.details
+    );
+    assert!(
+        r.details.to_string().contains("with only [2] in between"),
+        "{:#}",
+        r.details
+    );
+    // T1 read [1] instead: T0 before T1 both ways, no cycle, only the
+    // failed append's own anomalies.
+    let mut b = B::default();
+    let failed = json!([["append", "x", 2]]);
+    b.txn(0, json!([["append", "x", 1]]))
+        .txn(1, json!([["r", "x", [1]], ["append", "x", 3]]))
+        .invoke(2, failed.clone())
+        .fail(2, failed)
+        .txn(3, json!([["r", "x", [1, 2, 3]]]));
+    let r = la(&b);
+    assert_eq!(r.anomaly_types, ["G1a", "dirty-update"], "{:#}", r.details);
+    // A read that saw everything up to the failed tail missed an append no
+    // read shows: rw to it, bridging the tail.
+    let mut b = B::default();
+    let failed = json!([["append", "x", 2]]);
+    b.txn(0, json!([["append", "x", 1]]))
+        .invoke(2, failed.clone())
+        .fail(2, failed)
+        .concurrent(&[
+            (0, json!([["r", "x", [1, 2]], ["append", "y", 1]])),
+            (1, json!([["r", "y", null], ["append", "x", 3]])),
+        ]);
+    let r = la(&b);
+    assert!(
+        r.anomaly_types.iter().any(|a| a == "G2-item"),
+        "{:#}",
+        r.details
+    );
+}
+
 #[test]
 fn process_variants() {
     // G0-process: p0 appends 1 then 2 to x, but x reads [2 1].

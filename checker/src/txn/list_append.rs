@@ -47,6 +47,18 @@ pub struct ListAppend {
     /// after the writer of the key's last known element (ww), and after
     /// every read that saw the whole known order (rw).
     unseen: FxHashMap<Id, Vec<u32>>,
+    /// Per key whose version order has elements that take part in no edge
+    /// (appended by a failed, pending or duplicate writer, or by nobody):
+    /// for each position, the first position at or after it whose writer
+    /// does (`UNSEEN`: none). The order is observed either way, so edges
+    /// bridge such elements: a failed append between two committed ones
+    /// does not hide that the first came before the second.
+    next_ok: FxHashMap<Id, Vec<u32>>,
+}
+
+/// Does this writer's element take part in edges?
+fn usable(w: &Writer) -> bool {
+    !w.dup && !w.failed && !w.pending
 }
 
 fn list(t: &Txns, txn: u32, mop: u32) -> &[Id] {
@@ -72,6 +84,32 @@ impl ListAppend {
 
     fn writer(&self, k: Id, v: Id) -> Option<&Writer> {
         self.writers.get(&(k, v))
+    }
+
+    /// The first element at or after position `from` of key `k`'s version
+    /// order whose writer takes part in edges: its position and writer.
+    fn next_usable(&self, t: &Txns, k: Id, from: usize) -> Option<(usize, &Writer)> {
+        let order = self.version(t, k);
+        let at = match self.next_ok.get(&k) {
+            Some(next) => *next.get(from)? as usize,
+            None => from,
+        };
+        let w = self.writer(k, *order.get(at)?)?;
+        Some((at, w))
+    }
+
+    /// How the element at `at` of key `k`'s order follows the one before
+    /// `from`: right after it, or after elements `from..at` that take part
+    /// in no edge (named).
+    fn between(&self, t: &Txns, k: Id, from: usize, at: usize) -> String {
+        if at == from {
+            return "right after it".into();
+        }
+        let skipped = &self.version(t, k)[from..at];
+        format!(
+            "after it, with only {} in between (appended by txns that failed, are unfinished or are unknown, or appended twice)",
+            t.names.show_list(skipped)
+        )
     }
 
     /// Txn `b`'s appends (key, value) that no read shows.
@@ -165,16 +203,21 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
     }
     // Version orders: positions, duplicates, ww edges, dirty updates.
     let mut bad: FxHashMap<Id, (u32, u32)> = FxHashMap::default();
+    let mut next_ok: FxHashMap<Id, Vec<u32>> = FxHashMap::default();
     for (&k, &(ti, mi)) in &longest {
         let l = list(t, ti, mi);
         let (mut garbage_at, mut failed_at) = (UNSEEN, UNSEEN);
         let mut prev: Option<Writer> = None;
+        // The last element before this one whose writer takes part in edges.
+        let mut prev_ok: Option<Writer> = None;
+        let mut unusable: Vec<u32> = Vec::new();
         let mut dirty_from: Option<Writer> = None;
         let mut dup_shown = false;
         for (p, &v) in l.iter().enumerate() {
             let Some(w) = writers.get_mut(&(k, v)) else {
                 garbage_at = garbage_at.min(p as u32);
                 prev = None;
+                unusable.push(p as u32);
                 continue;
             };
             if w.failed {
@@ -195,6 +238,7 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
                         ),
                     ));
                 }
+                unusable.push(p as u32);
                 continue;
             }
             w.at = p as u32;
@@ -236,23 +280,30 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
                     ),
                 ));
             }
-            if let Some(pw) = prev {
-                let pf = pw.failed;
-                if pw.txn != w.txn
-                    && !pw.dup
-                    && !w.dup
-                    && !pf
-                    && !failed
-                    && !pw.pending
-                    && !w.pending
-                {
+            if usable(&w) {
+                if let Some(pw) = prev_ok.filter(|pw| pw.txn != w.txn) {
                     out.edges.add(pw.txn, w.txn, WW);
                 }
+                prev_ok = Some(w);
+            } else {
+                unusable.push(p as u32);
             }
             prev = Some(w);
         }
         if (garbage_at, failed_at) != (UNSEEN, UNSEEN) {
             bad.insert(k, (garbage_at, failed_at));
+        }
+        if !unusable.is_empty() {
+            let mut next = vec![UNSEEN; l.len() + 1];
+            let mut u = unusable.iter().rev().peekable();
+            for p in (0..l.len()).rev() {
+                next[p] = if u.next_if(|&&x| x as usize == p).is_some() {
+                    next[p + 1]
+                } else {
+                    p as u32
+                };
+            }
+            next_ok.insert(k, next);
         }
     }
     // Committed appends no read shows: after the key's last known element.
@@ -268,13 +319,15 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
         let order = longest
             .get(&k)
             .map_or(&[][..], |&(txn, mop)| list(t, txn, mop));
-        let Some(last) = order.last() else { continue };
-        let Some(w) = writers.get(&(k, *last)) else {
+        // The writer of the last element that takes part in edges.
+        let Some(w) = order
+            .iter()
+            .rev()
+            .filter_map(|v| writers.get(&(k, *v)))
+            .find(|w| usable(w))
+        else {
             continue;
         };
-        if w.dup || w.failed {
-            continue;
-        }
         for &x in ts.iter() {
             if x != w.txn {
                 out.edges.add(w.txn, x, WW);
@@ -286,6 +339,7 @@ pub fn infer(t: &Txns) -> (ListAppend, Inferred) {
         longest,
         bad,
         unseen,
+        next_ok,
     };
     // Reads: in parallel parts of the txns, merged in txn order (as one
     // pass in order would have found them).
@@ -415,13 +469,12 @@ fn reads_of(
                 }
             }
         }
-        // rw: to the writer of the next element; a read of the whole known
-        // order, to every committed append no read shows.
-        if let Some(&next) = order.get(l.len()) {
-            if let Some(w) = la.writer(k, next) {
-                if w.txn != ti && !w.dup && !w.failed && !w.pending {
-                    out.edges.add(ti, w.txn, RW);
-                }
+        // rw: to the writer of the next element that takes part in edges;
+        // a read with none after it, to every committed append no read
+        // shows.
+        if let Some((_, w)) = la.next_usable(t, k, l.len()) {
+            if w.txn != ti {
+                out.edges.add(ti, w.txn, RW);
             }
         } else if let Some(ts) = la.unseen.get(&k) {
             for &x in ts {
@@ -641,32 +694,39 @@ impl Inference for ListAppend {
                         continue;
                     }
                     let order = self.version(t, k);
-                    if let Some(&next) = order.get(w.at as usize + 1) {
-                        if self.writer(k, next).is_some_and(|n| n.txn == b) {
-                            return format!(
-                                "T{} appended {} to key {}, and T{} appended {} right after it",
-                                ta.index,
-                                name(v),
-                                name(k),
-                                tb.index,
-                                name(next)
-                            );
-                        }
+                    let from = w.at as usize + 1;
+                    if let Some((at, _)) = self.next_usable(t, k, from).filter(|(_, n)| n.txn == b)
+                    {
+                        return format!(
+                            "T{} appended {} to key {}, and T{} appended {} {}",
+                            ta.index,
+                            name(v),
+                            name(k),
+                            tb.index,
+                            name(order[at]),
+                            self.between(t, k, from, at)
+                        );
                     }
                 }
                 for (k, v) in self.unseen_appends(t, b) {
                     let order = self.version(t, k);
-                    if let Some(&last) = order.last() {
-                        if self.writer(k, last).is_some_and(|w| w.txn == a) {
-                            return format!(
-                                "T{} appended {} to key {}, the last element any read shows, and T{}'s append of {}, which no read shows, must come after it",
-                                ta.index,
-                                name(last),
-                                name(k),
-                                tb.index,
-                                name(v)
-                            );
-                        }
+                    let last = order
+                        .iter()
+                        .rposition(|x| self.writer(k, *x).is_some_and(usable));
+                    if let Some(p) = last.filter(|&p| self.writer(k, order[p]).unwrap().txn == a) {
+                        return format!(
+                            "T{} appended {} to key {}, the last element any read shows{}, and T{}'s append of {}, which no read shows, must come after it",
+                            ta.index,
+                            name(order[p]),
+                            name(k),
+                            if p + 1 < order.len() {
+                                " but for appends of txns that failed, are unfinished or are unknown"
+                            } else {
+                                ""
+                            },
+                            tb.index,
+                            name(v)
+                        );
                     }
                 }
                 format!("T{} appended before T{} (ww)", ta.index, tb.index)
@@ -705,18 +765,26 @@ impl Inference for ListAppend {
                         continue;
                     }
                     let order = self.version(t, *k);
-                    if let Some(&next) = order.get(l.len()) {
-                        if self.writer(*k, next).is_some_and(|w| w.txn == b) {
-                            return format!(
-                                "T{} read key {} = {}, which did not include T{}'s append of {} (the next element of key {})",
-                                ta.index,
+                    if let Some((at, _)) =
+                        self.next_usable(t, *k, l.len()).filter(|(_, w)| w.txn == b)
+                    {
+                        let what = if at == l.len() {
+                            format!("the next element of key {}", name(*k))
+                        } else {
+                            format!(
+                                "in key {}'s order {}",
                                 name(*k),
-                                t.names.show_list(l),
-                                tb.index,
-                                name(next),
-                                name(*k)
-                            );
-                        }
+                                self.between(t, *k, l.len(), at)
+                            )
+                        };
+                        return format!(
+                            "T{} read key {} = {}, which did not include T{}'s append of {} ({what})",
+                            ta.index,
+                            name(*k),
+                            t.names.show_list(l),
+                            tb.index,
+                            name(order[at]),
+                        );
                     }
                 }
                 for (j, m) in ta.mops.iter().enumerate() {
@@ -724,7 +792,7 @@ impl Inference for ListAppend {
                         continue;
                     };
                     let l = t.list(s);
-                    if !external(&ta.mops, j) || l.len() != self.version(t, *k).len() {
+                    if !external(&ta.mops, j) || self.next_usable(t, *k, l.len()).is_some() {
                         continue;
                     }
                     for (x, v) in self.unseen_appends(t, b) {
