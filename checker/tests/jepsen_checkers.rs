@@ -498,6 +498,104 @@ fn set_full_duplicates_and_unexpected_elements_are_invalid() {
     assert_eq!(r.anomalies.len(), 2);
 }
 
+fn prefix_opts(linearizable: bool) -> Options {
+    Options {
+        prefix: true,
+        jepsen: JepsenOptions {
+            set_full_linearizable: linearizable,
+            ..JepsenOptions::default()
+        },
+        ..Options::default()
+    }
+}
+
+#[test]
+fn set_full_prefix_mode_judges_only_what_later_events_cannot_undo() {
+    // 1 missed by the last read so far: lost in the whole of this prefix,
+    // but a later read may show it again, so not judged online.
+    let cut = cat(&[
+        &set_add(0, 1, "ok"),
+        &read(1, json!([1])),
+        &read(1, json!([])),
+    ]);
+    assert_eq!(check("set-full", &cut).verdict, Verdict::Invalid);
+    let r = check_with("set-full", &prefix_opts(false), &cut);
+    assert_ne!(r.verdict, Verdict::Invalid, "{:#}", r.details);
+    assert_eq!(r.details["lost-count"], 0);
+    // ... and indeed the whole history shows it again: valid (stale only).
+    let whole = cat(&[&cut, &read(1, json!([1]))]);
+    assert_eq!(check("set-full", &whole).verdict, Verdict::Valid);
+    // Claimed linearizable, the miss after 1 was known is settled: the
+    // whole ends with 1 stale or lost, so the prefix is invalid, and so is
+    // the whole.
+    let r = check_with("set-full", &prefix_opts(true), &cut);
+    assert_eq!(r.verdict, Verdict::Invalid, "{:#}", r.details);
+    assert_eq!(parts(&r), ["stale"]);
+    assert_eq!(
+        check("set-full:linearizable", &whole).verdict,
+        Verdict::Invalid
+    );
+    // A duplicate is one in every extension.
+    let dup = cat(&[&set_add(0, 1, "ok"), &read(1, json!([1, 1]))]);
+    let r = check_with("set-full", &prefix_opts(false), &dup);
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(parts(&r), ["duplicated"]);
+    // An element whose only add so far failed is unexpected in this
+    // history, but a later add of it may succeed: not judged online.
+    let cut = cat(&[&set_add(0, 2, "fail"), &read(1, json!([2]))]);
+    assert_eq!(check("set-full", &cut).verdict, Verdict::Invalid);
+    let r = check_with("set-full", &prefix_opts(false), &cut);
+    assert_ne!(r.verdict, Verdict::Invalid, "{:#}", r.details);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+    /// Every cut of a random set history: what the prefix mode finds
+    /// invalid, the whole is invalid for too.
+    #[test]
+    fn set_full_prefix_verdicts_hold_for_the_whole(
+        steps in proptest::collection::vec((0u64..3, 0u8..10, 0i64..6, proptest::collection::vec(0i64..6, 0..6)), 1..24),
+        linearizable in proptest::bool::ANY,
+    ) {
+        // Up to three processes; each step adds (outcome by kind) or reads
+        // a random list of elements (maybe repeating one).
+        let mut evs: Vec<Ev> = Vec::new();
+        let mut open: Vec<Option<Ev>> = vec![None; 3];
+        for (p, kind, v, seen) in steps {
+            let slot = &mut open[p as usize];
+            if let Some(done) = slot.take() {
+                evs.push(done);
+                continue;
+            }
+            if kind < 5 {
+                evs.push((p, "invoke", "add", json!(v)));
+                let outcome = ["ok", "ok", "fail", "info", "ok"][kind as usize];
+                *slot = Some((p, outcome, "add", json!(v)));
+            } else {
+                evs.push((p, "invoke", "read", Value::Null));
+                *slot = Some((p, "ok", "read", json!(seen)));
+            }
+        }
+        evs.extend(open.into_iter().flatten());
+        let name = if linearizable { "set-full:linearizable" } else { "set-full" };
+        let whole = check(name, &evs).verdict;
+        for cut in 1..evs.len() {
+            let mut h = history(&evs[..cut]);
+            // Ops open at the cut: as the online pass hands them over.
+            h.source = format!("cut at {cut}");
+            let r = checkers::by_name(name, &prefix_opts(linearizable))
+                .unwrap()
+                .check(&h, &Budget::default());
+            if r.verdict == Verdict::Invalid {
+                proptest::prop_assert_eq!(
+                    whole, Verdict::Invalid,
+                    "cut at {} is invalid ({}), the whole is not: {:?}", cut, r.details["summary"], evs
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn set_full_checks_keyed_histories_key_by_key() {
     // Element 5 is added to keys 1 and 2; key 2's read misses it.

@@ -731,6 +731,17 @@ fn every_invalid_key_of_a_run_is_listed_and_shrunk_or_skipped() {
         first_file.as_deref(),
         "{results}"
     );
+    // What the online check found is what the offline check finds: its
+    // first invalid key is one of the offline check's, and it found no
+    // more invalid keys than the offline check did.
+    let online: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("online.json")).unwrap()).unwrap();
+    let lin = &online["per_key"]["linearizability:cas-register"];
+    let found = lin["keys_invalid"].as_u64().expect("keys_invalid");
+    assert!(found >= 1, "the online check found nothing: {online}");
+    assert!(found as usize <= keys.len(), "{online} vs {keys:?}");
+    let first = lin["first"]["key"].as_str().expect("a first key");
+    assert!(keys.contains(first), "{first} not among {keys:?}");
     assert_no_node_left(&run);
 }
 
@@ -856,6 +867,62 @@ fn lock_single_under_clock_faults_is_flagged_online_and_fail_fast_ends_it() {
         .as_str()
         .unwrap_or("")
         .contains("prefix"));
+    assert_no_node_left(&run);
+}
+
+/// A kv level that claims only sequential consistency (`claims` in its
+/// system file) is judged by `consistency:sequential` alone, online too:
+/// primary-async under partitions breaks even that, the online per-key
+/// pass says so under that checker's name, and `--fail-fast` ends the run
+/// (60 s asked). Linearizability is not run.
+#[test]
+fn a_kv_level_claiming_sequential_is_judged_by_it_online_and_fail_fast_ends_it() {
+    let bins = bin_dir();
+    let store = tempfile::tempdir().unwrap();
+    let level = "description = \"primary-backup, asynchronous replication, failover on silence\"";
+    let def = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systems/defs/kv.toml"),
+    )
+    .unwrap()
+    .replace("name = \"kv\"", "name = \"kv-claims\"")
+    .replace(level, &format!("{level}\noptions = {{ claims = \"sequential\" }}"));
+    assert!(def.contains("claims = \"sequential\""));
+    let file = store.path().join("kv-claims.toml");
+    std::fs::write(&file, def).unwrap();
+    let out = faultline(&[
+        "test",
+        "--system-file",
+        file.to_str().unwrap(),
+        "--level",
+        "primary-async",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "60",
+        "--seed",
+        "3",
+        "--nemesis",
+        "partition",
+        "--fail-fast",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--bin-dir",
+        bins.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let run = run_dir(store.path());
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(run.join(f)).unwrap()).unwrap()
+    };
+    let (test, online, results) = (read("test.json"), read("online.json"), read("results.json"));
+    assert_eq!(test["checkers"], serde_json::json!(["consistency:sequential"]));
+    assert_eq!(online["first"]["checker"], "consistency:sequential", "{online}");
+    assert_eq!(online["checkers"]["consistency:sequential"], "invalid", "{online}");
+    assert!(online["checkers"].get("linearizability:cas-register").is_none(), "{online}");
+    assert_eq!(results["verdict"], "invalid", "{results}");
+    let h = history(&run);
+    let last = h.iter().filter_map(|e| e["time"].as_i64()).max().unwrap() as f64 / 1e9;
+    assert!(last < 55.0, "the run went on to {last} s: {online}");
     assert_no_node_left(&run);
 }
 

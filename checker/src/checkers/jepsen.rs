@@ -73,8 +73,12 @@ pub fn by_name(
         "set-full" => match param {
             None => Ok(Box::new(SetFull {
                 linearizable: o.set_full_linearizable,
+                prefix: opts.prefix,
             })),
-            Some("linearizable") => Ok(Box::new(SetFull { linearizable: true })),
+            Some("linearizable") => Ok(Box::new(SetFull {
+                linearizable: true,
+                prefix: opts.prefix,
+            })),
             Some(_) => Err(bad("set-full option", "linearizable")),
         },
         "long-fork" => {

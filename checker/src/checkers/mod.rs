@@ -79,8 +79,10 @@ pub struct Options {
     /// of one still being written (ops open at the cut have no completion:
     /// unknown), and the claims only the whole history can settle are off.
     /// Honoured by `total-queue` (lost and unexpected off), `lock` (mutex
-    /// linearizability off) and the isolation checkers `list-append` and
-    /// `rw-register` (txns open at the cut take part in no edge); see each.
+    /// linearizability off), `set-full` (lost and unexpected off; stale
+    /// judged with `linearizable`) and the isolation checkers
+    /// `list-append` and `rw-register` (txns open at the cut take part in
+    /// no edge); see each.
     /// Other checkers ignore it.
     pub prefix: bool,
 }

@@ -49,6 +49,21 @@
 //!   is an input error naming its line and field; ops other than `add` and
 //!   `read` are counted in `ignored`.
 //!
+//! # Prefix mode
+//!
+//! Online, the history is a prefix of one still being written (ops open at
+//! the cut have no completion), and only what no later event can undo is
+//! judged:
+//!
+//! - `duplicated`: a read that shows an element twice does so in the whole.
+//! - with `linearizable`, an element a read invoked after it was known
+//!   missed (called `stale` here): in the whole history that read is still
+//!   there and still after the element was known, so the element ends
+//!   either stable and stale, or lost; invalid either way.
+//! - `lost` is off: a later read may show the element again (then it is
+//!   stable, and only stale). `unexpected` is off too: an add of the
+//!   element still open at the cut may yet succeed.
+//!
 //! # Details
 //!
 //! `checker`, `verdict`, `summary`, `linearizable`, `attempt-count`,
@@ -85,6 +100,8 @@ const WORST_STALE: usize = 8;
 pub struct SetFull {
     /// Stale elements make the history invalid.
     pub linearizable: bool,
+    /// Prefix mode (the online check; see the module documentation).
+    pub prefix: bool,
 }
 
 /// A point in the history: an event position with its index and time.
@@ -136,8 +153,12 @@ impl Element<'_> {
 
     /// Stable and missed by a read invoked after it was known.
     fn stale(&self) -> bool {
-        matches!(self.outcome(), Outcome::Stable)
-            && matches!((self.known, self.last_absent), (Some(k), Some(a)) if k.pos < a.pos)
+        matches!(self.outcome(), Outcome::Stable) && self.missed_after_known()
+    }
+
+    /// Missed by a read invoked after it was known.
+    fn missed_after_known(&self) -> bool {
+        matches!((self.known, self.last_absent), (Some(k), Some(a)) if k.pos < a.pos)
     }
 
     /// Milliseconds from when it was known to just after `to` (or 0 when
@@ -413,7 +434,21 @@ impl SetFull {
                 Outcome::NeverRead => never.push(e),
             }
         }
-        let mut stale: Vec<&Element> = stable.iter().copied().filter(|e| e.stale()).collect();
+        let mut stale: Vec<&Element> = if self.prefix {
+            // Missed after known: stale or lost in the whole (see above).
+            elements.iter().filter(|e| e.missed_after_known()).collect()
+        } else {
+            stable.iter().copied().filter(|e| e.stale()).collect()
+        };
+        if self.prefix {
+            // Not settled yet: counted with the elements never read.
+            never.append(&mut lost);
+        }
+        let unexpected = if self.prefix {
+            BTreeMap::new()
+        } else {
+            unexpected
+        };
         stale.sort_by(|a, b| {
             let la = a.latency(a.last_absent).unwrap_or(0.0);
             let lb = b.latency(b.last_absent).unwrap_or(0.0);
@@ -492,6 +527,9 @@ impl SetFull {
             );
         }
         d.insert("linearizable".into(), json!(self.linearizable));
+        if self.prefix {
+            d.insert("prefix".into(), json!(true));
+        }
         d.insert("attempt-count".into(), json!(elements.len()));
         d.insert("read-count".into(), json!(reads));
         d.insert("stable-count".into(), json!(stable.len()));

@@ -622,7 +622,7 @@ async fn run_test(
         .collect();
     if spec.fail_fast && !online_counts && prefix_checkers.is_empty() {
         bail!(
-            "--fail-fast: the online check runs for keyed workloads judged by linearizability or a consistency model and for the total-queue, lock and isolation (list-append, rw-register) checkers; workload {} is judged by {}",
+            "--fail-fast: the online check runs for keyed workloads judged by linearizability or a consistency model and for the total-queue, lock, set-full and isolation (list-append, rw-register) checkers; workload {} is judged by {}",
             spec.workload,
             checkers.join(", ")
         );

@@ -36,7 +36,10 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 /// The checkers with a prefix mode (registry base names).
 pub fn has_prefix_mode(name: &str) -> bool {
     let base = name.split(':').next().unwrap_or(name);
-    matches!(base, "total-queue" | "lock" | "list-append" | "rw-register")
+    matches!(
+        base,
+        "total-queue" | "lock" | "set-full" | "list-append" | "rw-register"
+    )
 }
 
 /// One checker's online record.
@@ -328,8 +331,9 @@ mod tests {
 
     #[test]
     fn only_checkers_with_a_prefix_mode_are_accepted() {
-        assert!(checkers(&["set-full".to_string()]).is_err());
         assert!(checkers(&["fifo-queue".to_string()]).is_err());
+        assert!(checkers(&["linearizability".to_string()]).is_err());
+        assert!(has_prefix_mode("set-full:linearizable"));
         assert!(has_prefix_mode("total-queue:at-most-once"));
         assert!(has_prefix_mode("list-append:serializable"));
         assert!(has_prefix_mode("rw-register:serializable+wfr-keys"));

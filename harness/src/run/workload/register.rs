@@ -33,11 +33,15 @@ impl WorkloadKind for Register {
     }
 
     fn options(&self) -> &'static [(&'static str, &'static str)] {
-        &[]
+        &[(
+            "claims",
+            "the consistency model the level claims, which the run requires: linearizable (default: linearizability per key, and the informational consistency hierarchy), or a weaker single-object model (sequential, causal, pram, monotonic-reads, monotonic-writes, read-your-writes, writes-follow-reads: judged by consistency:MODEL, online too)",
+        )]
     }
 
     fn build(&self, setup: &Setup) -> Result<Arc<dyn Workload>> {
         let spec = setup.spec;
+        let checkers = checkers_for_claim(setup.option_str("claims", "linearizable")?)?;
         let timeout = Duration::from_secs_f64(spec.op_timeout);
         let clients: ClientMaker = match spec.def.protocol.as_str() {
             "etcd" => super::etcd::register_clients(setup)?,
@@ -61,8 +65,34 @@ impl WorkloadKind for Register {
             ))),
             nodes: setup.nodes.iter().map(|n| n.id.clone()).collect(),
             clients,
+            checkers,
         }))
     }
+}
+
+/// The checkers that judge a register run whose level claims `claim`.
+fn checkers_for_claim(claim: &str) -> Result<Vec<String>> {
+    use checker::consistency::Model;
+    let Some(model) = Model::ALL
+        .into_iter()
+        .find(|m| m.key() == claim || m.name() == claim)
+    else {
+        anyhow::bail!(
+            "workload option claims: unknown consistency model {claim:?} (known: {})",
+            Model::ALL.map(|m| m.key()).join(", ")
+        );
+    };
+    Ok(if model == Model::Linearizable {
+        vec![
+            "linearizability:cas-register".to_string(),
+            "consistency".to_string(),
+        ]
+    } else {
+        // The required model's check also places the history on the
+        // hierarchy (its details), so the informational pass is not run
+        // again.
+        vec![format!("consistency:{}", model.key())]
+    })
 }
 
 struct RegisterRun {
@@ -74,6 +104,8 @@ struct RegisterRun {
     /// Worker w's client (of the system's protocol), bound to node
     /// `w % nodes`.
     clients: ClientMaker,
+    /// The checkers the level's claim calls for ([`checkers_for_claim`]).
+    checkers: Vec<String>,
 }
 
 impl Workload for RegisterRun {
@@ -112,10 +144,7 @@ impl Workload for RegisterRun {
     }
 
     fn checkers(&self) -> Vec<String> {
-        vec![
-            "linearizability:cas-register".to_string(),
-            "consistency".to_string(),
-        ]
+        self.checkers.clone()
     }
 }
 
@@ -282,6 +311,31 @@ impl OpStream for OpGen {
 mod tests {
     use super::*;
     use crate::run::workload::Next;
+
+    #[test]
+    fn a_levels_claim_picks_the_checkers_that_judge_it() {
+        assert_eq!(
+            checkers_for_claim("linearizable").unwrap(),
+            ["linearizability:cas-register", "consistency"]
+        );
+        assert_eq!(
+            checkers_for_claim("PRAM").unwrap(),
+            ["consistency:pram"]
+        );
+        assert_eq!(
+            checkers_for_claim("monotonic-reads").unwrap(),
+            ["consistency:monotonic-reads"]
+        );
+        // Every claim's checkers build, and count online.
+        let opts = checker::checkers::Options::default();
+        for m in checker::consistency::Model::ALL {
+            let names = checkers_for_claim(m.key()).unwrap();
+            checker::checkers::compose(&names, &opts).unwrap();
+            assert!(names.iter().any(|n| crate::run::online::per_key(n)));
+        }
+        let e = checkers_for_claim("serializable").unwrap_err().to_string();
+        assert!(e.contains("claims") && e.contains("sequential"), "{e}");
+    }
 
     #[test]
     fn the_op_stream_is_a_function_of_the_seed() {
