@@ -872,20 +872,23 @@ fn lock_single_under_clock_faults_is_flagged_online_and_fail_fast_ends_it() {
 
 /// A kv level that claims only sequential consistency (`claims` in its
 /// system file) is judged by `consistency:sequential` alone, online too:
-/// primary-async under partitions breaks even that, the online per-key
-/// pass says so under that checker's name, and `--fail-fast` ends the run
-/// (60 s asked). Linearizability is not run.
+/// raft-local (local reads) under partitions breaks even that (about 10 s
+/// in), the online per-key pass says so under that checker's name, and
+/// `--fail-fast` ends the run (60 s asked). Linearizability is not run.
 #[test]
 fn a_kv_level_claiming_sequential_is_judged_by_it_online_and_fail_fast_ends_it() {
     let bins = bin_dir();
     let store = tempfile::tempdir().unwrap();
-    let level = "description = \"primary-backup, asynchronous replication, failover on silence\"";
+    let level = "description = \"writes through raft; every node reads its own applied state\"";
     let def = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systems/defs/kv.toml"),
     )
     .unwrap()
     .replace("name = \"kv\"", "name = \"kv-claims\"")
-    .replace(level, &format!("{level}\noptions = {{ claims = \"sequential\" }}"));
+    .replace(
+        level,
+        &format!("{level}\noptions = {{ claims = \"sequential\" }}"),
+    );
     assert!(def.contains("claims = \"sequential\""));
     let file = store.path().join("kv-claims.toml");
     std::fs::write(&file, def).unwrap();
@@ -894,7 +897,7 @@ fn a_kv_level_claiming_sequential_is_judged_by_it_online_and_fail_fast_ends_it()
         "--system-file",
         file.to_str().unwrap(),
         "--level",
-        "primary-async",
+        "raft-local",
         "--nodes",
         "3",
         "--time-limit",
@@ -915,10 +918,24 @@ fn a_kv_level_claiming_sequential_is_judged_by_it_online_and_fail_fast_ends_it()
         serde_json::from_slice(&std::fs::read(run.join(f)).unwrap()).unwrap()
     };
     let (test, online, results) = (read("test.json"), read("online.json"), read("results.json"));
-    assert_eq!(test["checkers"], serde_json::json!(["consistency:sequential"]));
-    assert_eq!(online["first"]["checker"], "consistency:sequential", "{online}");
-    assert_eq!(online["checkers"]["consistency:sequential"], "invalid", "{online}");
-    assert!(online["checkers"].get("linearizability:cas-register").is_none(), "{online}");
+    assert_eq!(
+        test["checkers"],
+        serde_json::json!(["consistency:sequential"])
+    );
+    assert_eq!(
+        online["first"]["checker"], "consistency:sequential",
+        "{online}"
+    );
+    assert_eq!(
+        online["checkers"]["consistency:sequential"], "invalid",
+        "{online}"
+    );
+    assert!(
+        online["checkers"]
+            .get("linearizability:cas-register")
+            .is_none(),
+        "{online}"
+    );
     assert_eq!(results["verdict"], "invalid", "{results}");
     let h = history(&run);
     let last = h.iter().filter_map(|e| e["time"].as_i64()).max().unwrap() as f64 / 1e9;

@@ -131,6 +131,62 @@ fn redis_register_under_partitions_runs_and_is_judged() {
     eprintln!("redis run took {secs:.1} s: {}", results["verdict"]);
 }
 
+/// The set workload for 8 s under partitions: judged by set-full, online
+/// too (the closed-prefix pass runs set-full in its prefix mode while the
+/// run goes on), and what the online pass calls invalid the final check
+/// does too; no redis-server or sentinel outlives the run.
+#[test]
+fn redis_set_is_checked_online_and_judged() {
+    if let Some(why) = cannot_run() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let out = faultline(&[
+        "test",
+        "--system",
+        "redis",
+        "--workload",
+        "set",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "8",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "3",
+        "--seed",
+        "4",
+        "--store",
+        store.path().to_str().unwrap(),
+    ]);
+    assert!(matches!(out.status.code(), Some(0..=2)), "{}", show(&out));
+    let run = run_dir(store.path());
+    let read = |f: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(run.join(f)).unwrap()).unwrap()
+    };
+    let (online, results) = (read("online.json"), read("results.json"));
+    let checks = online["prefix"]["checkers"]["set-full"]["checks"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(checks >= 1, "set-full never ran online: {online}");
+    let status = online["checkers"]["set-full"].as_str().unwrap_or("");
+    assert!(
+        ["valid", "unknown", "invalid"].contains(&status),
+        "{online}"
+    );
+    if status == "invalid" {
+        assert_eq!(results["verdict"], "invalid", "{online}\n{results}");
+    }
+    let adds = history(&run)
+        .iter()
+        .filter(|e| e["process"].is_u64() && e["type"] == "ok" && e["f"] == "add")
+        .count();
+    assert!(adds > 20, "{adds} adds acknowledged");
+    assert_no_redis_left(&run);
+}
+
 /// The set workload, a partition or two, and the harness SIGKILLed half way:
 /// no redis-server or sentinel is left.
 #[test]

@@ -318,10 +318,7 @@ mod tests {
             checkers_for_claim("linearizable").unwrap(),
             ["linearizability:cas-register", "consistency"]
         );
-        assert_eq!(
-            checkers_for_claim("PRAM").unwrap(),
-            ["consistency:pram"]
-        );
+        assert_eq!(checkers_for_claim("PRAM").unwrap(), ["consistency:pram"]);
         assert_eq!(
             checkers_for_claim("monotonic-reads").unwrap(),
             ["consistency:monotonic-reads"]
