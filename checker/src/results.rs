@@ -451,9 +451,9 @@ pub enum ResultsError {
 }
 
 /// Whether a checker name is the consistency checker's (`consistency`,
-/// `consistency#2`).
+/// `consistency#2`, `consistency:sequential`).
 fn is_consistency(name: &str) -> bool {
-    name.split('#').next() == Some("consistency")
+    name.split(['#', ':']).next() == Some("consistency")
 }
 
 impl RunResults {
@@ -471,10 +471,7 @@ impl RunResults {
             .iter()
             .position(|j| !j.informational)
             .or((!judged.is_empty()).then_some(0));
-        let cons = judged.iter().position(|j| {
-            is_consistency(&j.name)
-                && Some(j.name.as_str()) != main.map(|m| judged[m].name.as_str())
-        });
+        let cons = judged.iter().position(|j| is_consistency(&j.name));
         let mut out = RunResults {
             verdict,
             valid: verdict.into(),

@@ -1054,3 +1054,47 @@ fn init_value_still_rejects() {
         .unwrap()
         .contains("writes 0, the initial value"));
 }
+
+/// `consistency:MODEL` counts only what breaks MODEL: its verdict is that
+/// model's, its anomalies are the witnesses of the model and of the models
+/// it implies (not of stronger ones), and its name carries the model, so
+/// a checker rebuilt from the name (as shrinking does) requires the same.
+#[test]
+fn a_required_model_judges_and_names_only_what_breaks_it() {
+    use checker::checkers::{by_name, Options};
+    use checker::Budget;
+    let seq = by_name("consistency:sequential", &Options::default()).unwrap();
+    assert_eq!(seq.name(), "consistency:sequential");
+    assert!(!seq.informational());
+    let again = by_name(seq.name(), &Options::default()).unwrap();
+    assert_eq!(again.name(), seq.name());
+    // Sequential, not linearizable: valid for the claim, no anomaly; the
+    // informational checker still reports the linearizability witness.
+    let h = hist(&cat(&[&w(1, 1), &r(2, json!(null))]));
+    let res = seq.check(&h, &Budget::default());
+    assert_eq!(res.verdict, Verdict::Valid, "{:#}", res.details);
+    assert!(res.anomalies.is_empty(), "{:?}", res.anomalies);
+    assert_eq!(res.details["consistency"]["linearizable"], "invalid");
+    let info = by_name("consistency", &Options::default()).unwrap();
+    let parts: Vec<String> = info
+        .check(&h, &Budget::default())
+        .anomalies
+        .into_iter()
+        .map(|a| a.part)
+        .collect();
+    assert_eq!(parts, ["linearizable"]);
+    // Causal, not sequential: invalid for the claim, with the sequential
+    // witness and not the linearizable one.
+    let h = hist(&cat(&[
+        &w(1, 1),
+        &w(2, 2),
+        &r(3, json!(1)),
+        &r(3, json!(2)),
+        &r(4, json!(2)),
+        &r(4, json!(1)),
+    ]));
+    let res = seq.check(&h, &Budget::default());
+    assert_eq!(res.verdict, Verdict::Invalid);
+    let parts: Vec<&str> = res.anomalies.iter().map(|a| a.part.as_str()).collect();
+    assert_eq!(parts, ["sequential"], "{:#}", res.details);
+}

@@ -937,6 +937,19 @@ fn a_kv_level_claiming_sequential_is_judged_by_it_online_and_fail_fast_ends_it()
         "{online}"
     );
     assert_eq!(results["verdict"], "invalid", "{results}");
+    // The shrunk counterexample breaks the claim, not only linearizability
+    // (which the level does not claim), and a fresh check says so.
+    let shrunk = &results["shrunk"];
+    assert_eq!(shrunk["checker"], "consistency:sequential", "{results}");
+    assert_ne!(shrunk["part"], "linearizable", "{results}");
+    let file = run.join(shrunk["file"].as_str().unwrap());
+    let again = faultline(&[
+        "check",
+        "--checker",
+        "consistency:sequential",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(1), "{}", show(&again));
     let h = history(&run);
     let last = h.iter().filter_map(|e| e["time"].as_i64()).max().unwrap() as f64 / 1e9;
     assert!(last < 55.0, "the run went on to {last} s: {online}");

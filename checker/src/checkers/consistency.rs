@@ -19,7 +19,13 @@ use std::time::Duration;
 /// Details: `consistency` (model key -> verdict), `measures`,
 /// `witnesses`, `reasons`, `summary`, plus `checker` and `verdict`.
 /// Anomalies: the witness of each model found invalid (part: the model's
-/// key), its explanation cut to about 160 characters.
+/// key), its explanation cut to about 160 characters; with a required
+/// model, only the models whose violation breaks it (the required model
+/// and those it implies): a history that is sequential but not
+/// linearizable does not break a claim of `sequential`, so its
+/// linearizability witness is no anomaly of `consistency:sequential` (it
+/// stays in the details). Its name is then `consistency:MODEL`, so a
+/// checker rebuilt from the name (shrinking) requires the same model.
 #[derive(Debug, Clone)]
 pub struct Consistency {
     pub require: Option<Model>,
@@ -61,6 +67,7 @@ impl Consistency {
             .models
             .iter()
             .filter(|m| m.verdict == Verdict::Invalid)
+            .filter(|m| self.require.is_none_or(|req| req.implies(m.model)))
             .filter_map(|m| {
                 let w = m.witness.as_ref()?;
                 Some(Anomaly {
@@ -80,7 +87,17 @@ impl Consistency {
 
 impl Checker for Consistency {
     fn name(&self) -> &str {
-        "consistency"
+        match self.require {
+            None => "consistency",
+            Some(Model::Linearizable) => "consistency:linearizable",
+            Some(Model::Sequential) => "consistency:sequential",
+            Some(Model::Causal) => "consistency:causal",
+            Some(Model::Pram) => "consistency:pram",
+            Some(Model::MonotonicReads) => "consistency:monotonic-reads",
+            Some(Model::MonotonicWrites) => "consistency:monotonic-writes",
+            Some(Model::ReadYourWrites) => "consistency:read-your-writes",
+            Some(Model::WritesFollowReads) => "consistency:writes-follow-reads",
+        }
     }
 
     fn informational(&self) -> bool {
