@@ -9,6 +9,13 @@
 //! (`wgl`), an `info` op is never placed right before a blind write: the
 //! write would erase it before anything saw it, so the order with it left
 //! out is as good; the configuration carries that one bit.
+//!
+//! A value dies when the register leaves it and no op that could write it
+//! again is left to place: a placement that would kill a value some `ok`
+//! op still to be placed needs (an `ok` read of it, an `ok` cas from it)
+//! is refused, because no completion can follow it. This is what keeps
+//! the search small on histories of unique writes: every read of the
+//! current value must be placed before the value is overwritten.
 
 use super::{Act, Key, Witness};
 use crate::history::Operation;
@@ -40,6 +47,43 @@ struct Step {
     op: RegisterOp,
     required: bool,
     kop: u32,
+    /// The value (slot) this op needs the register to hold, when it must
+    /// be placed (an `ok` read or cas).
+    needs: Option<u32>,
+    /// The value (slot) it may write (a write, a cas's new value).
+    writes: Option<u32>,
+}
+
+/// Per value (slot): `ok` ops still to place that need it, and ops still
+/// to place that may write it.
+struct Lives {
+    need: Vec<u32>,
+    writers: Vec<u32>,
+}
+
+impl Lives {
+    fn place(&mut self, s: &Step) {
+        if let Some(n) = s.needs {
+            self.need[n as usize] -= 1;
+        }
+        if let Some(w) = s.writes {
+            self.writers[w as usize] -= 1;
+        }
+    }
+
+    fn unplace(&mut self, s: &Step) {
+        if let Some(n) = s.needs {
+            self.need[n as usize] += 1;
+        }
+        if let Some(w) = s.writes {
+            self.writers[w as usize] += 1;
+        }
+    }
+
+    /// Some op still to place needs `slot`, and nothing left can write it.
+    fn dead_if_left(&self, slot: u32) -> bool {
+        self.need[slot as usize] > 0 && self.writers[slot as usize] == 0
+    }
 }
 
 /// Budgets for one key's search.
@@ -57,6 +101,13 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
     };
     let mut seqs: Vec<Vec<Step>> = (0..key.nprocs).map(|_| Vec::new()).collect();
     let mut total = 0u32;
+    // Values by slot (dense), the initial nil first.
+    let mut slots: hashbrown::HashMap<u32, u32> = hashbrown::HashMap::new();
+    let mut slot = |v: u32| {
+        let n = slots.len() as u32;
+        *slots.entry(v).or_insert(n)
+    };
+    slot(NIL);
     for (i, k) in key.ops.iter().enumerate() {
         let op = match k.act {
             Act::Read(v) => RegisterOp::Read(v),
@@ -71,13 +122,28 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
                 },
             },
         };
+        let (needs, writes) = match op {
+            RegisterOp::Read(v) => (Some(slot(v)), None),
+            RegisterOp::Write(v) => (None, Some(slot(v))),
+            RegisterOp::Cas { from, to, .. } => (Some(slot(from)), Some(slot(to))),
+        };
         seqs[k.proc_ as usize].push(Step {
             op,
             required: k.ok,
             kop: i as u32,
+            needs: needs.filter(|_| k.ok),
+            writes,
         });
         total += k.ok as u32;
     }
+    let mut lives = Lives {
+        need: vec![0; slots.len()],
+        writers: vec![0; slots.len()],
+    };
+    for s in seqs.iter().flatten() {
+        lives.unplace(s);
+    }
+    let slot_of = |v: u32| slots.get(&v).copied();
     seqs.retain(|s| !s.is_empty());
     let np = seqs.len();
     let mut pos = vec![0u32; np];
@@ -163,6 +229,7 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
                 h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
                 pos[p] += 1;
                 if insert(&mut memo, &mut arena, h, key_of(state, false), &pos) {
+                    lives.place(s);
                     remaining -= s.required as u32;
                     stack.push((p as u32, state, true, unsure, 0));
                     unsure = false;
@@ -193,6 +260,15 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
                 if let Some(s) = seqs[p].get(pos[p] as usize) {
                     let allowed = !(unsure && model.blind(&s.op));
                     if let Some(ns) = model.step(&state, &s.op).filter(|_| allowed) {
+                        // Leaving a value that an op still to place needs,
+                        // with nothing left to write it again: no
+                        // completion follows.
+                        lives.place(s);
+                        if ns != state && slot_of(state).is_some_and(|o| lives.dead_if_left(o)) {
+                            lives.unplace(s);
+                            rank += 1;
+                            continue;
+                        }
                         h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
                         pos[p] += 1;
                         let now_unsure = !s.required && !model.read_only(&s.op);
@@ -204,6 +280,7 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
                             moved = true;
                             break;
                         }
+                        lives.unplace(s);
                         pos[p] -= 1;
                         h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
                     }
@@ -250,6 +327,7 @@ pub(crate) fn search(key: &Key, ops: &[Operation], limits: &SeqLimits<'_>) -> Se
             let p = p as usize;
             pos[p] -= 1;
             h ^= z(p, pos[p]) ^ z(p, pos[p] + 1);
+            lives.unplace(&seqs[p][pos[p] as usize]);
             remaining += seqs[p][pos[p] as usize].required as u32;
             state = prev;
             unsure = was_unsure;
