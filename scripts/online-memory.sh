@@ -10,7 +10,9 @@
 #
 # Environment: FAULTLINE (the binary; default $CARGO_TARGET_DIR or
 # target, release/faultline), BIN_DIR (the bundled systems' binaries;
-# default the binary's directory), STORE (default a fresh temp dir).
+# default the binary's directory), STORE (default a fresh temp dir),
+# EXTRA (more `faultline test` flags, e.g. `--nemesis none` for the
+# highest rate).
 # The run is started under `nice -n 19`. Only the faultline process this
 # script started is sampled; it is never signalled.
 set -euo pipefail
@@ -27,8 +29,9 @@ store=${STORE:-$(mktemp -d /tmp/online-memory.XXXXXX)}
 mkdir -p "$store"
 [ -x "$bin" ] || { echo "online-memory: no faultline binary at $bin" >&2; exit 1; }
 
+# shellcheck disable=SC2086
 nice -n 19 "$bin" test --level raft --nodes 3 --time-limit "$secs" --rate "$rate" \
-    --store "$store" --bin-dir "$bin_dir" >"$store/faultline.out" 2>&1 &
+    --store "$store" --bin-dir "$bin_dir" ${EXTRA:-} >"$store/faultline.out" 2>&1 &
 pid=$!
 echo "# faultline pid $pid, store $store" >&2
 
