@@ -600,7 +600,13 @@ fn the_sequential_search_decides_a_once_hard_simulated_history() {
 /// again: p2 reads 2 and then 1, and p1 writes 1, 2, 1.
 #[test]
 fn the_sequential_search_may_leave_a_value_that_is_written_again() {
-    let h = cat(&[&w(1, 1), &w(1, 2), &r(2, json!(2)), &w(1, 1), &r(2, json!(1))]);
+    let h = cat(&[
+        &w(1, 1),
+        &w(1, 2),
+        &r(2, json!(2)),
+        &w(1, 1),
+        &r(2, json!(1)),
+    ]);
     let res = run_with(&h, &raw());
     assert_eq!(
         res.verdict(Model::Sequential),

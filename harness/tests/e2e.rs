@@ -745,24 +745,73 @@ fn every_invalid_key_of_a_run_is_listed_and_shrunk_or_skipped() {
     assert_no_node_left(&run);
 }
 
-/// A short run of `system` at `level` with the online check; returns the
-/// exit code, the run dir, online.json and results.json.
-fn online_run(
-    system: &str,
-    level: &str,
-    secs: &str,
-    extra: &[&str],
-) -> (
+/// What an online run left: the exit code, the run dir, online.json,
+/// results.json, and the store (dropped: deleted).
+type Ran = (
     Option<i32>,
     std::path::PathBuf,
     serde_json::Value,
     serde_json::Value,
     tempfile::TempDir,
-) {
+);
+
+/// `faultline test ARGS --store STORE --bin-dir BINS`; reads what the run
+/// left (see [`Ran`]).
+fn run_online(store: tempfile::TempDir, args: &[&str]) -> Ran {
     let bins = bin_dir();
-    let store = tempfile::tempdir().unwrap();
+    let mut all = vec!["test"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "--store",
+        store.path().to_str().unwrap(),
+        "--bin-dir",
+        bins.to_str().unwrap(),
+    ]);
+    let out = faultline(&all);
+    let run = run_dir(store.path());
+    let read = |f: &str| -> serde_json::Value {
+        std::fs::read(run.join(f))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| panic!("no {f}: {}", show(&out)))
+    };
+    let (online, results) = (read("online.json"), read("results.json"));
+    eprintln!(
+        "{args:?}: exit {:?}, online first {}, checkers {}",
+        out.status.code(),
+        online["first"],
+        online["checkers"]
+    );
+    (out.status.code(), run, online, results, store)
+}
+
+/// A copy of the bundled `systems/defs/DEF.toml` named `name`, with each
+/// (from, to) replaced (each must apply), written into `store`.
+fn system_file(
+    store: &tempfile::TempDir,
+    def: &str,
+    name: &str,
+    replace: &[(&str, &str)],
+) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../systems/defs")
+        .join(format!("{def}.toml"));
+    let mut text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace(&format!("name = \"{def}\""), &format!("name = \"{name}\""));
+    for (from, to) in replace {
+        assert!(text.contains(from), "{def}.toml has no {from:?}");
+        text = text.replace(from, to);
+    }
+    let file = store.path().join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// A short run of `system` at `level` with the online check (seed 3, three
+/// nodes), `extra` flags added.
+fn online_run(system: &str, level: &str, secs: &str, extra: &[&str]) -> Ran {
     let mut args = vec![
-        "test",
         "--system",
         system,
         "--level",
@@ -773,28 +822,9 @@ fn online_run(
         secs,
         "--seed",
         "3",
-        "--store",
-        store.path().to_str().unwrap(),
-        "--bin-dir",
-        bins.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let out = faultline(&args);
-    let run = run_dir(store.path());
-    let read = |f: &str| -> serde_json::Value {
-        std::fs::read(run.join(f))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_else(|| panic!("no {f}: {}", show(&out)))
-    };
-    let (online, results) = (read("online.json"), read("results.json"));
-    eprintln!(
-        "{system} {level}: exit {:?}, online first {}, checkers {}",
-        out.status.code(),
-        online["first"],
-        online["checkers"]
-    );
-    (out.status.code(), run, online, results, store)
+    run_online(tempfile::tempdir().unwrap(), &args)
 }
 
 /// The raft lock under partitions, kills and pauses is valid, and the
@@ -877,47 +907,31 @@ fn lock_single_under_clock_faults_is_flagged_online_and_fail_fast_ends_it() {
 /// `--fail-fast` ends the run (60 s asked). Linearizability is not run.
 #[test]
 fn a_kv_level_claiming_sequential_is_judged_by_it_online_and_fail_fast_ends_it() {
-    let bins = bin_dir();
     let store = tempfile::tempdir().unwrap();
     let level = "description = \"writes through raft; every node reads its own applied state\"";
-    let def = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systems/defs/kv.toml"),
-    )
-    .unwrap()
-    .replace("name = \"kv\"", "name = \"kv-claims\"")
-    .replace(
-        level,
-        &format!("{level}\noptions = {{ claims = \"sequential\" }}"),
+    let claim = format!("{level}\noptions = {{ claims = \"sequential\" }}");
+    let file = system_file(&store, "kv", "kv-claims", &[(level, &claim)]);
+    let (code, run, online, results, _s) = run_online(
+        store,
+        &[
+            "--system-file",
+            file.to_str().unwrap(),
+            "--level",
+            "raft-local",
+            "--nodes",
+            "3",
+            "--time-limit",
+            "60",
+            "--seed",
+            "3",
+            "--nemesis",
+            "partition",
+            "--fail-fast",
+        ],
     );
-    assert!(def.contains("claims = \"sequential\""));
-    let file = store.path().join("kv-claims.toml");
-    std::fs::write(&file, def).unwrap();
-    let out = faultline(&[
-        "test",
-        "--system-file",
-        file.to_str().unwrap(),
-        "--level",
-        "raft-local",
-        "--nodes",
-        "3",
-        "--time-limit",
-        "60",
-        "--seed",
-        "3",
-        "--nemesis",
-        "partition",
-        "--fail-fast",
-        "--store",
-        store.path().to_str().unwrap(),
-        "--bin-dir",
-        bins.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let run = run_dir(store.path());
-    let read = |f: &str| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(run.join(f)).unwrap()).unwrap()
-    };
-    let (test, online, results) = (read("test.json"), read("online.json"), read("results.json"));
+    assert_eq!(code, Some(1), "{results}");
+    let test: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("test.json")).unwrap()).unwrap();
     assert_eq!(
         test["checkers"],
         serde_json::json!(["consistency:sequential"])
@@ -960,33 +974,18 @@ fn a_kv_level_claiming_sequential_is_judged_by_it_online_and_fail_fast_ends_it()
 /// of its own whose levels claim more than they give (read-committed
 /// claims serializable); `extra` flags added. Returns what `online_run`
 /// does.
-fn txn_online_run(
-    level: &str,
-    secs: &str,
-    extra: &[&str],
-) -> (
-    Option<i32>,
-    std::path::PathBuf,
-    serde_json::Value,
-    serde_json::Value,
-    tempfile::TempDir,
-) {
-    let bins = bin_dir();
+fn txn_online_run(level: &str, secs: &str, extra: &[&str]) -> Ran {
     let store = tempfile::tempdir().unwrap();
-    let def = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systems/defs/txn.toml"),
-    )
-    .unwrap()
-    .replace("name = \"txn\"", "name = \"txn-claims\"")
-    .replace(
-        "options = { claims = \"read-committed\" }",
-        "options = { claims = \"serializable\" }",
+    let file = system_file(
+        &store,
+        "txn",
+        "txn-claims",
+        &[(
+            "options = { claims = \"read-committed\" }",
+            "options = { claims = \"serializable\" }",
+        )],
     );
-    assert!(def.contains("claims = \"serializable\""));
-    let file = store.path().join("txn-claims.toml");
-    std::fs::write(&file, def).unwrap();
     let mut args = vec![
-        "test",
         "--system-file",
         file.to_str().unwrap(),
         "--level",
@@ -1001,28 +1000,9 @@ fn txn_online_run(
         secs,
         "--seed",
         "2",
-        "--store",
-        store.path().to_str().unwrap(),
-        "--bin-dir",
-        bins.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let out = faultline(&args);
-    let run = run_dir(store.path());
-    let read = |f: &str| -> serde_json::Value {
-        std::fs::read(run.join(f))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_else(|| panic!("no {f}: {}", show(&out)))
-    };
-    let (online, results) = (read("online.json"), read("results.json"));
-    eprintln!(
-        "txn {level}: exit {:?}, online first {}, checkers {}",
-        out.status.code(),
-        online["first"],
-        online["checkers"]
-    );
-    (out.status.code(), run, online, results, store)
+    run_online(store, &args)
 }
 
 /// read-committed claiming serializable: write skew and lost updates
